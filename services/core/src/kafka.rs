@@ -1,0 +1,54 @@
+//! Kafka client settings shared by every service.
+//!
+//! Locally this is just `127.0.0.1:9092` (tansu); in production `properties` carries whatever the
+//! cluster needs (`security.protocol`, `sasl.*`, `ssl.*`), so pointing at a real cluster is config only.
+
+use std::collections::BTreeMap;
+
+use rdkafka::ClientConfig;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct KafkaSettings {
+    pub bootstrap_servers: String,
+    /// Extra librdkafka properties, passed through verbatim.
+    pub properties: BTreeMap<String, String>,
+}
+
+impl Default for KafkaSettings {
+    fn default() -> Self {
+        Self {
+            bootstrap_servers: "127.0.0.1:9092".into(),
+            properties: BTreeMap::new(),
+        }
+    }
+}
+
+impl KafkaSettings {
+    /// A client config with the bootstrap servers and pass-through properties set.
+    pub fn client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.bootstrap_servers);
+        for (key, value) in &self.properties {
+            config.set(key, value);
+        }
+        config
+    }
+
+    /// Producer defaults every publisher of ours uses: idempotent, acks=all (tansu has no
+    /// transactions, so idempotence is the strongest producer guarantee available).
+    pub fn producer_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.bootstrap_servers)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("compression.type", "lz4")
+            .set("linger.ms", "5");
+        for (key, value) in &self.properties {
+            config.set(key, value);
+        }
+        config
+    }
+}

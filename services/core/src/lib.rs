@@ -1,0 +1,15 @@
+//! Shared building blocks of the LGMA platform services.
+//!
+//! Every service loads its settings, starts its telemetry, frames Avro payloads and looks up councils
+//! the same way; those pieces live here so there is exactly one of each.
+
+pub mod config;
+pub mod error;
+pub mod framing;
+pub mod kafka;
+pub mod ops;
+pub mod reference;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use error::{Error, Result};

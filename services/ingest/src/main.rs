@@ -1,0 +1,3 @@
+fn main() {
+    println!("lgma-ingest: not yet built");
+}

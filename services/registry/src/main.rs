@@ -1,0 +1,3 @@
+fn main() {
+    println!("lgma-registry: not yet built");
+}
