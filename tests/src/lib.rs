@@ -1,1 +1,79 @@
-pub fn placeholder() {}
+//! Helpers for end-to-end tests against the real local stack (`infra/stack up`).
+//!
+//! Endpoints come from the same environment variables the stack script exports, so the tests run
+//! unchanged against another stack. Topic names are made unique per test because tansu's
+//! DeleteTopics on sqlite drops every topic: tests never delete, they create fresh names.
+
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::ClientConfig;
+
+pub fn kafka_bootstrap() -> String {
+    std::env::var("LGMA_KAFKA_BOOTSTRAP").unwrap_or_else(|_| "127.0.0.1:9092".into())
+}
+
+pub fn registry_url() -> String {
+    std::env::var("LGMA_REGISTRY_URL").unwrap_or_else(|_| "http://127.0.0.1:8081".into())
+}
+
+pub fn clickhouse_url() -> String {
+    std::env::var("LGMA_CLICKHOUSE_URL").unwrap_or_else(|_| "http://127.0.0.1:8123".into())
+}
+
+/// Which ClickHouse user a test acts as (see infra/clickhouse/users.xml).
+#[derive(Debug, Clone, Copy)]
+pub enum ChUser {
+    Admin,
+    Writer,
+    Reader,
+}
+
+impl ChUser {
+    fn name_and_password(self) -> (&'static str, String) {
+        let (name, var, default) = match self {
+            ChUser::Admin => ("lgma_admin", "LGMA_CH_ADMIN_PASSWORD", "admin-local"),
+            ChUser::Writer => ("lgma_writer", "LGMA_CH_WRITER_PASSWORD", "writer-local"),
+            ChUser::Reader => ("lgma_reader", "LGMA_CH_READER_PASSWORD", "reader-local"),
+        };
+        (name, std::env::var(var).unwrap_or_else(|_| default.into()))
+    }
+}
+
+/// A `clickhouse` crate client set up the way ClickHouse 18.16 needs it (no schema validation:
+/// the server lacks RowBinaryWithNamesAndTypes and `describe_include_subcolumns`).
+pub fn clickhouse(user: ChUser) -> clickhouse::Client {
+    let (name, password) = user.name_and_password();
+    clickhouse::Client::default()
+        .with_url(clickhouse_url())
+        .with_user(name)
+        .with_password(password)
+        .with_database("lgma")
+        .with_validation(false)
+}
+
+/// A topic name no other test run has used.
+pub fn unique_topic(stem: &str) -> String {
+    format!("test.{stem}.{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Creates a topic and waits until its metadata shows every partition.
+pub async fn create_topic(name: &str, partitions: i32) -> Result<()> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", kafka_bootstrap())
+        .create()
+        .context("admin client")?;
+    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    let results = admin
+        .create_topics([&topic], &AdminOptions::new().request_timeout(Some(Duration::from_secs(30))))
+        .await
+        .context("create_topics request")?;
+    for result in results {
+        if let Err((topic, code)) = result {
+            bail!("creating topic {topic}: {code}");
+        }
+    }
+    Ok(())
+}
