@@ -1,0 +1,323 @@
+//! The Confluent REST API: routing, request decoding, auth and response encoding.
+
+mod compatibility;
+mod config;
+mod schemas;
+mod subjects;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Request, State};
+use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, Method};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::auth::{Role, Users};
+use crate::error::{Error, Result};
+use crate::service::Registry;
+
+pub const CONTENT_TYPE_V1: &str = "application/vnd.schemaregistry.v1+json";
+
+/// Everything a handler needs.
+#[derive(Clone)]
+pub struct AppState {
+    pub registry: Arc<Registry>,
+    pub max_body_bytes: usize,
+    pub users: Option<Arc<Users>>,
+}
+
+/// A JSON response with Confluent's content type.
+pub struct SrJson(pub Value);
+
+impl IntoResponse for SrJson {
+    fn into_response(self) -> Response {
+        let mut response = self.0.to_string().into_response();
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE_V1));
+        response
+    }
+}
+
+pub fn json_body(value: &Value) -> SrJson {
+    SrJson(value.clone())
+}
+
+/// A JSON request body: content type checked (415), size limited (413), parsed (400).
+pub struct JsonBody<T>(pub T);
+
+const ACCEPTED_TYPES: [&str; 5] = [
+    "application/vnd.schemaregistry.v1+json",
+    "application/vnd.schemaregistry+json",
+    "application/json",
+    "application/octet-stream",
+    "*/*",
+];
+
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self> {
+        if let Some(ct) = req.headers().get(CONTENT_TYPE) {
+            let media = ct
+                .to_str()
+                .unwrap_or_default()
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase();
+            if !ACCEPTED_TYPES.contains(&media.as_str()) {
+                return Err(Error::UnsupportedMediaType(format!(
+                    "content type '{media}' is not accepted; use {CONTENT_TYPE_V1}"
+                )));
+            }
+        }
+        let limit = state.max_body_bytes;
+        let declared = req
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|len| len > limit) {
+            return Err(Error::PayloadTooLarge(limit));
+        }
+        let bytes = axum::body::to_bytes(req.into_body(), limit)
+            .await
+            .map_err(|_| Error::PayloadTooLarge(limit))?;
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| Error::BadRequest(format!("Malformed request body: {e}")))
+    }
+}
+
+/// Query parameters, read leniently: clients send `true`, `True`, `1`.
+pub struct Params(pub HashMap<String, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Params {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self> {
+        let query = parts.uri.query().unwrap_or_default();
+        let map: HashMap<String, String> = serde_urlencoded_pairs(query);
+        Ok(Params(map))
+    }
+}
+
+fn serde_urlencoded_pairs(query: &str) -> HashMap<String, String> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn percent_decode(text: &str) -> String {
+    fn hex(b: u8) -> Option<u8> {
+        (b as char).to_digit(16).map(|d| d as u8)
+    }
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h * 16 + l);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+impl Params {
+    pub fn flag(&self, name: &str) -> bool {
+        self.0
+            .get(name)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
+    }
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+    /// `offset`/`limit` pagination (limit -1 or absent = everything).
+    pub fn page<T>(&self, items: Vec<T>) -> Vec<T> {
+        let offset = self
+            .get("offset")
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(0);
+        let limit = self
+            .get("limit")
+            .and_then(|v| v.parse::<i64>().ok())
+            .filter(|l| *l >= 0)
+            .map(|l| l as usize)
+            .unwrap_or(usize::MAX);
+        items.into_iter().skip(offset).take(limit).collect()
+    }
+}
+
+/// Subject names are free text in Confluent, but never a path trick or control characters.
+pub fn validate_subject(subject: &str) -> Result<()> {
+    let bad = subject.is_empty()
+        || subject.len() > 512
+        || subject.trim() != subject
+        || subject.contains("..")
+        || subject.contains('/')
+        || subject.contains('\\')
+        || subject.chars().any(char::is_control);
+    if bad {
+        return Err(Error::InvalidSubject(format!(
+            "'{}' (1-512 characters; no '/', '\\', '..', control characters or surrounding spaces)",
+            subject.escape_default()
+        )));
+    }
+    Ok(())
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(subjects::routes())
+        .merge(schemas::routes())
+        .merge(config::routes())
+        .merge(compatibility::routes())
+        .route("/", get(|| async { SrJson(serde_json::json!({})) }))
+        .route("/contexts", get(|| async { SrJson(serde_json::json!(["."])) }))
+        .route(
+            "/v1/metadata/id",
+            get(|| async {
+                SrJson(serde_json::json!({"scope": {"path": [], "clusters": {"kafka-cluster": "lgma", "schema-registry-cluster": "lgma-registry"}}}))
+            }),
+        )
+        .fallback(|| async { Error::EndpointNotFound })
+        .method_not_allowed_fallback(|| async {
+            let body = serde_json::json!({"error_code": 405, "message": "HTTP 405 Method Not Allowed"});
+            (axum::http::StatusCode::METHOD_NOT_ALLOWED, SrJson(body))
+        })
+        .layer(middleware::from_fn_with_state(state.clone(), authorize))
+        .layer(middleware::from_fn(count_requests))
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .with_state(state)
+}
+
+/// Writes are PUT, DELETE and registering; lookups and compatibility checks are reads.
+fn is_write(method: &Method, path: &str) -> bool {
+    match *method {
+        Method::PUT | Method::DELETE => true,
+        Method::POST => path.starts_with("/subjects/") && path.ends_with("/versions"),
+        _ => false,
+    }
+}
+
+async fn authorize(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let Some(users) = &state.users else {
+        return next.run(req).await;
+    };
+    let header = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let Some(role) = header.and_then(|h| users.authenticate(h)) else {
+        return Error::Unauthorized.into_response();
+    };
+    if role == Role::Read && is_write(req.method(), req.uri().path()) {
+        return Error::Forbidden(format!(
+            "User is denied operation Write on {}",
+            req.uri().path()
+        ))
+        .into_response();
+    }
+    next.run(req).await
+}
+
+async fn count_requests(req: Request<Body>, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = req.method().to_string();
+    let started = std::time::Instant::now();
+    let response = next.run(req).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("registry_http_requests_total", "method" => method, "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("registry_http_request_seconds", "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subject_validation() {
+        for ok in [
+            "lgma.homelessness.presentation-value",
+            "a b",
+            "Ünïcode-value",
+            "x:y",
+        ] {
+            assert!(validate_subject(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "../etc",
+            "a/b",
+            "..",
+            "a\\b",
+            " lead",
+            "tab\t",
+            &"x".repeat(513),
+        ] {
+            assert!(validate_subject(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn query_flags_accept_python_spelling() {
+        let p = Params(serde_urlencoded_pairs(
+            "normalize=False&deleted=True&x=%2Fa+b",
+        ));
+        assert!(p.flag("deleted"));
+        assert!(!p.flag("normalize"));
+        assert_eq!(p.get("x"), Some("/a b"));
+        assert!(!p.flag("missing"));
+    }
+
+    #[test]
+    fn pagination() {
+        let p = Params(serde_urlencoded_pairs("offset=1&limit=2"));
+        assert_eq!(p.page(vec![1, 2, 3, 4]), vec![2, 3]);
+        let all = Params(serde_urlencoded_pairs("limit=-1"));
+        assert_eq!(all.page(vec![1, 2]), vec![1, 2]);
+    }
+
+    #[test]
+    fn write_classification() {
+        assert!(is_write(&Method::POST, "/subjects/s/versions"));
+        assert!(!is_write(&Method::POST, "/subjects/s"));
+        assert!(!is_write(
+            &Method::POST,
+            "/compatibility/subjects/s/versions/latest"
+        ));
+        assert!(is_write(&Method::PUT, "/config"));
+        assert!(is_write(&Method::DELETE, "/subjects/s"));
+    }
+}

@@ -1,0 +1,85 @@
+//! Wiring: open the store, build the router, serve until shutdown.
+
+use std::sync::Arc;
+
+use lgma_core::ops::Readiness;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{router, AppState};
+use crate::auth::Users;
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::service::Registry;
+use crate::store::Store;
+
+/// Runs the registry until `shutdown` is cancelled. The listener binds first, so `/health`
+/// answers (and `/ready` says 503) while the store topic replays.
+pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<()> {
+    let metrics = match lgma_core::telemetry::install_metrics() {
+        Ok(handle) => Some(handle),
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics recorder not installed");
+            None
+        }
+    };
+    let users = match &settings.auth.users_file {
+        Some(path) => Some(Arc::new(Users::load(path)?)),
+        None => None,
+    };
+    let readiness = Readiness::default();
+    let listener = tokio::net::TcpListener::bind(&settings.listen)
+        .await
+        .map_err(|e| Error::Config(format!("cannot listen on {}: {e}", settings.listen)))?;
+    tracing::info!(listen = %settings.listen, auth = users.is_some(), "registry listening");
+
+    // Until the store is open, API routes answer 503; ops routes work from the start.
+    let ops = lgma_core::ops::routes::<()>(metrics, readiness.clone());
+    let api_slot: Arc<tokio::sync::OnceCell<Router>> = Arc::new(tokio::sync::OnceCell::new());
+    let dispatch = {
+        let slot = api_slot.clone();
+        axum::Router::new().fallback(move |req: axum::extract::Request| {
+            let slot = slot.clone();
+            async move {
+                use tower::ServiceExt;
+                match slot.get() {
+                    Some(router) => router
+                        .clone()
+                        .oneshot(req)
+                        .await
+                        .unwrap_or_else(|e| match e {}),
+                    None => axum::response::IntoResponse::into_response(Error::NotReady),
+                }
+            }
+        })
+    };
+    let app = ops.merge(dispatch);
+    let server_shutdown = shutdown.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { server_shutdown.cancelled().await })
+            .await
+    });
+
+    let store = tokio::select! {
+        s = Store::open(&settings.kafka, &settings.store, shutdown.clone()) => s?,
+        _ = shutdown.cancelled() => return Ok(()),
+    };
+    let registry = Arc::new(Registry { store });
+    let state = AppState {
+        registry,
+        max_body_bytes: settings.http.max_body_bytes,
+        users,
+    };
+    let _ = api_slot.set(router(state));
+    readiness.set(true);
+    tracing::info!("registry ready");
+
+    server
+        .await
+        .map_err(|e| Error::Store(format!("server task: {e}")))?
+        .map_err(Error::Io)?;
+    tracing::info!("registry stopped");
+    Ok(())
+}
+
+type Router = axum::Router;
