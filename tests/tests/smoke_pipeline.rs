@@ -38,7 +38,7 @@ async fn produce_consume_insert_query_round_trip() -> Result<()> {
     for i in 0..MESSAGES {
         let key = format!("entity-{}", i % 37);
         let value = format!("{{\"seq\":{i},\"key\":\"{key}\"}}");
-        let (partition, offset) = producer
+        let delivery = producer
             .send(
                 FutureRecord::to(&topic).key(&key).payload(&value),
                 Duration::from_secs(10),
@@ -46,7 +46,10 @@ async fn produce_consume_insert_query_round_trip() -> Result<()> {
             .await
             .map_err(|(e, _)| e)
             .context("produce")?;
-        sent.insert((partition as u32, offset as u64), (key, value));
+        sent.insert(
+            (delivery.partition as u32, delivery.offset as u64),
+            (key, value),
+        );
     }
     // Keyed messages: each key lands on exactly one partition.
     let mut key_partitions: BTreeMap<&str, u32> = BTreeMap::new();
