@@ -67,7 +67,10 @@ pub async fn create_topic(name: &str, partitions: i32) -> Result<()> {
         .context("admin client")?;
     let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
     let results = admin
-        .create_topics([&topic], &AdminOptions::new().request_timeout(Some(Duration::from_secs(30))))
+        .create_topics(
+            [&topic],
+            &AdminOptions::new().request_timeout(Some(Duration::from_secs(30))),
+        )
         .await
         .context("create_topics request")?;
     for result in results {

@@ -28,7 +28,11 @@ async fn take(c: &StreamConsumer, n: usize) -> Result<Vec<String>> {
     let mut out = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     while out.len() < n {
-        ensure!(Instant::now() < deadline, "got {} of {n} messages in 60 s", out.len());
+        ensure!(
+            Instant::now() < deadline,
+            "got {} of {n} messages in 60 s",
+            out.len()
+        );
         if let Ok(msg) = tokio::time::timeout(Duration::from_secs(2), c.recv()).await {
             let msg = msg?;
             out.push(String::from_utf8_lossy(msg.payload().unwrap_or_default()).into_owned());
@@ -82,7 +86,10 @@ async fn messages_and_committed_offsets_survive_restart() -> Result<()> {
     let rest = take(&c, 60).await.context("resume after restart")?;
     let expected_rest: Vec<String> = (40..100).map(|i| format!("m{i}")).collect();
     assert_eq!(first, (0..40).map(|i| format!("m{i}")).collect::<Vec<_>>());
-    assert_eq!(rest, expected_rest, "group resumed from its committed offset");
+    assert_eq!(
+        rest, expected_rest,
+        "group resumed from its committed offset"
+    );
 
     // Every message is still on disk: a new group reads all 100 from the beginning.
     let fresh = consumer(&format!("{group}.fresh"), &topic)?;

@@ -64,6 +64,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's closure signature, test only
     fn file_then_env_override_defaults() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("s.toml", "name = \"file\"\n[inner]\nbatch = 20\n")?;

@@ -53,7 +53,10 @@ mod tests {
     #[test]
     fn rejects_empty_short_and_unframed() {
         assert!(matches!(decode(&[]), Err(Error::EmptyMessage)));
-        assert!(matches!(decode(&[0, 0, 1]), Err(Error::TooShort { len: 3 })));
+        assert!(matches!(
+            decode(&[0, 0, 1]),
+            Err(Error::TooShort { len: 3 })
+        ));
         assert!(matches!(
             decode(b"{\"json\":1}"),
             Err(Error::BadMagic { found: b'{' })

@@ -51,6 +51,9 @@ async fn ready(State(state): State<OpsState>) -> (StatusCode, &'static str) {
 async fn render_metrics(State(state): State<OpsState>) -> (StatusCode, String) {
     match &state.metrics {
         Some(handle) => (StatusCode::OK, handle.render()),
-        None => (StatusCode::NOT_FOUND, "metrics recorder not installed".into()),
+        None => (
+            StatusCode::NOT_FOUND,
+            "metrics recorder not installed".into(),
+        ),
     }
 }

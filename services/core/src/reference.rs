@@ -92,8 +92,11 @@ impl LocalAuthorities {
     /// Finds a council by code, official name or any alias, ignoring case, accents and punctuation.
     pub fn resolve(&self, name_or_code: &str) -> Option<&LocalAuthority> {
         let trimmed = name_or_code.trim();
-        self.by_code(&trimmed.to_ascii_uppercase())
-            .or_else(|| self.by_name.get(&normalise_name(trimmed)).map(|&i| &self.all[i]))
+        self.by_code(&trimmed.to_ascii_uppercase()).or_else(|| {
+            self.by_name
+                .get(&normalise_name(trimmed))
+                .map(|&i| &self.all[i])
+        })
     }
 }
 
@@ -252,7 +255,13 @@ mod tests {
     fn christmas_days_extend_the_period() {
         let cal = StatutoryCalendar::embedded().expect("calendar loads");
         // 24 Dec .. 1 Jan is 9 excluded days.
-        assert_eq!(cal.decision_due(d(2024, 12, 1)), d(2024, 12, 1) + Days::new(56 + 9));
-        assert_eq!(cal.counted_days_between(d(2024, 12, 20), d(2025, 1, 3)), 14 - 9);
+        assert_eq!(
+            cal.decision_due(d(2024, 12, 1)),
+            d(2024, 12, 1) + Days::new(56 + 9)
+        );
+        assert_eq!(
+            cal.counted_days_between(d(2024, 12, 20), d(2025, 1, 3)),
+            14 - 9
+        );
     }
 }
