@@ -1,0 +1,367 @@
+//! Local-authority dwellings (~150k, spread by population) and social-housing need assessments.
+//!
+//! A dwelling is published (CREATE) the first time it is touched, then moves through voids and
+//! re-lets; ~3% of the stock per year is new. Need assessments are created, sometimes revised and
+//! sometimes cancelled (DELETE).
+
+use std::collections::HashMap;
+
+use rand::Rng;
+
+use super::{day_of, people, pick, Councils, Generator, Step, DAY_MS};
+use crate::model::*;
+
+/// BER bands and their upper bounds in kWh/m2/yr (G: above 450).
+pub const BER_BANDS: [(BerRating, f64); 15] = [
+    (BerRating::A1, 25.0),
+    (BerRating::A2, 50.0),
+    (BerRating::A3, 75.0),
+    (BerRating::B1, 100.0),
+    (BerRating::B2, 125.0),
+    (BerRating::B3, 150.0),
+    (BerRating::C1, 175.0),
+    (BerRating::C2, 200.0),
+    (BerRating::C3, 225.0),
+    (BerRating::D1, 260.0),
+    (BerRating::D2, 300.0),
+    (BerRating::E1, 340.0),
+    (BerRating::E2, 380.0),
+    (BerRating::F, 450.0),
+    (BerRating::G, 600.0),
+];
+
+pub fn ber_band(kwh: f64) -> BerRating {
+    BER_BANDS.iter().find(|(_, upper)| kwh <= *upper).map(|(b, _)| *b).unwrap_or(BerRating::G)
+}
+
+#[derive(Debug, Clone)]
+struct UnitState {
+    version: i64,
+    unit: DwellingUnit,
+    deleted: bool,
+}
+
+/// The dwelling stock: which unit numbers belong to which council, and every published unit's state.
+#[derive(Debug, Default)]
+pub(super) struct Stock {
+    /// First unit number and count per council.
+    ranges: Vec<(u32, u32)>,
+    units: HashMap<u32, UnitState>,
+    next_new: u32,
+}
+
+impl Stock {
+    pub fn new(councils: &Councils, national_total: u32) -> Self {
+        let mut ranges = Vec::new();
+        let mut start = 0;
+        for c in &councils.list {
+            let n = ((national_total as f64) * c.population as f64 / lgma_core::reference::STATE_POPULATION_2022 as f64)
+                .round()
+                .max(1.0) as u32;
+            ranges.push((start, n));
+            start += n;
+        }
+        Stock { ranges, units: HashMap::new(), next_new: start }
+    }
+
+    pub fn total(&self) -> u32 {
+        self.ranges.iter().map(|(_, n)| n).sum()
+    }
+
+    fn council_of(&self, unit: u32) -> usize {
+        self.ranges.iter().position(|(s, n)| unit >= *s && unit < s + n).unwrap_or(0)
+    }
+}
+
+impl Generator {
+    pub(super) fn base_unit(&mut self, council: usize, number: u32, new_build: bool) -> DwellingUnit {
+        let code = self.councils.list[council].code.clone();
+        let dublin = self.councils.is_dublin(council);
+        let town = self.town(council);
+        let rng = &mut self.rng;
+        let year_built = if new_build { 2024 } else { rng.gen_range(1930..2023) };
+        let kwh = if new_build {
+            rng.gen_range(15.0..70.0)
+        } else if year_built < 1980 {
+            rng.gen_range(180.0..520.0)
+        } else {
+            rng.gen_range(90.0..320.0)
+        };
+        let kwh: f64 = (kwh * 10.0_f64).round() / 10.0;
+        let rated = new_build || rng.gen_bool(0.85);
+        let status = if new_build {
+            DwellingStatus::VACANT_RELETTABLE
+        } else {
+            pick(rng, &[
+                (DwellingStatus::TENANTED, 0.955),
+                (DwellingStatus::VACANT_RELETTABLE, 0.01),
+                (DwellingStatus::VOID_UNDER_WORKS, 0.02),
+                (DwellingStatus::UNDER_REFURBISHMENT, 0.01),
+                (DwellingStatus::AWAITING_DEMOLITION, 0.005),
+            ])
+        };
+        let bedrooms = pick(rng, &[(1, 0.22), (2, 0.33), (3, 0.38), (4, 0.06), (5, 0.01)]);
+        let today = day_of(self.now);
+        DwellingUnit {
+            unit_id: format!("{code}-U{number:07}"),
+            eircode: rng.gen_bool(0.95).then(|| people::eircode(rng, dublin)),
+            address: Some(people::address(rng, &town)),
+            itm_x: Some((rng.gen_range(450_000.0..750_000.0_f64) * 10.0).round() / 10.0),
+            itm_y: Some((rng.gen_range(560_000.0..950_000.0_f64) * 10.0).round() / 10.0),
+            dwelling_type: pick(rng, &[
+                (DwellingType::HOUSE, 0.62),
+                (DwellingType::APARTMENT, 0.22),
+                (DwellingType::MAISONETTE, 0.04),
+                (DwellingType::BUNGALOW, 0.05),
+                (DwellingType::SENIOR_CITIZEN_UNIT, 0.05),
+                (DwellingType::DEMOUNTABLE, 0.01),
+                (DwellingType::OTHER, 0.01),
+            ]),
+            bedrooms,
+            ber_rating: rated.then(|| ber_band(kwh)),
+            ber_kwh_m2_yr: rated.then_some(kwh),
+            year_built: Some(year_built),
+            ownership: pick(rng, &[
+                (Ownership::LA_OWNED, 0.88),
+                (Ownership::LEASED, 0.06),
+                (Ownership::RAS, 0.04),
+                (Ownership::AHB, 0.02),
+            ]),
+            status,
+            delivery_route: Some(if new_build {
+                pick(rng, &[(DeliveryRoute::CONSTRUCTION, 0.6), (DeliveryRoute::ACQUISITION, 0.25), (DeliveryRoute::LEASING, 0.15)])
+            } else {
+                DeliveryRoute::LEGACY
+            }),
+            void_start_date: (status != DwellingStatus::TENANTED).then(|| today - rng.gen_range(5..400)),
+            relet_date: None,
+            relet_cost_eur: None,
+            adapted_for_disability: rng.gen_bool(0.06),
+            tenancy_ref: (status == DwellingStatus::TENANTED).then(|| format!("{code}-T{:08}", rng.gen_range(0..100_000_000))),
+        }
+    }
+
+    /// Publishes unit `number` of the initial stock (snapshot); returns the next cursor.
+    pub(super) fn snapshot_dwelling(&mut self, number: u32) -> Option<u32> {
+        if number >= self.housing.total() {
+            return None;
+        }
+        let council = self.housing.council_of(number);
+        let unit = self.base_unit(council, number, false);
+        self.housing.units.insert(number, UnitState { version: 1, unit: unit.clone(), deleted: false });
+        self.emit(council, Entity::DwellingUnit(unit), 1);
+        Some(number + 1)
+    }
+
+    pub(super) fn dwelling_change(&mut self) {
+        let council = self.councils.by_population.draw(&mut self.rng);
+        let (start, len) = self.housing.ranges[council];
+        let number = start + self.rng.gen_range(0..len);
+        let Some(state) = self.housing.units.get(&number).cloned() else {
+            let unit = self.base_unit(council, number, false);
+            self.housing.units.insert(number, UnitState { version: 1, unit: unit.clone(), deleted: false });
+            self.emit(council, Entity::DwellingUnit(unit), 1);
+            return;
+        };
+        if state.deleted {
+            return;
+        }
+        let code = self.councils.list[council].code.clone();
+        let today = day_of(self.now);
+        let mut unit = state.unit.clone();
+        let rng = &mut self.rng;
+        let mut delete = false;
+        match unit.status {
+            DwellingStatus::TENANTED => {
+                unit.status = DwellingStatus::VOID_UNDER_WORKS;
+                unit.void_start_date = Some(today);
+                unit.relet_date = None;
+                unit.relet_cost_eur = None;
+                unit.tenancy_ref = None;
+            }
+            DwellingStatus::VOID_UNDER_WORKS | DwellingStatus::VACANT_RELETTABLE | DwellingStatus::UNDER_REFURBISHMENT => {
+                unit.status = DwellingStatus::TENANTED;
+                let void_start = unit.void_start_date.unwrap_or(today).min(today);
+                unit.void_start_date = Some(void_start);
+                unit.relet_date = Some(today);
+                unit.relet_cost_eur = Some((rng.gen_range(3_000.0..60_000.0_f64)).round());
+                unit.tenancy_ref = Some(format!("{code}-T{:08}", rng.gen_range(0..100_000_000)));
+                if rng.gen_bool(0.3) {
+                    // Retrofit during the void.
+                    let kwh: f64 = rng.gen_range(60.0..125.0_f64).round();
+                    unit.ber_kwh_m2_yr = Some(kwh);
+                    unit.ber_rating = Some(ber_band(kwh));
+                }
+            }
+            DwellingStatus::AWAITING_DEMOLITION => delete = true,
+            DwellingStatus::SOLD => return,
+        }
+        let version = state.version + 1;
+        if delete {
+            self.housing.units.insert(number, UnitState { deleted: true, version, ..state });
+            self.emit_op(council, Entity::DwellingUnit(unit), version, Operation::DELETE);
+        } else {
+            self.housing.units.insert(number, UnitState { version, unit: unit.clone(), ..state });
+            self.emit(council, Entity::DwellingUnit(unit), version);
+        }
+    }
+
+    pub(super) fn new_dwelling(&mut self) {
+        let council = self.councils.by_population.draw(&mut self.rng);
+        let number = self.housing.next_new;
+        self.housing.next_new += 1;
+        let unit = self.base_unit(council, number, true);
+        self.housing.units.insert(number, UnitState { version: 1, unit: unit.clone(), deleted: false });
+        self.emit(council, Entity::DwellingUnit(unit), 1);
+    }
+
+    pub(super) fn need_arrival(&mut self) {
+        let council = self.councils.by_population.draw(&mut self.rng);
+        let n = self.next_id("assessment", council);
+        let code = self.councils.list[council].code.clone();
+        let town = self.town(council);
+        let today = day_of(self.now);
+        let rng = &mut self.rng;
+        let composition = pick(rng, &[
+            (HouseholdComposition::SINGLE_PERSON, 0.45),
+            (HouseholdComposition::COUPLE_NO_CHILDREN, 0.05),
+            (HouseholdComposition::SINGLE_PARENT_1_CHILD, 0.12),
+            (HouseholdComposition::SINGLE_PARENT_2_CHILDREN, 0.08),
+            (HouseholdComposition::SINGLE_PARENT_3_PLUS_CHILDREN, 0.04),
+            (HouseholdComposition::COUPLE_1_CHILD, 0.05),
+            (HouseholdComposition::COUPLE_2_CHILDREN, 0.05),
+            (HouseholdComposition::COUPLE_3_PLUS_CHILDREN, 0.04),
+            (HouseholdComposition::MULTI_ADULT_NO_CHILDREN, 0.03),
+            (HouseholdComposition::MULTI_ADULT_WITH_CHILDREN, 0.03),
+            (HouseholdComposition::ELDERLY_SINGLE, 0.03),
+            (HouseholdComposition::ELDERLY_COUPLE, 0.01),
+            (HouseholdComposition::OTHER, 0.02),
+        ]);
+        use HouseholdComposition as H;
+        let (adults, children) = match composition {
+            H::SINGLE_PERSON | H::ELDERLY_SINGLE => (1, 0),
+            H::COUPLE_NO_CHILDREN | H::ELDERLY_COUPLE => (2, 0),
+            H::SINGLE_PARENT_1_CHILD => (1, 1),
+            H::SINGLE_PARENT_2_CHILDREN => (1, 2),
+            H::SINGLE_PARENT_3_PLUS_CHILDREN => (1, rng.gen_range(3..6)),
+            H::COUPLE_1_CHILD => (2, 1),
+            H::COUPLE_2_CHILDREN => (2, 2),
+            H::COUPLE_3_PLUS_CHILDREN => (2, rng.gen_range(3..6)),
+            H::MULTI_ADULT_NO_CHILDREN => (rng.gen_range(3..5), 0),
+            H::MULTI_ADULT_WITH_CHILDREN => (rng.gen_range(3..5), rng.gen_range(1..4)),
+            H::OTHER => (rng.gen_range(1..3), rng.gen_range(0..3)),
+        };
+        let elderly = matches!(composition, H::ELDERLY_SINGLE | H::ELDERLY_COUPLE);
+        let age = if elderly { rng.gen_range(66..90) } else { rng.gen_range(19..64) };
+        // New applicants, or households already on the list being onboarded.
+        let list_entry_date = if rng.gen_bool(0.4) { today - rng.gen_range(0..30) } else { today - rng.gen_range(30..3650) };
+        let main_need = pick(rng, &[
+            (MainNeed::REQUIRES_RENT_SUPPLEMENT, 0.55),
+            (MainNeed::HOMELESS_INSTITUTION_EA, 0.09),
+            (MainNeed::OVERCROWDED, 0.05),
+            (MainNeed::INVOLUNTARY_SHARING, 0.10),
+            (MainNeed::UNFIT_ACCOMMODATION, 0.02),
+            (MainNeed::PHYSICAL_DISABILITY, 0.03),
+            (MainNeed::SENSORY_DISABILITY, 0.005),
+            (MainNeed::MENTAL_HEALTH_DISABILITY, 0.02),
+            (MainNeed::INTELLECTUAL_DISABILITY, 0.01),
+            (MainNeed::OTHER_DISABILITY, 0.005),
+            (MainNeed::MEDICAL_GROUNDS, 0.03),
+            (MainNeed::YOUNG_PERSON_LEAVING_CARE, 0.01),
+            (MainNeed::OTHER, 0.07),
+        ]);
+        let disability = matches!(
+            main_need,
+            MainNeed::PHYSICAL_DISABILITY | MainNeed::SENSORY_DISABILITY | MainNeed::MENTAL_HEALTH_DISABILITY
+                | MainNeed::INTELLECTUAL_DISABILITY | MainNeed::OTHER_DISABILITY | MainNeed::MEDICAL_GROUNDS
+        );
+        let size = adults + children;
+        let assessment = HousingNeedAssessment {
+            assessment_id: format!("{code}-SSHA-{n:07}"),
+            applicant_id: format!("{code}-A{n:07}"),
+            ppsn: rng.gen_bool(0.97).then(|| people::ppsn(rng)),
+            forename: Some(people::forename(rng)),
+            surname: Some(people::surname(rng)),
+            date_of_birth: Some(today - age * 365 - rng.gen_range(0..360)),
+            current_address: Some(people::address(rng, &town)),
+            list_entry_date,
+            assessed_on: today,
+            household_composition: composition,
+            adults,
+            children,
+            main_need,
+            accommodation_requirement: match size {
+                1 => AccommodationRequirement::ONE_BED,
+                2 => AccommodationRequirement::TWO_BED,
+                3 | 4 => AccommodationRequirement::THREE_BED,
+                _ => AccommodationRequirement::FOUR_PLUS_BED,
+            },
+            current_tenure: pick(rng, &[
+                (CurrentTenure::PRIVATE_RENTED_WITH_SUPPORT, 0.45),
+                (CurrentTenure::PRIVATE_RENTED_NO_SUPPORT, 0.10),
+                (CurrentTenure::LIVING_WITH_PARENTS, 0.18),
+                (CurrentTenure::LIVING_WITH_RELATIVES_FRIENDS, 0.10),
+                (CurrentTenure::EMERGENCY_ACCOMMODATION, 0.08),
+                (CurrentTenure::INSTITUTION, 0.02),
+                (CurrentTenure::OWNER_OCCUPIER, 0.02),
+                (CurrentTenure::OTHER, 0.05),
+            ]),
+            employment_status: if elderly {
+                EmploymentStatus::RETIRED
+            } else {
+                pick(rng, &[
+                    (EmploymentStatus::EMPLOYED, 0.40),
+                    (EmploymentStatus::UNEMPLOYED, 0.30),
+                    (EmploymentStatus::STUDENT, 0.03),
+                    (EmploymentStatus::CARER, 0.10),
+                    (EmploymentStatus::UNABLE_TO_WORK, 0.12),
+                    (EmploymentStatus::OTHER, 0.05),
+                ])
+            },
+            net_household_income_eur: Some((rng.gen_range(9_000.0..42_000.0_f64)).round()),
+            citizenship: pick(rng, &[
+                (Citizenship::IRISH, 0.80),
+                (Citizenship::EEA_UK, 0.10),
+                (Citizenship::NON_EEA, 0.09),
+                (Citizenship::NOT_STATED, 0.01),
+            ]),
+            is_traveller: Some(rng.gen_bool(0.03)),
+            disability_details: disability.then(|| "Requires ground-floor accommodation".to_string()),
+            time_on_list: time_on_list(today - list_entry_date),
+            qualified: rng.gen_bool(0.93),
+        };
+        let roll: f64 = self.rng.gen();
+        if roll < 0.10 {
+            let at = self.now + self.rng.gen_range(30..120) * DAY_MS;
+            let mut revised = assessment.clone();
+            revised.assessed_on = day_of(at);
+            revised.time_on_list = time_on_list(revised.assessed_on - revised.list_entry_date);
+            revised.net_household_income_eur = assessment.net_household_income_eur.map(|x| (x * 1.04).round());
+            self.schedule_step(at, Step::Emit { council, entity: Entity::NeedAssessment(revised), version: 2, operation: Operation::UPDATE });
+        } else if roll < 0.14 {
+            let at = self.now + self.rng.gen_range(60..300) * DAY_MS;
+            self.schedule_step(at, Step::Emit {
+                council,
+                entity: Entity::NeedAssessment(assessment.clone()),
+                version: 2,
+                operation: Operation::DELETE,
+            });
+        }
+        self.emit(council, Entity::NeedAssessment(assessment), 1);
+    }
+}
+
+/// The SSHA time-on-list band for a number of days.
+pub fn time_on_list(days: i32) -> TimeOnList {
+    let months = days as f64 / 30.44;
+    match months {
+        m if m < 6.0 => TimeOnList::LT_6_MONTHS,
+        m if m < 12.0 => TimeOnList::M6_TO_12,
+        m if m < 24.0 => TimeOnList::Y1_TO_2,
+        m if m < 36.0 => TimeOnList::Y2_TO_3,
+        m if m < 48.0 => TimeOnList::Y3_TO_4,
+        m if m < 60.0 => TimeOnList::Y4_TO_5,
+        m if m < 84.0 => TimeOnList::Y5_TO_7,
+        _ => TimeOnList::GT_7_YEARS,
+    }
+}

@@ -1,0 +1,111 @@
+//! The Kafka side: creating missing topics and producing framed events with envelope headers.
+//!
+//! A `ThreadedProducer` with a delivery-counting context keeps the hot loop free of per-message
+//! futures; `flush` at the end waits for every acknowledgement (idempotent, acks=all).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::ClientContext;
+
+use crate::encode::headers;
+use crate::model::Meta;
+use crate::settings::Settings;
+use crate::{Error, Result};
+
+/// Counts acknowledged and failed deliveries.
+#[derive(Default, Clone)]
+pub struct DeliveryCounter {
+    pub delivered: Arc<AtomicU64>,
+    pub failed: Arc<AtomicU64>,
+}
+
+impl ClientContext for DeliveryCounter {}
+
+impl ProducerContext for DeliveryCounter {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        match result {
+            Ok(_) => self.delivered.fetch_add(1, Ordering::Relaxed),
+            Err((e, _)) => {
+                tracing::warn!(error = %e, "delivery failed");
+                self.failed.fetch_add(1, Ordering::Relaxed)
+            }
+        };
+    }
+}
+
+/// Creates the topics that do not exist yet (idempotent; never deletes anything).
+pub async fn ensure_topics(settings: &Settings, names: &[String]) -> Result<()> {
+    let admin: AdminClient<DefaultClientContext> = settings.kafka.client_config().create()?;
+    let new: Vec<NewTopic<'_>> = names
+        .iter()
+        .map(|n| NewTopic::new(n, settings.partitions, TopicReplication::Fixed(1)))
+        .collect();
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(20)));
+    let results = admin.create_topics(&new, &options).await?;
+    for result in results {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((topic, code)) => return Err(Error::TopicAdmin(format!("{topic}: {code}"))),
+        }
+    }
+    Ok(())
+}
+
+pub struct EventProducer {
+    producer: ThreadedProducer<DeliveryCounter>,
+    pub counter: DeliveryCounter,
+}
+
+impl EventProducer {
+    pub fn new(settings: &Settings) -> Result<Self> {
+        let counter = DeliveryCounter::default();
+        let producer = settings
+            .kafka
+            .producer_config()
+            .set("queue.buffering.max.messages", "200000")
+            .create_with_context(counter.clone())?;
+        Ok(Self { producer, counter })
+    }
+
+    /// Enqueues one record, waiting while the local queue is full.
+    pub async fn send(&self, topic: &str, key: &str, value: &[u8], meta: &Meta) -> Result<()> {
+        let mut kafka_headers = OwnedHeaders::new_with_capacity(4);
+        for (name, v) in headers(meta) {
+            kafka_headers = kafka_headers.insert(Header { key: name, value: Some(v.as_bytes()) });
+        }
+        let mut record = BaseRecord::to(topic).key(key).payload(value).headers(kafka_headers);
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => return Ok(()),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                Err((e, _)) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Waits for every outstanding acknowledgement.
+    pub fn flush(&self, timeout: Duration) -> Result<()> {
+        self.producer.flush(timeout)?;
+        Ok(())
+    }
+
+    pub fn delivered(&self) -> u64 {
+        self.counter.delivered.load(Ordering::Relaxed)
+    }
+
+    pub fn failed(&self) -> u64 {
+        self.counter.failed.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,32 @@
+//! Publisher settings: defaults → `infra/config/publisher.toml` → `LGMA_PUBLISHER_*` env vars.
+
+use lgma_core::kafka::KafkaSettings;
+use serde::{Deserialize, Serialize};
+
+use crate::topics::TopicNaming;
+
+pub const ENV_PREFIX: &str = "LGMA_PUBLISHER_";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    pub kafka: KafkaSettings,
+    pub registry_url: String,
+    pub topics: TopicNaming,
+    /// Partitions for topics the publisher creates when missing (tansu has no auto-create).
+    pub partitions: i32,
+    /// Seconds between progress lines on long runs.
+    pub progress_interval_secs: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            kafka: KafkaSettings::default(),
+            registry_url: "http://127.0.0.1:8081".into(),
+            topics: TopicNaming::default(),
+            partitions: 4,
+            progress_interval_secs: 5,
+        }
+    }
+}
