@@ -59,6 +59,8 @@ pub enum Error {
     Timeout(String),
     #[error("Registry is not ready: still reading the store topic")]
     NotReady,
+    #[error("{0}")]
+    BrokerUnreachable(String),
     #[error("configuration: {0}")]
     Config(String),
     #[error(transparent)]
@@ -96,7 +98,9 @@ impl Error {
             Forbidden(_) => (StatusCode::FORBIDDEN, 40301),
             Timeout(_) => (StatusCode::INTERNAL_SERVER_ERROR, 50002),
             NotReady => (StatusCode::SERVICE_UNAVAILABLE, 50003),
-            Store(_) | Config(_) | Core(_) | Io(_) => (StatusCode::INTERNAL_SERVER_ERROR, 50001),
+            Store(_) | BrokerUnreachable(_) | Config(_) | Core(_) | Io(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, 50001)
+            }
         }
     }
 }

@@ -62,7 +62,7 @@ impl Store {
                 consumer.fetch_watermarks(&topic, 0, startup)
             })
             .map_err(|e| {
-                Error::Store(format!(
+                Error::BrokerUnreachable(format!(
                     "cannot read store topic '{topic}' within {startup:?} (is the broker at {} up?): {e}",
                     kafka.bootstrap_servers
                 ))
@@ -155,14 +155,18 @@ async fn ensure_topic(kafka: &KafkaSettings, topic: &str, timeout: Duration) -> 
         .create()
         .map_err(|e| Error::Store(format!("kafka admin client: {e}")))?;
     let unreachable = || {
-        Error::Store(format!(
+        Error::BrokerUnreachable(format!(
             "Kafka broker at {} unreachable: could not create/check store topic '{topic}' within {timeout:?}",
             kafka.bootstrap_servers
         ))
     };
     // Metadata first: it fails fast and clearly when nothing listens at the bootstrap address.
-    tokio::task::block_in_place(|| admin.inner().fetch_metadata(None, timeout))
-        .map_err(|e| Error::Store(format!("{}: {e}", unreachable())))?;
+    tokio::task::block_in_place(|| admin.inner().fetch_metadata(None, timeout)).map_err(|e| {
+        match unreachable() {
+            Error::BrokerUnreachable(text) => Error::BrokerUnreachable(format!("{text}: {e}")),
+            other => other,
+        }
+    })?;
     let new = NewTopic::new(topic, 1, TopicReplication::Fixed(1)).set("cleanup.policy", "compact");
     let options = AdminOptions::new().operation_timeout(Some(timeout));
     let results = tokio::time::timeout(timeout, admin.create_topics([&new], &options))

@@ -17,6 +17,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use futures::StreamExt;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -88,15 +89,41 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<usize>().ok());
         if declared.is_some_and(|len| len > limit) {
+            drain(req.into_body()).await;
             return Err(Error::PayloadTooLarge(limit));
         }
-        let bytes = axum::body::to_bytes(req.into_body(), limit)
-            .await
-            .map_err(|_| Error::PayloadTooLarge(limit))?;
+        let mut body = req.into_body().into_data_stream();
+        let mut bytes = Vec::new();
+        while let Some(chunk) = body.next().await {
+            let chunk =
+                chunk.map_err(|e| Error::BadRequest(format!("reading request body: {e}")))?;
+            if bytes.len() + chunk.len() > limit {
+                drain(Body::from_stream(body)).await;
+                return Err(Error::PayloadTooLarge(limit));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
         serde_json::from_slice(&bytes)
             .map(JsonBody)
             .map_err(|e| Error::BadRequest(format!("Malformed request body: {e}")))
     }
+}
+
+/// Reads and discards an oversized body (up to a cap, for a few seconds) so the client, still
+/// sending, gets the 413 instead of a broken pipe. Beyond the cap the connection is just closed.
+async fn drain(body: Body) {
+    const CAP: usize = 64 * 1024 * 1024;
+    let mut stream = body.into_data_stream();
+    let mut seen = 0usize;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while let Some(Ok(chunk)) = stream.next().await {
+            seen += chunk.len();
+            if seen > CAP {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 /// Query parameters, read leniently: clients send `true`, `True`, `1`.
