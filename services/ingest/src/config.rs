@@ -1,0 +1,233 @@
+//! Settings: defaults, then `infra/config/ingest.toml`, then `LGMA_INGEST_*` env (`__` nests).
+//!
+//! Secrets (the ClickHouse password) are redacted when the settings are printed or logged; the
+//! pseudonymisation keys are not settings at all, only the path of the file holding them.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use lgma_core::kafka::KafkaSettings;
+use serde::{Deserialize, Serialize};
+
+use crate::Result;
+
+pub const ENV_PREFIX: &str = "LGMA_INGEST_";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    pub kafka: KafkaSettings,
+    pub group_id: String,
+    /// Appended to every topic name (source, enriched and DLQ); tests use a unique suffix per run.
+    pub topic_suffix: String,
+    pub topics: Vec<TopicSettings>,
+    pub dlq_topic: String,
+    /// Publish validated events to `<topic>.enriched`; off only for benchmarks.
+    pub publish_enriched: bool,
+    pub batch: BatchSettings,
+    pub registry_url: String,
+    pub clickhouse: ClickHouseSettings,
+    /// Directory holding `<topic>.avsc` reader schemas (the `pii` tags of these decide).
+    pub schemas_dir: PathBuf,
+    /// Directory holding `<entity>.toml` validation rules.
+    pub rules_dir: PathBuf,
+    /// TOML file with one HMAC key per domain (see infra/config/keys.example.toml).
+    pub keys_file: PathBuf,
+    pub metrics_listen: String,
+    pub log_json: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TopicSettings {
+    /// Base topic name, e.g. `lgma.planning.application`; the reader schema is `<topic>.avsc`.
+    pub topic: String,
+    /// Rules file stem and entity name, e.g. `planning.application`.
+    pub entity: String,
+    /// ClickHouse table stem: `<table>_history` and `<table>_current`.
+    pub table: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BatchSettings {
+    /// Stays far below ClickHouse's max_insert_block_size (1,048,576) so one INSERT is one block.
+    pub max_rows: usize,
+    pub max_bytes: usize,
+    pub max_wait_ms: u64,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ClickHouseSettings {
+    pub url: String,
+    pub user: String,
+    #[serde(serialize_with = "redact")]
+    pub password: String,
+    pub database: String,
+}
+
+fn redact<S: serde::Serializer>(_: &str, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str("<redacted>")
+}
+
+impl fmt::Debug for ClickHouseSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClickHouseSettings")
+            .field("url", &self.url)
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .field("database", &self.database)
+            .finish()
+    }
+}
+
+impl Default for ClickHouseSettings {
+    fn default() -> Self {
+        Self {
+            url: "http://127.0.0.1:8123".into(),
+            user: "lgma_writer".into(),
+            password: "writer-local".into(),
+            database: "lgma".into(),
+        }
+    }
+}
+
+impl Default for BatchSettings {
+    fn default() -> Self {
+        Self {
+            max_rows: 5_000,
+            max_bytes: 8 * 1024 * 1024,
+            max_wait_ms: 500,
+        }
+    }
+}
+
+/// The seven council topics and the tables they land in.
+pub fn default_topics() -> Vec<TopicSettings> {
+    [
+        (
+            "lgma.homelessness.presentation",
+            "homelessness.presentation",
+            "hl_presentation",
+        ),
+        (
+            "lgma.homelessness.placement",
+            "homelessness.placement",
+            "hl_placement",
+        ),
+        ("lgma.homelessness.exit", "homelessness.exit", "hl_exit"),
+        (
+            "lgma.housing.dwelling-unit",
+            "housing.dwelling-unit",
+            "housing_dwelling_unit",
+        ),
+        (
+            "lgma.housing.need-assessment",
+            "housing.need-assessment",
+            "housing_need_assessment",
+        ),
+        (
+            "lgma.planning.application",
+            "planning.application",
+            "planning_application",
+        ),
+        ("lgma.waste.return", "waste.return", "waste_return"),
+    ]
+    .into_iter()
+    .map(|(topic, entity, table)| TopicSettings {
+        topic: topic.into(),
+        entity: entity.into(),
+        table: table.into(),
+    })
+    .collect()
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            kafka: KafkaSettings::default(),
+            group_id: "lgma-ingest".into(),
+            topic_suffix: String::new(),
+            topics: default_topics(),
+            dlq_topic: "lgma.dlq".into(),
+            publish_enriched: true,
+            batch: BatchSettings::default(),
+            registry_url: "http://127.0.0.1:8081".into(),
+            clickhouse: ClickHouseSettings::default(),
+            schemas_dir: "schemas".into(),
+            rules_dir: "schemas/rules".into(),
+            keys_file: "infra/config/keys.example.toml".into(),
+            metrics_listen: "127.0.0.1:9181".into(),
+            log_json: false,
+        }
+    }
+}
+
+impl Settings {
+    pub fn load(file: Option<&Path>) -> Result<Self> {
+        let settings: Settings = lgma_core::config::load(file, ENV_PREFIX)?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    fn check(&self) -> Result<()> {
+        if self.topics.is_empty() {
+            return Err(crate::Error::Config("no topics configured".into()));
+        }
+        if self.batch.max_rows == 0 || self.batch.max_rows > 500_000 {
+            return Err(crate::Error::Config(
+                "batch.max_rows must be 1..=500000 so one INSERT stays one ClickHouse block".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The topic actually consumed for a configured base topic.
+    pub fn source_topic(&self, base: &str) -> String {
+        format!("{base}{}", self.topic_suffix)
+    }
+
+    pub fn enriched_topic(&self, base: &str) -> String {
+        format!("{base}.enriched{}", self.topic_suffix)
+    }
+
+    pub fn dlq(&self) -> String {
+        format!("{}{}", self.dlq_topic, self.topic_suffix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_never_printed() {
+        let s = Settings::default();
+        let debug = format!("{s:?}");
+        let rendered = lgma_core::config::render(&s).expect("renders");
+        assert!(!debug.contains("writer-local"));
+        assert!(!rendered.contains("writer-local"));
+        assert!(rendered.contains("<redacted>"));
+    }
+
+    #[test]
+    fn suffix_applies_to_every_topic() {
+        let s = Settings {
+            topic_suffix: "-t1".into(),
+            ..Settings::default()
+        };
+        assert_eq!(s.source_topic("lgma.waste.return"), "lgma.waste.return-t1");
+        assert_eq!(
+            s.enriched_topic("lgma.waste.return"),
+            "lgma.waste.return.enriched-t1"
+        );
+        assert_eq!(s.dlq(), "lgma.dlq-t1");
+    }
+
+    #[test]
+    fn oversized_batches_rejected() {
+        let mut s = Settings::default();
+        s.batch.max_rows = 2_000_000;
+        assert!(s.check().is_err());
+    }
+}

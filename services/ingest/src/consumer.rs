@@ -1,0 +1,339 @@
+//! The consumer loop: batches records, hands them to the pipeline, and keeps the consumer's
+//! position equal to ClickHouse's offset of record.
+//!
+//! Positioning is defensive in two layers: on every (re)assignment, and after every failed batch, the
+//! partitions are paused, the offsets of record are re-read and the consumer seeks there; and a
+//! per-partition `next` guard drops any record below the position already taken (records fetched
+//! before a seek, or re-delivered after one), so a record is never batched twice.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lgma_core::ops::Readiness;
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
+use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, info_span, warn, Instrument};
+
+use crate::config::Settings;
+use crate::offsets::next_offsets;
+use crate::pipeline::{Pipeline, RawRecord};
+use crate::{metrics, Result};
+
+/// Flags a rebalance for the loop; pauses newly assigned partitions until they are positioned.
+pub struct IngestContext {
+    rebalanced: Arc<AtomicBool>,
+}
+
+impl ClientContext for IngestContext {
+    /// librdkafka statistics (every `statistics.interval.ms`) carry the per-partition lag.
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        for (name, topic) in &statistics.topics {
+            for (partition, p) in &topic.partitions {
+                if *partition >= 0 && p.consumer_lag >= 0 {
+                    metrics::lag(name, *partition, p.consumer_lag);
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for IngestContext {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                if let Err(e) = consumer.pause(tpl) {
+                    warn!(error = %e, "pausing newly assigned partitions failed");
+                }
+                info!(partitions = tpl.count(), "partitions assigned");
+                self.rebalanced.store(true, Ordering::Release);
+            }
+            Rebalance::Revoke(tpl) => {
+                info!(partitions = tpl.count(), "partitions revoked");
+                self.rebalanced.store(true, Ordering::Release);
+            }
+            Rebalance::Error(e) => warn!(error = %e, "rebalance error"),
+        }
+    }
+}
+
+type TopicPartition = (String, i32);
+
+pub struct Ingest {
+    settings: Settings,
+    pipeline: Arc<Pipeline>,
+    consumer: StreamConsumer<IngestContext>,
+    rebalanced: Arc<AtomicBool>,
+    /// Next offset to accept per assigned partition; absent = not positioned yet (drop records).
+    next: HashMap<TopicPartition, i64>,
+    batch: Vec<RawRecord>,
+    batch_bytes: usize,
+    batch_started: Option<Instant>,
+    failures: u32,
+}
+
+impl Ingest {
+    pub fn new(settings: Settings, pipeline: Arc<Pipeline>) -> Result<Self> {
+        let rebalanced = Arc::new(AtomicBool::new(false));
+        let mut config = settings.kafka.client_config();
+        config
+            .set("group.id", &settings.group_id)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", "10000")
+            .set("heartbeat.interval.ms", "1000")
+            // Bounded memory while paused or slow: at most ~32 MiB prefetched.
+            .set("queued.max.messages.kbytes", "32768")
+            .set("statistics.interval.ms", "5000");
+        for (k, v) in &settings.kafka.properties {
+            config.set(k, v);
+        }
+        let consumer: StreamConsumer<IngestContext> =
+            config.create_with_context(IngestContext {
+                rebalanced: rebalanced.clone(),
+            })?;
+        let topics: Vec<String> = pipeline.topics.keys().cloned().collect();
+        let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+        consumer.subscribe(&refs)?;
+        info!(topics = ?topics, group = %settings.group_id, "subscribed");
+        Ok(Self {
+            settings,
+            pipeline,
+            consumer,
+            rebalanced,
+            next: HashMap::new(),
+            batch: Vec::new(),
+            batch_bytes: 0,
+            batch_started: None,
+            failures: 0,
+        })
+    }
+
+    pub async fn run(mut self, shutdown: CancellationToken, readiness: Readiness) -> Result<()> {
+        readiness.set(true);
+        let max_wait = Duration::from_millis(self.settings.batch.max_wait_ms);
+        loop {
+            if self.rebalanced.swap(false, Ordering::AcqRel) {
+                self.discard_batch("rebalance");
+                self.reposition(&shutdown).await;
+            }
+            let wait = match self.batch_started {
+                Some(t) => max_wait.saturating_sub(t.elapsed()),
+                None => Duration::from_millis(200),
+            };
+            let received = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                received = tokio::time::timeout(wait, self.consumer.recv()) => match received {
+                    Ok(Ok(message)) => Some(owned(&message)),
+                    Ok(Err(e)) => {
+                        warn!(error = %e, "kafka consumer error");
+                        None
+                    }
+                    Err(_) => None, // timeout: maybe flush below
+                },
+            };
+            if let Some(record) = received {
+                self.accept(record);
+            }
+            let due = self.batch_started.is_some_and(|t| t.elapsed() >= max_wait);
+            if due
+                || self.batch.len() >= self.settings.batch.max_rows
+                || self.batch_bytes >= self.settings.batch.max_bytes
+            {
+                self.flush(&shutdown).await;
+            }
+        }
+        info!("shutting down: flushing the last batch");
+        if !self.batch.is_empty() && !self.rebalanced.load(Ordering::Acquire) {
+            self.flush(&CancellationToken::new()).await;
+        }
+        Ok(())
+    }
+
+    fn accept(&mut self, record: RawRecord) {
+        let tp = (record.topic.clone(), record.partition);
+        let Some(next) = self.next.get_mut(&tp) else {
+            return; // not positioned yet: it will be re-read after the seek
+        };
+        let offset = record.offset;
+        if offset < *next {
+            return; // already batched or recorded
+        }
+        if offset > *next {
+            warn!(topic = %tp.0, partition = tp.1, expected = *next, offset, "offset gap");
+        }
+        *next = offset + 1;
+        self.batch_bytes += record.size();
+        self.batch.push(record);
+        self.batch_started.get_or_insert_with(Instant::now);
+    }
+
+    fn discard_batch(&mut self, why: &str) {
+        if !self.batch.is_empty() {
+            info!(
+                records = self.batch.len(),
+                why, "discarding unwritten batch; it will be re-read"
+            );
+        }
+        self.batch.clear();
+        self.batch_bytes = 0;
+        self.batch_started = None;
+    }
+
+    async fn flush(&mut self, shutdown: &CancellationToken) {
+        if self.batch.is_empty() {
+            self.batch_started = None;
+            return;
+        }
+        let records = std::mem::take(&mut self.batch);
+        self.batch_bytes = 0;
+        self.batch_started = None;
+        let span = info_span!("batch", records = records.len());
+        match self.pipeline.process(&records).instrument(span).await {
+            Ok(outcome) => {
+                self.failures = 0;
+                let mut tpl = TopicPartitionList::new();
+                for ((topic, partition), offset) in &outcome.last_offsets {
+                    let _ = tpl.add_partition_offset(topic, *partition, Offset::Offset(offset + 1));
+                }
+                // A hint only: the offset of record is in ClickHouse.
+                if let Err(e) = self.consumer.commit(&tpl, CommitMode::Async) {
+                    warn!(error = %e, "async offset commit failed (hint only)");
+                }
+                info!(
+                    rows = outcome.rows,
+                    accepted = outcome.accepted,
+                    warned = outcome.warned,
+                    quarantined = outcome.quarantined,
+                    "batch written"
+                );
+            }
+            Err(e) => {
+                metrics::batch_failed();
+                self.failures += 1;
+                let backoff = backoff(self.failures);
+                warn!(error = %e, retry_in_ms = backoff.as_millis() as u64,
+                      "batch failed; nothing recorded, re-reading offsets of record");
+                self.pause_all();
+                self.idle(backoff, shutdown).await;
+                self.reposition(shutdown).await;
+            }
+        }
+    }
+
+    fn pause_all(&self) {
+        if let Ok(assignment) = self.consumer.assignment() {
+            let _ = self.consumer.pause(&assignment);
+        }
+    }
+
+    /// Waits while keeping the consumer polled (group membership), dropping whatever arrives.
+    async fn idle(&self, duration: Duration, shutdown: &CancellationToken) {
+        let until = Instant::now() + duration;
+        while Instant::now() < until && !shutdown.is_cancelled() {
+            let left = until.saturating_duration_since(Instant::now());
+            let _ = tokio::time::timeout(left, self.consumer.recv()).await;
+        }
+    }
+
+    /// Pause, read the offsets of record (retrying while ClickHouse is down), seek, resume.
+    async fn reposition(&mut self, shutdown: &CancellationToken) {
+        self.next.clear();
+        let mut attempt = 0;
+        loop {
+            if shutdown.is_cancelled() {
+                return;
+            }
+            self.rebalanced.store(false, Ordering::Release);
+            let assignment = match self.consumer.assignment() {
+                Ok(a) => a,
+                Err(e) => {
+                    warn!(error = %e, "reading assignment failed");
+                    TopicPartitionList::new()
+                }
+            };
+            if assignment.count() == 0 {
+                return;
+            }
+            let _ = self.consumer.pause(&assignment);
+            let mut topics: Vec<String> = assignment
+                .elements()
+                .iter()
+                .map(|e| e.topic().to_string())
+                .collect();
+            topics.dedup();
+            match next_offsets(self.pipeline.clickhouse(), &topics).await {
+                Ok(recorded) => {
+                    let mut ok = true;
+                    for element in assignment.elements() {
+                        let tp = (element.topic().to_string(), element.partition());
+                        let (offset, next) = match recorded.get(&tp) {
+                            Some(next) => (Offset::Offset(*next), *next),
+                            None => (Offset::Beginning, 0),
+                        };
+                        if let Err(e) = self.seek_with_retry(&tp, offset).await {
+                            warn!(topic = %tp.0, partition = tp.1, error = %e, "seek failed");
+                            ok = false;
+                            break;
+                        }
+                        self.next.insert(tp, next);
+                    }
+                    if ok && !self.rebalanced.load(Ordering::Acquire) {
+                        let _ = self.consumer.resume(&assignment);
+                        info!(
+                            partitions = self.next.len(),
+                            "positioned at the offsets of record"
+                        );
+                        return;
+                    }
+                    self.next.clear();
+                }
+                Err(e) => warn!(error = %e, "cannot read offsets of record; ClickHouse down?"),
+            }
+            attempt += 1;
+            self.idle(backoff(attempt), shutdown).await;
+        }
+    }
+
+    async fn seek_with_retry(&self, tp: &TopicPartition, offset: Offset) -> Result<()> {
+        let mut last = None;
+        for _ in 0..20 {
+            match self
+                .consumer
+                .seek(&tp.0, tp.1, offset, Duration::from_secs(2))
+            {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    // Just after assignment the fetcher may not be ready ("Erroneous state").
+                    last = Some(e);
+                    let _ = tokio::time::timeout(Duration::from_millis(100), self.consumer.recv())
+                        .await;
+                }
+            }
+        }
+        Err(last.map_or_else(
+            || crate::Error::Config("seek failed".into()),
+            crate::Error::Kafka,
+        ))
+    }
+}
+
+fn owned(message: &rdkafka::message::BorrowedMessage<'_>) -> RawRecord {
+    RawRecord {
+        topic: message.topic().to_string(),
+        partition: message.partition(),
+        offset: message.offset(),
+        key: message.key().map(<[u8]>::to_vec),
+        value: message.payload().map(<[u8]>::to_vec),
+    }
+}
+
+fn backoff(attempt: u32) -> Duration {
+    let ms = 250u64.saturating_mul(1 << attempt.min(7));
+    Duration::from_millis(ms.min(30_000))
+}

@@ -1,0 +1,339 @@
+//! Enrichment: reference data (region, NUTS3, population) and derived measures per entity.
+//!
+//! Reads clear payload values (before pseudonymisation) but only emits non-personal derived
+//! values. Field names are bound to leaf positions once at start-up, so a renamed schema field
+//! fails loudly instead of silently producing nulls.
+
+use chrono::NaiveDate;
+use lgma_core::reference::{LocalAuthorities, StatutoryCalendar};
+
+use crate::row::{Base, ColType};
+use crate::schema::{ReaderSchema, Scalar};
+use crate::validate::Envelope;
+use crate::{Error, Result};
+
+/// BER bands and their upper bounds in kWh/m²/yr (domain.md §3); above the last is G.
+const BER_BANDS: [(&str, f64); 14] = [
+    ("A1", 25.0),
+    ("A2", 50.0),
+    ("A3", 75.0),
+    ("B1", 100.0),
+    ("B2", 125.0),
+    ("B3", 150.0),
+    ("C1", 175.0),
+    ("C2", 200.0),
+    ("C3", 225.0),
+    ("D1", 260.0),
+    ("D2", 300.0),
+    ("E1", 340.0),
+    ("E2", 380.0),
+    ("F", 450.0),
+];
+
+pub fn ber_band(kwh_m2_yr: f64) -> &'static str {
+    BER_BANDS
+        .iter()
+        .find(|(_, upper)| kwh_m2_yr <= *upper)
+        .map_or("G", |(band, _)| band)
+}
+
+#[derive(Debug)]
+enum Derive {
+    Planning {
+        received: usize,
+        decision: usize,
+        fi_request: usize,
+        fi_received: usize,
+    },
+    Placement {
+        start: usize,
+        planned_end: usize,
+    },
+    Exit {
+        days_in_ea: usize,
+    },
+    Presentation {
+        dob: usize,
+        presented: usize,
+    },
+    Dwelling {
+        void_start: usize,
+        relet: usize,
+        ber_value: usize,
+    },
+    NeedAssessment {
+        list_entry: usize,
+        assessed: usize,
+    },
+    Waste {
+        population: usize,
+        tonnes: Vec<usize>,
+        recycled: usize,
+        landfill: usize,
+    },
+    None,
+}
+
+/// Enrichment for one topic.
+#[derive(Debug)]
+pub struct Enricher {
+    derive: Derive,
+    columns: Vec<(String, ColType)>,
+}
+
+fn int() -> ColType {
+    ColType::nullable(Base::Int64)
+}
+fn text() -> ColType {
+    ColType::nullable(Base::String)
+}
+fn date() -> ColType {
+    ColType::nullable(Base::Date)
+}
+fn float() -> ColType {
+    ColType::nullable(Base::Float64)
+}
+
+/// Columns every table gets from the council reference data.
+pub fn reference_columns() -> Vec<(String, ColType)> {
+    vec![
+        ("homeless_region".into(), text()),
+        ("nuts3_code".into(), text()),
+        ("nuts3_name".into(), text()),
+        ("la_population_2022".into(), ColType::nullable(Base::UInt32)),
+    ]
+}
+
+pub fn reference_cells(councils: &LocalAuthorities, la_code: &str) -> Vec<Scalar> {
+    match councils.by_code(la_code) {
+        Some(la) => vec![
+            Scalar::Str(la.homeless_region.clone()),
+            Scalar::Str(la.nuts3_code.clone()),
+            Scalar::Str(la.nuts3_name.clone()),
+            Scalar::Int(la.population_2022 as i64),
+        ],
+        None => vec![Scalar::Null; 4],
+    }
+}
+
+impl Enricher {
+    pub fn for_entity(entity: &str, schema: &ReaderSchema) -> Result<Self> {
+        let f = |name: &str| {
+            schema.leaf_index(name).ok_or_else(|| Error::Schema {
+                what: schema.topic.clone(),
+                reason: format!("enrichment for {entity} needs field `{name}`"),
+            })
+        };
+        let c = |pairs: &[(&str, ColType)]| {
+            pairs
+                .iter()
+                .map(|(n, t)| (n.to_string(), t.clone()))
+                .collect::<Vec<_>>()
+        };
+        let (derive, columns) = match entity {
+            "planning.application" => (
+                Derive::Planning {
+                    received: f("received_date")?,
+                    decision: f("decision_date")?,
+                    fi_request: f("fi_request_date")?,
+                    fi_received: f("fi_received_date")?,
+                },
+                c(&[
+                    ("statutory_due_date", date()),
+                    ("decision_days", int()),
+                    ("is_overdue", ColType::nullable(Base::UInt8)),
+                    ("fi_duration_days", int()),
+                ]),
+            ),
+            "homelessness.placement" => (
+                Derive::Placement {
+                    start: f("start_date")?,
+                    planned_end: f("planned_end_date")?,
+                },
+                c(&[("length_of_stay_days", int())]),
+            ),
+            "homelessness.exit" => (
+                Derive::Exit {
+                    days_in_ea: f("days_in_ea")?,
+                },
+                c(&[("length_of_stay_band", text())]),
+            ),
+            "homelessness.presentation" => (
+                Derive::Presentation {
+                    dob: f("date_of_birth")?,
+                    presented: f("presented_at")?,
+                },
+                c(&[("derived_age_band", text())]),
+            ),
+            "housing.dwelling-unit" => (
+                Derive::Dwelling {
+                    void_start: f("void_start_date")?,
+                    relet: f("relet_date")?,
+                    ber_value: f("ber_kwh_m2_yr")?,
+                },
+                c(&[("void_days", int()), ("ber_band_derived", text())]),
+            ),
+            "housing.need-assessment" => (
+                Derive::NeedAssessment {
+                    list_entry: f("list_entry_date")?,
+                    assessed: f("assessed_on")?,
+                },
+                c(&[("days_on_list", int())]),
+            ),
+            "waste.return" => (
+                Derive::Waste {
+                    population: f("population_served")?,
+                    tonnes: vec![
+                        f("kerbside_residual_t")?,
+                        f("kerbside_dry_recyclables_t")?,
+                        f("kerbside_organics_t")?,
+                        f("civic_amenity_t")?,
+                        f("bring_bank_t")?,
+                    ],
+                    recycled: f("recycled_t")?,
+                    landfill: f("landfill_t")?,
+                },
+                c(&[
+                    ("total_collected_t", float()),
+                    ("kg_per_person", float()),
+                    ("recycling_rate", float()),
+                    ("landfill_rate", float()),
+                ]),
+            ),
+            _ => (Derive::None, Vec::new()),
+        };
+        Ok(Self { derive, columns })
+    }
+
+    pub fn columns(&self) -> &[(String, ColType)] {
+        &self.columns
+    }
+
+    /// Derived cells, aligned with `columns()`. `cells` are the validated clear payload cells.
+    pub fn derive(&self, env: &Envelope, cells: &[Scalar], cal: &StatutoryCalendar) -> Vec<Scalar> {
+        let event_day =
+            chrono::DateTime::from_timestamp_millis(env.occurred_at).map(|t| t.date_naive());
+        let day = |i: usize| cells.get(i).and_then(Scalar::as_day);
+        let days = |a: Option<NaiveDate>, b: Option<NaiveDate>| match (a, b) {
+            (Some(a), Some(b)) => Scalar::Int((b - a).num_days()),
+            _ => Scalar::Null,
+        };
+        let date_cell = |d: NaiveDate| Scalar::Date((d - epoch()).num_days() as i32);
+        match &self.derive {
+            Derive::Planning {
+                received,
+                decision,
+                fi_request,
+                fi_received,
+            } => {
+                let received = day(*received);
+                let decided = day(*decision);
+                let due = match (day(*fi_received), received) {
+                    (Some(fi), _) => Some(cal.decision_due_after_fi(fi)),
+                    (None, Some(r)) => Some(cal.decision_due(r)),
+                    _ => None,
+                };
+                let decision_days = match (received, decided) {
+                    (Some(r), Some(d)) => Scalar::Int(cal.counted_days_between(r, d)),
+                    _ => Scalar::Null,
+                };
+                let overdue = match (due, decided, event_day) {
+                    (Some(due), Some(d), _) => Scalar::Bool(d > due),
+                    (Some(due), None, Some(now)) => Scalar::Bool(now > due),
+                    _ => Scalar::Null,
+                };
+                vec![
+                    due.map_or(Scalar::Null, date_cell),
+                    decision_days,
+                    overdue,
+                    days(day(*fi_request), day(*fi_received)),
+                ]
+            }
+            Derive::Placement { start, planned_end } => {
+                let end = day(*planned_end).or(event_day);
+                vec![days(day(*start), end)]
+            }
+            Derive::Exit { days_in_ea } => {
+                let band = cells[*days_in_ea].as_f64().map(|d| match d as i64 {
+                    i64::MIN..=-1 => "INVALID",
+                    0..=90 => "0-3_MONTHS",
+                    91..=182 => "3-6_MONTHS",
+                    183..=365 => "6-12_MONTHS",
+                    366..=730 => "1-2_YEARS",
+                    _ => "2_YEARS_PLUS",
+                });
+                vec![band.map_or(Scalar::Null, |b| Scalar::Str(b.into()))]
+            }
+            Derive::Presentation { dob, presented } => {
+                let band = match (day(*dob), day(*presented)) {
+                    (Some(b), Some(at)) => Scalar::Str(crate::pseudonymise::age_band(b, at).into()),
+                    _ => Scalar::Null,
+                };
+                vec![band]
+            }
+            Derive::Dwelling {
+                void_start,
+                relet,
+                ber_value,
+            } => {
+                let start = day(*void_start);
+                let end = day(*relet).or(event_day);
+                let void_days = if start.is_some() {
+                    days(start, end)
+                } else {
+                    Scalar::Null
+                };
+                let band = cells[*ber_value]
+                    .as_f64()
+                    .map_or(Scalar::Null, |v| Scalar::Str(ber_band(v).into()));
+                vec![void_days, band]
+            }
+            Derive::NeedAssessment {
+                list_entry,
+                assessed,
+            } => vec![days(day(*list_entry), day(*assessed))],
+            Derive::Waste {
+                population,
+                tonnes,
+                recycled,
+                landfill,
+            } => {
+                let total: f64 = tonnes.iter().filter_map(|i| cells[*i].as_f64()).sum();
+                let pop = cells[*population].as_f64().unwrap_or(0.0);
+                let ratio = |i: usize| match cells[i].as_f64() {
+                    Some(v) if total > 0.0 => Scalar::Float(v / total),
+                    _ => Scalar::Null,
+                };
+                vec![
+                    Scalar::Float(total),
+                    if pop > 0.0 {
+                        Scalar::Float(total * 1000.0 / pop)
+                    } else {
+                        Scalar::Null
+                    },
+                    ratio(*recycled),
+                    ratio(*landfill),
+                ]
+            }
+            Derive::None => Vec::new(),
+        }
+    }
+}
+
+fn epoch() -> NaiveDate {
+    NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ber_bands_at_boundaries() {
+        assert_eq!(ber_band(25.0), "A1");
+        assert_eq!(ber_band(25.1), "A2");
+        assert_eq!(ber_band(260.0), "D1");
+        assert_eq!(ber_band(450.0), "F");
+        assert_eq!(ber_band(451.0), "G");
+    }
+}

@@ -1,0 +1,62 @@
+//! Publishing: enriched events to `<topic>.enriched` and raw quarantined records to the DLQ.
+//!
+//! Both are published *before* the offset-of-record INSERT and awaited, so they are at-least-once
+//! (a crash between the two republishes them on restart; consumers dedup on `event_id`). The DLQ is
+//! the only place raw bytes of a quarantined record go: it is restricted, ClickHouse is not.
+
+use std::time::Duration;
+
+use futures::future::try_join_all;
+use lgma_core::kafka::KafkaSettings;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+
+use crate::{Error, Result};
+
+/// One message to publish.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub topic: String,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+    pub headers: Vec<(String, String)>,
+}
+
+#[derive(Clone)]
+pub struct Publisher {
+    producer: FutureProducer,
+}
+
+impl Publisher {
+    pub fn new(kafka: &KafkaSettings) -> Result<Self> {
+        let producer = kafka
+            .producer_config()
+            .set("message.timeout.ms", "30000")
+            .create()?;
+        Ok(Self { producer })
+    }
+
+    /// Sends all messages and waits until every one is acknowledged (acks=all).
+    pub async fn send_all(&self, messages: &[Outgoing]) -> Result<()> {
+        let sends = messages.iter().map(|m| {
+            let mut headers = OwnedHeaders::new_with_capacity(m.headers.len());
+            for (k, v) in &m.headers {
+                headers = headers.insert(Header {
+                    key: k,
+                    value: Some(v.as_bytes()),
+                });
+            }
+            let mut record: FutureRecord<'_, [u8], [u8]> =
+                FutureRecord::to(&m.topic).headers(headers);
+            if let Some(key) = &m.key {
+                record = record.key(key.as_slice());
+            }
+            if let Some(value) = &m.value {
+                record = record.payload(value.as_slice());
+            }
+            let send = self.producer.send(record, Duration::from_secs(30));
+            async move { send.await.map_err(|(e, _)| Error::Kafka(e)) }
+        });
+        try_join_all(sends).await.map(|_| ())
+    }
+}

@@ -1,0 +1,440 @@
+//! The flattened ClickHouse row of one entity table, and its single source of truth: the layout.
+//!
+//! A layout lists the columns of `<table>_history` / `<table>_current` in order, each with where its
+//! value comes from (envelope, provenance, a payload field as-is, a pseudonymised payload field, or
+//! enrichment). The DDL, the JSONEachRow encoding and the enriched Avro schema are all generated from
+//! it, so they cannot drift apart. Personal fields only appear in their transformed form.
+
+use std::fmt::Write as _;
+
+use serde_json::Value as Json;
+
+use crate::schema::{Kind, Leaf, Pii, ReaderSchema, Scalar};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Base {
+    UInt8,
+    UInt32,
+    Int32,
+    Int64,
+    Float64,
+    String,
+    Date,
+    DateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColType {
+    pub base: Base,
+    pub nullable: bool,
+    pub array: bool,
+}
+
+impl ColType {
+    pub fn plain(base: Base) -> Self {
+        Self {
+            base,
+            nullable: false,
+            array: false,
+        }
+    }
+    pub fn nullable(base: Base) -> Self {
+        Self {
+            base,
+            nullable: true,
+            array: false,
+        }
+    }
+    pub fn array(base: Base) -> Self {
+        Self {
+            base,
+            nullable: false,
+            array: true,
+        }
+    }
+
+    /// ClickHouse type, valid on 18.16 and current releases.
+    pub fn clickhouse(&self) -> String {
+        let base = match self.base {
+            Base::UInt8 => "UInt8",
+            Base::UInt32 => "UInt32",
+            Base::Int32 => "Int32",
+            Base::Int64 => "Int64",
+            Base::Float64 => "Float64",
+            Base::String => "String",
+            Base::Date => "Date",
+            Base::DateTime => "DateTime",
+        };
+        let inner = if self.nullable {
+            format!("Nullable({base})")
+        } else {
+            base.to_string()
+        };
+        if self.array {
+            format!("Array({inner})")
+        } else {
+            inner
+        }
+    }
+
+    /// Avro type for the enriched topic schema.
+    pub fn avro(&self) -> Json {
+        let base = match self.base {
+            Base::UInt8 => serde_json::json!("boolean"),
+            Base::UInt32 | Base::Int32 => serde_json::json!("int"),
+            Base::Int64 => serde_json::json!("long"),
+            Base::Float64 => serde_json::json!("double"),
+            Base::String => serde_json::json!("string"),
+            Base::Date => serde_json::json!({"type": "int", "logicalType": "date"}),
+            Base::DateTime => {
+                serde_json::json!({"type": "long", "logicalType": "timestamp-millis"})
+            }
+        };
+        let inner = if self.nullable {
+            serde_json::json!(["null", base])
+        } else {
+            base
+        };
+        if self.array {
+            serde_json::json!({"type": "array", "items": inner})
+        } else {
+            inner
+        }
+    }
+}
+
+/// Where a column's value comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// Provenance and verdict columns, filled by the pipeline (see `Common`).
+    Common(usize),
+    /// A non-personal payload field, as validated (enums canonicalised, Eircodes compacted).
+    Leaf(usize),
+    /// identifier -> keyed HMAC.
+    Pseudonym(usize),
+    /// date_of_birth -> age band at the event date.
+    AgeBand(usize),
+    /// address -> Eircode routing key.
+    RoutingKey(usize),
+    /// Reference data (region, NUTS3, population), in `enrich::reference_columns` order.
+    Reference(usize),
+    /// Derived measure, in `Enricher::columns` order.
+    Derived(usize),
+}
+
+#[derive(Debug, Clone)]
+pub struct Column {
+    pub name: String,
+    pub ty: ColType,
+    pub source: Source,
+}
+
+/// Provenance, envelope and verdict columns at the head of every entity table, in order.
+pub fn common_columns() -> Vec<(&'static str, ColType)> {
+    use Base::*;
+    vec![
+        ("topic", ColType::plain(String)),
+        ("partition", ColType::plain(Int32)),
+        ("offset", ColType::plain(Int64)),
+        ("schema_id", ColType::plain(UInt32)),
+        ("rules_version", ColType::plain(String)),
+        ("key_version", ColType::plain(String)),
+        ("ingested_at", ColType::plain(DateTime)),
+        ("event_id", ColType::plain(String)),
+        ("operation", ColType::plain(String)),
+        ("entity_id", ColType::plain(String)),
+        ("entity_version", ColType::plain(Int64)),
+        ("la_code", ColType::plain(String)),
+        ("source_system", ColType::plain(String)),
+        ("occurred_at", ColType::plain(Int64)),
+        ("published_at", ColType::plain(Int64)),
+        ("is_deleted", ColType::plain(UInt8)),
+        ("verdict", ColType::plain(String)),
+        ("rule_ids", ColType::array(String)),
+    ]
+}
+
+fn leaf_type(leaf: &Leaf) -> ColType {
+    let base = match leaf.kind {
+        Kind::Bool => Base::UInt8,
+        Kind::Int => Base::Int32,
+        Kind::Long | Kind::TimestampMillis => Base::Int64,
+        Kind::Float | Kind::Double => Base::Float64,
+        Kind::Str => Base::String,
+        Kind::Date => Base::Date,
+    };
+    // Payload columns are Nullable: a DELETE carries no payload at all.
+    ColType {
+        base,
+        nullable: true,
+        array: leaf.array,
+    }
+}
+
+/// The columns of one entity table.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub table: String,
+    pub columns: Vec<Column>,
+}
+
+impl Layout {
+    pub fn new(table: &str, schema: &ReaderSchema, derived: &[(String, ColType)]) -> Self {
+        let mut columns: Vec<Column> = common_columns()
+            .into_iter()
+            .enumerate()
+            .map(|(i, (name, ty))| Column {
+                name: name.into(),
+                ty,
+                source: Source::Common(i),
+            })
+            .collect();
+        for (i, leaf) in schema.leaves.iter().enumerate() {
+            let pseudo = |suffix: &str, source: Source| Column {
+                name: format!("{}_{suffix}", leaf.name),
+                ty: ColType {
+                    base: Base::String,
+                    nullable: true,
+                    array: leaf.array,
+                },
+                source,
+            };
+            match leaf.pii {
+                None => columns.push(Column {
+                    name: leaf.name.clone(),
+                    ty: leaf_type(leaf),
+                    source: Source::Leaf(i),
+                }),
+                Some(Pii::Identifier) => columns.push(pseudo("pseudo", Source::Pseudonym(i))),
+                Some(Pii::DateOfBirth) => columns.push(pseudo("age_band", Source::AgeBand(i))),
+                Some(Pii::Address) => columns.push(pseudo("routing_key", Source::RoutingKey(i))),
+                Some(Pii::Name) | Some(Pii::FreeText) | Some(Pii::SpecialCategory) => {}
+            }
+        }
+        for (i, (name, ty)) in crate::enrich::reference_columns().into_iter().enumerate() {
+            columns.push(Column {
+                name,
+                ty,
+                source: Source::Reference(i),
+            });
+        }
+        for (i, (name, ty)) in derived.iter().enumerate() {
+            columns.push(Column {
+                name: name.clone(),
+                ty: ty.clone(),
+                source: Source::Derived(i),
+            });
+        }
+        Self {
+            table: table.into(),
+            columns,
+        }
+    }
+
+    /// `CREATE TABLE` statements for history and current state (see README: exactly once).
+    pub fn ddl(&self, database: &str) -> String {
+        let mut cols = String::new();
+        for (i, c) in self.columns.iter().enumerate() {
+            let sep = if i + 1 == self.columns.len() { "" } else { "," };
+            let _ = writeln!(cols, "    `{}` {}{sep}", c.name, c.ty.clickhouse());
+        }
+        format!(
+            "-- Generated by `lgma-ingest ddl` from the reader schema; regenerate, do not hand-edit.\n\
+             -- History: every accepted/warned version, one row per Kafka record. Keyed by provenance, so a\n\
+             -- batch re-inserted after a crash collapses on merge (read with FINAL).\n\
+             CREATE TABLE IF NOT EXISTS {database}.{t}_history\n(\n{cols})\n\
+             ENGINE = ReplacingMergeTree()\n\
+             PARTITION BY toYYYYMM(toDateTime(intDiv(occurred_at, 1000)))\n\
+             ORDER BY (topic, la_code, entity_id, entity_version, partition, offset);\n\n\
+             -- Current state: the highest entity_version per entity wins, never the latest arrival.\n\
+             -- Deletes are rows with is_deleted = 1; read with FINAL and filter them out.\n\
+             CREATE TABLE IF NOT EXISTS {database}.{t}_current\n(\n{cols})\n\
+             ENGINE = ReplacingMergeTree(entity_version)\n\
+             ORDER BY (topic, la_code, entity_id);\n",
+            t = self.table
+        )
+    }
+
+    /// The enriched-topic Avro schema (same columns, same names).
+    pub fn avro_schema(&self) -> Json {
+        let fields: Vec<Json> = self
+            .columns
+            .iter()
+            .map(|c| serde_json::json!({"name": c.name, "type": c.ty.avro()}))
+            .collect();
+        serde_json::json!({
+            "type": "record",
+            "name": format!("{}_enriched", self.table),
+            "namespace": "ie.lgma.enriched",
+            "doc": "Validated, enriched, pseudonymised event produced by lgma-ingest (no clear personal data).",
+            "fields": fields,
+        })
+    }
+}
+
+/// Appends one JSONEachRow line for `cells` (aligned with `columns`).
+pub fn write_json_row(columns: &[Column], cells: &[Scalar], out: &mut Vec<u8>) {
+    out.push(b'{');
+    for (i, (col, cell)) in columns.iter().zip(cells).enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        // Column names are schema identifiers ([A-Za-z0-9_]); quote anyway via serde.
+        let _ = serde_json::to_writer(&mut *out, &col.name);
+        out.push(b':');
+        write_json_cell(&col.ty, cell, out);
+    }
+    out.extend_from_slice(b"}\n");
+}
+
+fn write_json_cell(ty: &ColType, cell: &Scalar, out: &mut Vec<u8>) {
+    match cell {
+        Scalar::Null if ty.array => out.extend_from_slice(b"[]"),
+        Scalar::Null if !ty.nullable => match ty.base {
+            Base::String => out.extend_from_slice(b"\"\""),
+            Base::Date => out.extend_from_slice(b"\"1970-01-01\""),
+            _ => out.push(b'0'),
+        },
+        Scalar::Null => out.extend_from_slice(b"null"),
+        Scalar::Bool(b) => out.push(if *b { b'1' } else { b'0' }),
+        // DateTime cells carry epoch milliseconds; ClickHouse's DateTime takes seconds.
+        Scalar::Int(i) | Scalar::Ts(i) if ty.base == Base::DateTime => {
+            let _ = write!(DisplayBuf(out), "{}", i.div_euclid(1000));
+        }
+        Scalar::Int(i) | Scalar::Ts(i) => {
+            let _ = write!(DisplayBuf(out), "{i}");
+        }
+        Scalar::Float(f) if f.is_finite() => {
+            let _ = write!(DisplayBuf(out), "{f}");
+        }
+        Scalar::Float(_) => out.extend_from_slice(b"null"),
+        Scalar::Str(s) => {
+            let _ = serde_json::to_writer(&mut *out, s);
+        }
+        Scalar::Date(d) => {
+            let day = crate::schema::day_from_epoch_days(i64::from(*d))
+                .map(|d| d.format("%Y-%m-%d").to_string())
+                .unwrap_or_else(|| "1970-01-01".into());
+            let _ = serde_json::to_writer(&mut *out, &day);
+        }
+        Scalar::List(items) => {
+            out.push(b'[');
+            let item_ty = ColType {
+                array: false,
+                ..ty.clone()
+            };
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_json_cell(&item_ty, item, out);
+            }
+            out.push(b']');
+        }
+    }
+}
+
+struct DisplayBuf<'a>(&'a mut Vec<u8>);
+impl std::fmt::Write for DisplayBuf<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// Converts a cell to the Avro value of the enriched schema.
+pub fn avro_cell(ty: &ColType, cell: &Scalar) -> apache_avro::types::Value {
+    use apache_avro::types::Value as V;
+    if ty.array {
+        let item_ty = ColType {
+            array: false,
+            ..ty.clone()
+        };
+        return match cell {
+            Scalar::List(items) => V::Array(items.iter().map(|i| avro_cell(&item_ty, i)).collect()),
+            _ => V::Array(Vec::new()),
+        };
+    }
+    let base = match (ty.base, cell) {
+        (_, Scalar::Null) => None,
+        (Base::UInt8, Scalar::Bool(b)) => Some(V::Boolean(*b)),
+        (Base::UInt8, Scalar::Int(i)) => Some(V::Boolean(*i != 0)),
+        (Base::UInt32 | Base::Int32, Scalar::Int(i)) => Some(V::Int(*i as i32)),
+        (Base::Int64, Scalar::Int(i) | Scalar::Ts(i)) => Some(V::Long(*i)),
+        (Base::Float64, Scalar::Float(f)) => Some(V::Double(*f)),
+        (Base::Float64, Scalar::Int(i)) => Some(V::Double(*i as f64)),
+        (Base::String, Scalar::Str(s)) => Some(V::String(s.clone())),
+        (Base::Date, Scalar::Date(d)) => Some(V::Date(*d)),
+        (Base::DateTime, Scalar::Int(i) | Scalar::Ts(i)) => Some(V::TimestampMillis(*i)),
+        _ => None,
+    };
+    match (ty.nullable, base) {
+        (true, None) => V::Union(0, Box::new(V::Null)),
+        (true, Some(v)) => V::Union(1, Box::new(v)),
+        (false, Some(v)) => v,
+        (false, None) => match ty.base {
+            Base::UInt8 => V::Boolean(false),
+            Base::UInt32 | Base::Int32 | Base::Date => V::Int(0),
+            Base::Int64 | Base::DateTime => V::Long(0),
+            Base::Float64 => V::Double(0.0),
+            Base::String => V::String(String::new()),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::tests::TEST_SCHEMA;
+
+    #[test]
+    fn personal_fields_only_in_transformed_form() {
+        let schema = ReaderSchema::parse("lgma.test.person", TEST_SCHEMA).expect("schema");
+        let layout = Layout::new("test_person", &schema, &[]);
+        let names: Vec<_> = layout.columns.iter().map(|c| c.name.as_str()).collect();
+        assert!(names.contains(&"ppsn_pseudo"));
+        assert!(names.contains(&"date_of_birth_age_band"));
+        assert!(names.contains(&"address_routing_key"));
+        for dropped in ["ppsn", "full_name", "notes", "date_of_birth", "address"] {
+            assert!(!names.contains(&dropped), "{dropped} must not be a column");
+        }
+        assert!(names.contains(&"gender"));
+        assert!(names.contains(&"site_eircode"));
+        let ddl = layout.ddl("lgma");
+        assert!(ddl.contains("`tags` Array(Nullable(String))"));
+        assert!(ddl.contains("ReplacingMergeTree(entity_version)"));
+        // The enriched schema is valid Avro.
+        apache_avro::Schema::parse(&layout.avro_schema()).expect("valid avro");
+    }
+
+    #[test]
+    fn json_cells() {
+        let cols = vec![
+            Column {
+                name: "a".into(),
+                ty: ColType::nullable(Base::Date),
+                source: Source::Leaf(0),
+            },
+            Column {
+                name: "b".into(),
+                ty: ColType::array(Base::String),
+                source: Source::Leaf(1),
+            },
+            Column {
+                name: "c".into(),
+                ty: ColType::plain(Base::String),
+                source: Source::Leaf(2),
+            },
+        ];
+        let mut out = Vec::new();
+        write_json_row(
+            &cols,
+            &[Scalar::Date(1), Scalar::Null, Scalar::Str("x\"y".into())],
+            &mut out,
+        );
+        assert_eq!(
+            String::from_utf8(out).expect("utf8"),
+            "{\"a\":\"1970-01-02\",\"b\":[],\"c\":\"x\\\"y\"}\n"
+        );
+    }
+}

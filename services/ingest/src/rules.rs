@@ -1,0 +1,312 @@
+//! Validation rules as versioned data: `schemas/rules/<entity>.toml`, one file per entity.
+//!
+//! Councils' systems differ; the differences belong in reviewable data (a diff shows exactly which
+//! spelling was accepted from when), not in scattered `if`s. Every row stores the rules version
+//! that judged it.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use regex::Regex;
+use serde::Deserialize;
+
+use crate::schema::ReaderSchema;
+use crate::{Error, Result};
+
+/// The Eircode format from domain.md (space optional; stored as 7 characters without it).
+pub const EIRCODE_PATTERN: &str = r"^(?:[AC-FHKNPRTV-Y][0-9]{2}|D6W) ?[0-9AC-FHKNPRTV-Y]{4}$";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Warn,
+    Quarantine,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RulesFile {
+    entity: String,
+    version: String,
+    #[serde(default, rename = "rule")]
+    rules: Vec<RuleSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RuleSpec {
+    id: String,
+    #[serde(default = "default_severity")]
+    severity: Severity,
+    /// Required only on CREATE/UPDATE (a DELETE may carry no payload).
+    #[serde(flatten)]
+    kind: RuleKindSpec,
+}
+
+fn default_severity() -> Severity {
+    Severity::Quarantine
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+enum RuleKindSpec {
+    Required {
+        field: String,
+    },
+    EnumMap {
+        field: String,
+        /// canonical value -> council spellings (matched ignoring case and surrounding spaces).
+        values: HashMap<String, Vec<String>>,
+    },
+    Range {
+        field: String,
+        min: Option<f64>,
+        max: Option<f64>,
+    },
+    Format {
+        field: String,
+        /// `eircode` (normalised to 7 uppercase characters) or a custom `pattern`.
+        format: Option<String>,
+        pattern: Option<String>,
+    },
+    Ppsn {
+        field: String,
+    },
+    DateOrder {
+        earlier: String,
+        later: String,
+    },
+}
+
+/// A compiled rule, bound to leaf positions of the reader schema.
+#[derive(Debug)]
+pub struct Rule {
+    pub id: String,
+    pub severity: Severity,
+    pub check: Check,
+}
+
+#[derive(Debug)]
+pub enum Check {
+    Required {
+        field: usize,
+    },
+    EnumMap {
+        field: usize,
+        /// lowercased trimmed spelling -> canonical
+        lookup: HashMap<String, String>,
+    },
+    Range {
+        field: usize,
+        min: Option<f64>,
+        max: Option<f64>,
+    },
+    Format {
+        field: usize,
+        regex: Regex,
+        eircode: bool,
+    },
+    Ppsn {
+        field: usize,
+    },
+    DateOrder {
+        earlier: usize,
+        later: usize,
+    },
+}
+
+/// An entity's rules, compiled against its reader schema.
+#[derive(Debug)]
+pub struct RuleSet {
+    pub entity: String,
+    pub version: String,
+    pub rules: Vec<Rule>,
+}
+
+impl RuleSet {
+    pub fn load(dir: &Path, entity: &str, schema: &ReaderSchema) -> Result<Self> {
+        let path = dir.join(format!("{entity}.toml"));
+        let text = std::fs::read_to_string(&path).map_err(|source| Error::Read {
+            path: path.clone(),
+            source,
+        })?;
+        Self::parse(&path, &text, entity, schema)
+    }
+
+    pub fn parse(path: &Path, text: &str, entity: &str, schema: &ReaderSchema) -> Result<Self> {
+        let bad = |reason: String| Error::Rules {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let file: RulesFile = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
+        if file.entity != entity {
+            return Err(bad(format!(
+                "file is for entity `{}`, expected `{entity}`",
+                file.entity
+            )));
+        }
+        let leaf = |rule: &str, name: &str| {
+            schema.leaf_index(name).ok_or_else(|| {
+                bad(format!(
+                    "rule `{rule}` names field `{name}`, which the reader schema {} does not have",
+                    schema.topic
+                ))
+            })
+        };
+        let mut rules = Vec::with_capacity(file.rules.len());
+        let mut seen = std::collections::HashSet::new();
+        for spec in file.rules {
+            if !seen.insert(spec.id.clone()) {
+                return Err(bad(format!("rule id `{}` appears twice", spec.id)));
+            }
+            let check = match spec.kind {
+                RuleKindSpec::Required { field } => Check::Required {
+                    field: leaf(&spec.id, &field)?,
+                },
+                RuleKindSpec::EnumMap { field, values } => {
+                    let mut lookup = HashMap::new();
+                    for (canonical, spellings) in values {
+                        lookup.insert(canonical.trim().to_lowercase(), canonical.clone());
+                        for spelling in spellings {
+                            lookup.insert(spelling.trim().to_lowercase(), canonical.clone());
+                        }
+                    }
+                    Check::EnumMap {
+                        field: leaf(&spec.id, &field)?,
+                        lookup,
+                    }
+                }
+                RuleKindSpec::Range { field, min, max } => Check::Range {
+                    field: leaf(&spec.id, &field)?,
+                    min,
+                    max,
+                },
+                RuleKindSpec::Format {
+                    field,
+                    format,
+                    pattern,
+                } => {
+                    let (pattern, eircode) = match (format.as_deref(), pattern) {
+                        (Some("eircode"), None) => (EIRCODE_PATTERN.to_string(), true),
+                        (None, Some(p)) => (p, false),
+                        _ => {
+                            return Err(bad(format!(
+                                "rule `{}`: give either format = \"eircode\" or a pattern",
+                                spec.id
+                            )))
+                        }
+                    };
+                    Check::Format {
+                        field: leaf(&spec.id, &field)?,
+                        regex: Regex::new(&pattern).map_err(|e| bad(e.to_string()))?,
+                        eircode,
+                    }
+                }
+                RuleKindSpec::Ppsn { field } => Check::Ppsn {
+                    field: leaf(&spec.id, &field)?,
+                },
+                RuleKindSpec::DateOrder { earlier, later } => Check::DateOrder {
+                    earlier: leaf(&spec.id, &earlier)?,
+                    later: leaf(&spec.id, &later)?,
+                },
+            };
+            rules.push(Rule {
+                id: spec.id,
+                severity: spec.severity,
+                check,
+            });
+        }
+        Ok(Self {
+            entity: file.entity,
+            version: file.version,
+            rules,
+        })
+    }
+}
+
+/// PPSN check: 7 digits, check letter, optional 9th character (domain.md §5).
+pub fn ppsn_is_valid(raw: &str) -> bool {
+    let s: String = raw
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_uppercase();
+    let bytes = s.as_bytes();
+    if !(bytes.len() == 8 || bytes.len() == 9) || !bytes[..7].iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    let check = bytes[7];
+    if !(b'A'..=b'W').contains(&check) {
+        return false;
+    }
+    let ninth = match bytes.get(8) {
+        // The format allows A, B, H, W, T or X as 9th character; A=1, B=2, H=8, others count 0.
+        None | Some(b'W') | Some(b'T') | Some(b'X') => 0,
+        Some(b'A') => 1,
+        Some(b'B') => 2,
+        Some(b'H') => 8,
+        Some(_) => return false,
+    };
+    let mut sum: u32 = bytes[..7]
+        .iter()
+        .zip((2..=8).rev())
+        .map(|(d, w)| u32::from(d - b'0') * w)
+        .sum();
+    sum += 9 * ninth;
+    const LETTERS: &[u8; 23] = b"WABCDEFGHIJKLMNOPQRSTUV";
+    LETTERS[(sum % 23) as usize] == check
+}
+
+/// Uppercase, no spaces: the stored Eircode and PPSN form.
+pub fn compact_upper(raw: &str) -> String {
+    raw.chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_uppercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::tests::TEST_SCHEMA;
+
+    #[test]
+    fn ppsn_examples_from_domain_notes() {
+        for good in ["6433435F", "6433435OA", "6433435IH", " 6433435 f "] {
+            assert!(ppsn_is_valid(good), "{good}");
+        }
+        for bad in ["6433435E", "643343F", "6433435FZ", "ABCDEFGH", ""] {
+            assert!(!ppsn_is_valid(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn eircode_pattern() {
+        let re = Regex::new(EIRCODE_PATTERN).expect("compiles");
+        for good in ["D02 X285", "D6W1234", "A65F4E2", "T12 AC34"] {
+            assert!(re.is_match(good), "{good}");
+        }
+        for bad in ["B12 3456", "D02 X28", "D6X1234", "d02x285"] {
+            assert!(!re.is_match(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn rules_bind_to_schema_fields_or_fail_loudly() {
+        let schema = ReaderSchema::parse("lgma.test.person", TEST_SCHEMA).expect("schema");
+        let ok = r#"
+            entity = "test.person"
+            version = "1"
+            [[rule]]
+            id = "person.gender"
+            kind = "enum_map"
+            field = "gender"
+            values = { FEMALE = ["F", "Female"], MALE = ["M"] }
+        "#;
+        let set = RuleSet::parse(Path::new("t.toml"), ok, "test.person", &schema).expect("ok");
+        assert_eq!(set.rules.len(), 1);
+        let missing = ok.replace("field = \"gender\"", "field = \"sex\"");
+        let err = RuleSet::parse(Path::new("t.toml"), &missing, "test.person", &schema)
+            .expect_err("unknown field");
+        assert!(err.to_string().contains("`sex`"));
+    }
+}

@@ -1,0 +1,526 @@
+//! Our reader schemas (`schemas/<topic>.avsc`) and the flat column layout derived from them.
+//!
+//! The reader schema is the contract: its `pii` tags decide pseudonymisation, and only fields it
+//! knows reach a row (Avro resolution drops the rest). The layout is computed once per topic, so
+//! turning a decoded record into cells is a walk in schema order — no name lookups per field.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::Path;
+
+use apache_avro::schema::{RecordField, Schema};
+use apache_avro::types::Value;
+
+use crate::{Error, Result};
+
+/// The envelope fields every council schema starts with, in order.
+pub const ENVELOPE_FIELDS: [&str; 9] = [
+    "event_id",
+    "operation",
+    "entity_id",
+    "entity_version",
+    "la_code",
+    "source_system",
+    "occurred_at",
+    "published_at",
+    "payload",
+];
+
+/// The `pii` attribute values, from the schema conventions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pii {
+    Identifier,
+    Name,
+    DateOfBirth,
+    Address,
+    FreeText,
+    SpecialCategory,
+}
+
+impl Pii {
+    pub fn parse(tag: &str) -> Option<Self> {
+        Some(match tag {
+            "identifier" => Pii::Identifier,
+            "name" => Pii::Name,
+            "date_of_birth" => Pii::DateOfBirth,
+            "address" => Pii::Address,
+            "free_text" => Pii::FreeText,
+            "special_category" => Pii::SpecialCategory,
+            _ => return None,
+        })
+    }
+}
+
+/// The primitive kind of a leaf field after logical types are applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Bool,
+    Int,
+    Long,
+    Float,
+    Double,
+    Str,
+    /// Days since the epoch (Avro `date`).
+    Date,
+    /// Milliseconds since the epoch (Avro `timestamp-millis`, kept as Int64).
+    TimestampMillis,
+}
+
+/// One flattened payload field: `site.eircode` becomes column `site_eircode`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leaf {
+    pub name: String,
+    pub kind: Kind,
+    pub nullable: bool,
+    /// Inside an array (of primitives or of records): the cell holds a list.
+    pub array: bool,
+    pub pii: Option<Pii>,
+    /// Enum symbols when the Avro type is an enum (kept as strings in rows).
+    pub symbols: Option<Vec<String>>,
+}
+
+/// A decoded leaf value. Strings own their data; everything else is a copy.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scalar {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Date(i32),
+    Ts(i64),
+    List(Vec<Scalar>),
+}
+
+impl Scalar {
+    pub fn is_null(&self) -> bool {
+        matches!(self, Scalar::Null)
+    }
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Scalar::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+    /// Numeric view for range rules and derived measures.
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Scalar::Int(i) => Some(*i as f64),
+            Scalar::Float(f) => Some(*f),
+            Scalar::Date(d) => Some(f64::from(*d)),
+            Scalar::Ts(t) => Some(*t as f64),
+            _ => None,
+        }
+    }
+    /// Calendar day for date rules: dates directly, timestamps by their UTC day.
+    pub fn as_day(&self) -> Option<chrono::NaiveDate> {
+        match self {
+            Scalar::Date(d) => day_from_epoch_days(i64::from(*d)),
+            Scalar::Ts(ms) => chrono::DateTime::from_timestamp_millis(*ms).map(|t| t.date_naive()),
+            Scalar::Str(s) => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok(),
+            _ => None,
+        }
+    }
+}
+
+pub fn day_from_epoch_days(days: i64) -> Option<chrono::NaiveDate> {
+    chrono::NaiveDate::from_ymd_opt(1970, 1, 1)
+        .and_then(|epoch| epoch.checked_add_signed(chrono::Duration::days(days)))
+}
+
+/// How to walk a decoded value to fill the leaves, precomputed from the reader schema.
+#[derive(Debug, Clone)]
+enum Plan {
+    Leaf(usize),
+    Record(Vec<Plan>),
+    /// `["null", T]` in either order; `null_index` is the union branch index of null.
+    Nullable {
+        null_index: u32,
+        inner: Box<Plan>,
+        leaves: Range<usize>,
+    },
+    /// An array of records: each element fills a scratch row, whose cells are appended to lists.
+    ArrayOfRecords {
+        inner: Box<Plan>,
+        leaves: Range<usize>,
+    },
+    /// A field our layout does not keep (maps, bytes): skipped.
+    Skip,
+}
+
+/// A topic's reader schema plus its flattened payload layout.
+#[derive(Debug)]
+pub struct ReaderSchema {
+    pub topic: String,
+    pub schema: Schema,
+    /// The schema text as written (custom attributes intact), for registering and identity.
+    pub text: String,
+    pub leaves: Vec<Leaf>,
+    index: HashMap<String, usize>,
+    payload_plan: Plan,
+    /// Field position of `payload` in the envelope record.
+    payload_pos: usize,
+}
+
+impl ReaderSchema {
+    pub fn load(dir: &Path, topic: &str) -> Result<Self> {
+        let path = dir.join(format!("{topic}.avsc"));
+        let text = std::fs::read_to_string(&path).map_err(|source| Error::Read {
+            path: path.clone(),
+            source,
+        })?;
+        Self::parse(topic, &text)
+    }
+
+    pub fn parse(topic: &str, text: &str) -> Result<Self> {
+        let schema = Schema::parse_str(text).map_err(|e| Error::Schema {
+            what: topic.into(),
+            reason: e.to_string(),
+        })?;
+        let bad = |reason: String| Error::Schema {
+            what: topic.into(),
+            reason,
+        };
+        let Schema::Record(envelope) = &schema else {
+            return Err(bad("top level is not a record".into()));
+        };
+        for (i, expected) in ENVELOPE_FIELDS.iter().enumerate() {
+            match envelope.fields.get(i) {
+                Some(f) if f.name == *expected => {}
+                other => {
+                    return Err(bad(format!(
+                        "envelope field {i} must be `{expected}`, found {:?}",
+                        other.map(|f| &f.name)
+                    )))
+                }
+            }
+        }
+        let payload_pos = 8;
+        let mut leaves = Vec::new();
+        let payload_plan = plan_for(
+            &envelope.fields[payload_pos].schema,
+            "",
+            None,
+            false,
+            &mut leaves,
+        )
+        .map_err(bad)?;
+        let mut index = HashMap::new();
+        for (i, leaf) in leaves.iter().enumerate() {
+            if index.insert(leaf.name.clone(), i).is_some() {
+                return Err(bad(format!(
+                    "two payload fields flatten to `{}`",
+                    leaf.name
+                )));
+            }
+        }
+        Ok(Self {
+            topic: topic.into(),
+            schema,
+            text: text.into(),
+            leaves,
+            index,
+            payload_plan,
+            payload_pos,
+        })
+    }
+
+    pub fn leaf_index(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+
+    /// Splits a decoded (already resolved) envelope into its fields and the payload cells.
+    pub fn flatten(
+        &self,
+        value: &Value,
+    ) -> std::result::Result<(Vec<Scalar>, Vec<Scalar>), String> {
+        let Value::Record(fields) = value else {
+            return Err("decoded value is not a record".into());
+        };
+        let mut envelope = Vec::with_capacity(8);
+        for (_, v) in fields.iter().take(self.payload_pos) {
+            envelope.push(scalar(v));
+        }
+        let mut cells = vec![Scalar::Null; self.leaves.len()];
+        if let Some((_, payload)) = fields.get(self.payload_pos) {
+            fill(&self.payload_plan, payload, &mut cells)?;
+        }
+        Ok((envelope, cells))
+    }
+
+    /// Whether the decoded envelope carried a payload record (DELETEs may not).
+    pub fn has_payload(value: &Value) -> bool {
+        match value {
+            Value::Record(fields) => {
+                matches!(
+                    fields.get(8).map(|(_, v)| v),
+                    Some(Value::Union(_, inner)) if !matches!(**inner, Value::Null)
+                ) || matches!(fields.get(8).map(|(_, v)| v), Some(Value::Record(_)))
+            }
+            _ => false,
+        }
+    }
+}
+
+fn pii_of(field: &RecordField) -> Result<Option<Pii>, String> {
+    match field.custom_attributes.get("pii") {
+        None => Ok(None),
+        Some(serde_json::Value::String(tag)) => Pii::parse(tag)
+            .map(Some)
+            .ok_or_else(|| format!("field `{}` has unknown pii tag `{tag}`", field.name)),
+        Some(other) => Err(format!(
+            "field `{}` has non-string pii tag {other}",
+            field.name
+        )),
+    }
+}
+
+fn leaf_kind(schema: &Schema) -> Option<(Kind, Option<Vec<String>>)> {
+    Some(match schema {
+        Schema::Boolean => (Kind::Bool, None),
+        Schema::Int | Schema::TimeMillis => (Kind::Int, None),
+        Schema::Long | Schema::TimeMicros => (Kind::Long, None),
+        Schema::Float => (Kind::Float, None),
+        Schema::Double => (Kind::Double, None),
+        Schema::String | Schema::Uuid(_) => (Kind::Str, None),
+        Schema::Enum(e) => (Kind::Str, Some(e.symbols.clone())),
+        Schema::Date => (Kind::Date, None),
+        Schema::TimestampMillis | Schema::LocalTimestampMillis => (Kind::TimestampMillis, None),
+        _ => return None,
+    })
+}
+
+fn plan_for(
+    schema: &Schema,
+    prefix: &str,
+    pii: Option<Pii>,
+    in_array: bool,
+    leaves: &mut Vec<Leaf>,
+) -> std::result::Result<Plan, String> {
+    match schema {
+        Schema::Record(record) => {
+            let mut plans = Vec::with_capacity(record.fields.len());
+            for field in &record.fields {
+                let name = if prefix.is_empty() {
+                    field.name.clone()
+                } else {
+                    format!("{prefix}_{}", field.name)
+                };
+                let field_pii = pii_of(field)?.or(pii);
+                plans.push(plan_for(&field.schema, &name, field_pii, in_array, leaves)?);
+            }
+            Ok(Plan::Record(plans))
+        }
+        Schema::Union(union) => {
+            let variants = union.variants();
+            let null_index = variants.iter().position(|v| matches!(v, Schema::Null));
+            match (variants.len(), null_index) {
+                (2, Some(null_index)) => {
+                    let inner_schema = &variants[1 - null_index];
+                    let start = leaves.len();
+                    let inner = plan_for(inner_schema, prefix, pii, in_array, leaves)?;
+                    for leaf in &mut leaves[start..] {
+                        leaf.nullable = true;
+                    }
+                    Ok(Plan::Nullable {
+                        null_index: null_index as u32,
+                        inner: Box::new(inner),
+                        leaves: start..leaves.len(),
+                    })
+                }
+                _ => Err(format!(
+                    "`{prefix}`: only [\"null\", T] unions are supported"
+                )),
+            }
+        }
+        Schema::Array(array) if !in_array => {
+            let start = leaves.len();
+            match &*array.items {
+                Schema::Record(_) => {
+                    let inner = plan_for(&array.items, prefix, pii, true, leaves)?;
+                    Ok(Plan::ArrayOfRecords {
+                        inner: Box::new(inner),
+                        leaves: start..leaves.len(),
+                    })
+                }
+                items => {
+                    let inner = plan_for(items, prefix, pii, true, leaves)?;
+                    Ok(Plan::ArrayOfRecords {
+                        inner: Box::new(inner),
+                        leaves: start..leaves.len(),
+                    })
+                }
+            }
+        }
+        Schema::Array(_) => Err(format!(
+            "`{prefix}`: arrays inside arrays are not supported"
+        )),
+        Schema::Map(_) | Schema::Bytes | Schema::Fixed(_) | Schema::Decimal(_) | Schema::Null => {
+            Ok(Plan::Skip)
+        }
+        Schema::Ref { name } => Err(format!(
+            "`{prefix}`: named type reference {name} is not supported; inline the type"
+        )),
+        other => match leaf_kind(other) {
+            Some((kind, symbols)) => {
+                leaves.push(Leaf {
+                    name: prefix.to_string(),
+                    kind,
+                    nullable: false,
+                    array: in_array,
+                    pii,
+                    symbols,
+                });
+                Ok(Plan::Leaf(leaves.len() - 1))
+            }
+            None => Ok(Plan::Skip),
+        },
+    }
+}
+
+/// Converts a primitive decoded value to a cell.
+pub fn scalar(value: &Value) -> Scalar {
+    match value {
+        Value::Null => Scalar::Null,
+        Value::Boolean(b) => Scalar::Bool(*b),
+        Value::Int(i) | Value::TimeMillis(i) => Scalar::Int(i64::from(*i)),
+        Value::Long(i) | Value::TimeMicros(i) => Scalar::Int(*i),
+        Value::Float(f) => Scalar::Float(f64::from(*f)),
+        Value::Double(f) => Scalar::Float(*f),
+        Value::String(s) => Scalar::Str(s.clone()),
+        Value::Enum(_, s) => Scalar::Str(s.clone()),
+        Value::Uuid(u) => Scalar::Str(u.to_string()),
+        Value::Date(d) => Scalar::Date(*d),
+        Value::TimestampMillis(t) | Value::LocalTimestampMillis(t) => Scalar::Ts(*t),
+        Value::Union(_, inner) => scalar(inner),
+        _ => Scalar::Null,
+    }
+}
+
+fn fill(plan: &Plan, value: &Value, cells: &mut [Scalar]) -> std::result::Result<(), String> {
+    match plan {
+        Plan::Leaf(i) => {
+            cells[*i] = scalar(value);
+            Ok(())
+        }
+        Plan::Skip => Ok(()),
+        Plan::Record(plans) => {
+            let value = match value {
+                Value::Union(_, inner) => inner,
+                v => v,
+            };
+            let Value::Record(fields) = value else {
+                return Err("expected a record".into());
+            };
+            for (plan, (_, v)) in plans.iter().zip(fields) {
+                fill(plan, v, cells)?;
+            }
+            Ok(())
+        }
+        Plan::Nullable {
+            null_index,
+            inner,
+            leaves,
+        } => match value {
+            Value::Union(i, _) if i == null_index => {
+                for cell in &mut cells[leaves.clone()] {
+                    *cell = Scalar::Null;
+                }
+                Ok(())
+            }
+            Value::Null => Ok(()),
+            Value::Union(_, v) => fill(inner, v, cells),
+            v => fill(inner, v, cells),
+        },
+        Plan::ArrayOfRecords { inner, leaves } => {
+            let Value::Array(items) = value else {
+                return Err("expected an array".into());
+            };
+            let mut lists: Vec<Vec<Scalar>> = vec![Vec::with_capacity(items.len()); leaves.len()];
+            let mut scratch = vec![Scalar::Null; cells.len()];
+            for item in items {
+                fill(inner, item, &mut scratch)?;
+                for (list, i) in lists.iter_mut().zip(leaves.clone()) {
+                    list.push(std::mem::replace(&mut scratch[i], Scalar::Null));
+                }
+            }
+            for (list, i) in lists.into_iter().zip(leaves.clone()) {
+                cells[i] = Scalar::List(list);
+            }
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A small schema shaped like the council ones, used across this crate's unit tests.
+    pub const TEST_SCHEMA: &str = r#"{
+      "type": "record", "name": "TestEvent", "namespace": "lgma.test",
+      "fields": [
+        {"name": "event_id", "type": {"type": "string", "logicalType": "uuid"}},
+        {"name": "operation", "type": {"type": "enum", "name": "Operation", "symbols": ["CREATE", "UPDATE", "DELETE"]}},
+        {"name": "entity_id", "type": "string"},
+        {"name": "entity_version", "type": "long"},
+        {"name": "la_code", "type": "string"},
+        {"name": "source_system", "type": "string"},
+        {"name": "occurred_at", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+        {"name": "published_at", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+        {"name": "payload", "type": ["null", {"type": "record", "name": "Person", "fields": [
+          {"name": "ppsn", "type": ["null", "string"], "pii": "identifier"},
+          {"name": "full_name", "type": "string", "pii": "name"},
+          {"name": "date_of_birth", "type": ["null", {"type": "int", "logicalType": "date"}], "pii": "date_of_birth"},
+          {"name": "address", "type": ["null", "string"], "pii": "address"},
+          {"name": "notes", "type": ["null", "string"], "pii": "free_text"},
+          {"name": "gender", "type": "string"},
+          {"name": "adults", "type": "int"},
+          {"name": "presented_at", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+          {"name": "site", "type": {"type": "record", "name": "Site", "fields": [
+            {"name": "eircode", "type": ["null", "string"]},
+            {"name": "floor_area", "type": ["null", "double"]}
+          ]}},
+          {"name": "tags", "type": {"type": "array", "items": "string"}, "default": []}
+        ]}], "default": null}
+      ]
+    }"#;
+
+    #[test]
+    fn flattens_nested_records_and_keeps_pii_tags() {
+        let rs = ReaderSchema::parse("lgma.test.person", TEST_SCHEMA).expect("parses");
+        let names: Vec<_> = rs.leaves.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "ppsn",
+                "full_name",
+                "date_of_birth",
+                "address",
+                "notes",
+                "gender",
+                "adults",
+                "presented_at",
+                "site_eircode",
+                "site_floor_area",
+                "tags"
+            ]
+        );
+        assert_eq!(rs.leaves[0].pii, Some(Pii::Identifier));
+        assert!(rs.leaves[0].nullable);
+        assert_eq!(rs.leaves[1].pii, Some(Pii::Name));
+        assert_eq!(rs.leaves[2].kind, Kind::Date);
+        assert_eq!(rs.leaves[5].pii, None);
+        assert!(rs.leaves[10].array);
+    }
+
+    #[test]
+    fn rejects_schema_without_envelope() {
+        let err = ReaderSchema::parse(
+            "x",
+            r#"{"type":"record","name":"X","fields":[{"name":"a","type":"string"}]}"#,
+        )
+        .expect_err("no envelope");
+        assert!(err.to_string().contains("event_id"));
+    }
+}

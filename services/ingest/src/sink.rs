@@ -1,0 +1,129 @@
+//! ClickHouse over HTTP: JSONEachRow inserts and small JSON queries.
+//!
+//! Rows are schema-driven (columns come from the reader schema), so they are encoded as JSONEachRow
+//! rather than through a compile-time `Row` type. One INSERT of fewer than `max_insert_block_size`
+//! rows into one partition is one part: all or nothing. Works on ClickHouse 18.16 and current.
+
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+
+use crate::config::ClickHouseSettings;
+use crate::{Error, Result};
+
+#[derive(Clone)]
+pub struct ClickHouse {
+    http: reqwest::Client,
+    settings: ClickHouseSettings,
+}
+
+impl std::fmt::Debug for ClickHouse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClickHouse")
+            .field("settings", &self.settings)
+            .finish()
+    }
+}
+
+/// Quotes a string literal for client-side binding (ClickHouse 18.16 has no server-side params).
+pub fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+impl ClickHouse {
+    pub fn new(settings: ClickHouseSettings) -> Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .connect_timeout(Duration::from_secs(3))
+            .build()
+            .map_err(|e| Error::ClickHouse(e.to_string()))?;
+        Ok(Self { http, settings })
+    }
+
+    pub fn database(&self) -> &str {
+        &self.settings.database
+    }
+
+    async fn post(&self, params: &[(&str, &str)], body: Vec<u8>) -> Result<String> {
+        let response = self
+            .http
+            .post(&self.settings.url)
+            .basic_auth(&self.settings.user, Some(&self.settings.password))
+            .query(&[("database", self.settings.database.as_str())])
+            .query(params)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| Error::ClickHouse(format!("request failed: {e}")))?;
+        let status = response.status();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| Error::ClickHouse(format!("reading response: {e}")))?;
+        if !status.is_success() {
+            let first = text.lines().next().unwrap_or_default();
+            return Err(Error::ClickHouse(format!("HTTP {status}: {first}")));
+        }
+        Ok(text)
+    }
+
+    /// One INSERT of JSONEachRow lines into `table` (database-qualified by the caller or not).
+    pub async fn insert_json(&self, table: &str, rows: Vec<u8>) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let query = format!("INSERT INTO {table} FORMAT JSONEachRow");
+        self.post(
+            &[
+                ("query", query.as_str()),
+                ("input_format_skip_unknown_fields", "1"),
+            ],
+            rows,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Runs a SELECT and parses `FORMAT JSONEachRow` output (64-bit integers unquoted).
+    pub async fn query<T: DeserializeOwned>(&self, sql: &str) -> Result<Vec<T>> {
+        let text = self
+            .post(
+                &[("output_format_json_quote_64bit_integers", "0")],
+                format!("{sql} FORMAT JSONEachRow").into_bytes(),
+            )
+            .await?;
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                serde_json::from_str(l)
+                    .map_err(|e| Error::ClickHouse(format!("unexpected row {l:?}: {e}")))
+            })
+            .collect()
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        self.query::<serde_json::Value>("SELECT 1 AS ok")
+            .await
+            .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quote;
+
+    #[test]
+    fn quoting_escapes_quotes_and_backslashes() {
+        assert_eq!(quote("a'b\\c"), "'a\\'b\\\\c'");
+    }
+}
