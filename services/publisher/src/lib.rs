@@ -11,6 +11,7 @@ pub mod encode;
 pub mod error;
 pub mod generator;
 pub mod model;
+pub mod onboard;
 pub mod produce;
 
 
