@@ -228,3 +228,101 @@ pub fn record(name: &str, fields: Value) -> Value {
 pub fn unique_subject(stem: &str) -> String {
     format!("{stem}-{}-value", uuid::Uuid::new_v4().simple())
 }
+
+/// A private tansu broker (own port, own sqlite file) so a test can restart *a* broker without
+/// disturbing the shared one other tests use.
+pub struct PrivateBroker {
+    pub child: Option<Child>,
+    pub port: u16,
+    pub dir: PathBuf,
+}
+
+impl PrivateBroker {
+    pub fn tansu_bin() -> PathBuf {
+        let tools = std::env::var("LGMA_TOOLS").unwrap_or_else(|_| "/opt/lgma".into());
+        PathBuf::from(tools).join("tansu/bin/tansu")
+    }
+
+    pub fn start() -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("lgma-tansu-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(".env"), "").unwrap();
+        let mut broker = Self {
+            child: None,
+            port: free_port(),
+            dir,
+        };
+        broker.launch();
+        broker
+    }
+
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn launch(&mut self) {
+        let url = format!("tcp://127.0.0.1:{}", self.port);
+        let child = Command::new(Self::tansu_bin())
+            .current_dir(&self.dir)
+            .env_remove("STORAGE_ENGINE")
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args([
+                "--storage-engine",
+                "sqlite://tansu.db?maintenance_interval=5s",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn tansu");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "private tansu did not open its port"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// SIGTERM, wait, start again on the same port and data.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.launch();
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+}
+
+impl Drop for PrivateBroker {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
