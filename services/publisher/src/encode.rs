@@ -2,6 +2,7 @@
 //! for the malformed-bytes kinds.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use apache_avro::reader::datum::GenericDatumReader;
 use apache_avro::writer::datum::GenericDatumWriter;
@@ -13,10 +14,18 @@ use crate::model::{ChangeEvent, Meta};
 use crate::topics::Topic;
 use crate::{Error, Result};
 
+/// A topic's schema, its registry id, and a writer/reader built once (schema resolution is costly).
+struct Entry {
+    schema: &'static Schema,
+    id: u32,
+    writer: GenericDatumWriter<'static>,
+    reader: GenericDatumReader<'static>,
+}
+
 /// Parsed schemas and their registry ids, per topic.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Encoder {
-    schemas: HashMap<Topic, (Schema, u32)>,
+    schemas: Arc<HashMap<Topic, Entry>>,
 }
 
 impl Encoder {
@@ -28,26 +37,48 @@ impl Encoder {
                 topic: topic.name().into(),
                 reason: "no schema id (not registered)".into(),
             })?;
-            schemas.insert(topic, (topic.schema()?, id));
+            // Leaked once per encoder (seven schemas per process) so the writer can borrow it.
+            let schema: &'static Schema = Box::leak(Box::new(topic.schema()?));
+            let err = |e: apache_avro::Error| Error::Schema {
+                topic: topic.name().into(),
+                reason: e.to_string(),
+            };
+            let writer = GenericDatumWriter::builder(schema).build().map_err(err)?;
+            let reader = GenericDatumReader::builder(schema).build().map_err(err)?;
+            schemas.insert(
+                topic,
+                Entry {
+                    schema,
+                    id,
+                    writer,
+                    reader,
+                },
+            );
         }
-        Ok(Self { schemas })
+        Ok(Self {
+            schemas: Arc::new(schemas),
+        })
     }
 
     /// Schema ids 1..=7 in topic order: for tests and benchmarks that never talk to a registry.
     pub fn offline() -> Result<Self> {
-        let ids = Topic::ALL.iter().enumerate().map(|(i, t)| (*t, i as u32 + 1)).collect();
+        let ids = Topic::ALL
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (*t, i as u32 + 1))
+            .collect();
         Self::new(&ids)
     }
 
     pub fn schema(&self, topic: Topic) -> Result<&Schema> {
-        self.entry(topic).map(|(s, _)| s)
+        self.entry(topic).map(|e| e.schema)
     }
 
     pub fn schema_id(&self, topic: Topic) -> Result<u32> {
-        self.entry(topic).map(|(_, id)| *id)
+        self.entry(topic).map(|e| e.id)
     }
 
-    fn entry(&self, topic: Topic) -> Result<&(Schema, u32)> {
+    fn entry(&self, topic: Topic) -> Result<&Entry> {
         self.schemas.get(&topic).ok_or_else(|| Error::Schema {
             topic: topic.name().into(),
             reason: "unknown topic".into(),
@@ -57,16 +88,13 @@ impl Encoder {
     /// The Avro body (no framing), validated against the topic's schema.
     pub fn encode_body(&self, event: &ChangeEvent) -> Result<Vec<u8>> {
         let topic = event.topic();
-        let schema = self.schema(topic)?;
+        let entry = self.entry(topic)?;
         let err = |e: apache_avro::Error| Error::Encode {
             topic: topic.name().into(),
             reason: e.to_string(),
         };
-        let value = event.to_value()?.resolve(schema).map_err(err)?;
-        GenericDatumWriter::builder(schema)
-            .build()
-            .and_then(|w| w.write_value_to_vec(value))
-            .map_err(err)
+        let value = event.to_value()?.resolve(entry.schema).map_err(err)?;
+        entry.writer.write_value_to_vec(value).map_err(err)
     }
 
     /// The Kafka value: Confluent-framed Avro, or the deliberately malformed bytes of that kind.
@@ -76,7 +104,10 @@ impl Encoder {
             EventKind::Invalid(InvalidKind::TruncatedAvro) => {
                 let body = self.encode_body(&generated.event)?;
                 let cut = body.len() / 2;
-                Ok(framing::encode(self.schema_id(generated.topic)?, &body[..cut]))
+                Ok(framing::encode(
+                    self.schema_id(generated.topic)?,
+                    &body[..cut],
+                ))
             }
             _ => {
                 let body = self.encode_body(&generated.event)?;
@@ -88,15 +119,15 @@ impl Encoder {
     /// Decodes a framed value of `topic` (used by tests and by `publish --dry-run` checks).
     pub fn decode(&self, topic: Topic, bytes: &[u8]) -> Result<ChangeEvent> {
         let framed = framing::decode(bytes)?;
-        let schema = self.schema(topic)?;
+        let entry = self.entry(topic)?;
         let mut body = framed.body;
-        let value = GenericDatumReader::builder(schema)
-            .build()
-            .and_then(|r| r.read_value(&mut body))
+        let value = entry
+            .reader
+            .read_value(&mut body)
             .map_err(|e| Error::Encode {
-            topic: topic.name().into(),
-            reason: e.to_string(),
-        })?;
+                topic: topic.name().into(),
+                reason: e.to_string(),
+            })?;
         if !body.is_empty() {
             return Err(Error::Encode {
                 topic: topic.name().into(),

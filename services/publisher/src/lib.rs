@@ -14,7 +14,6 @@ pub mod model;
 pub mod onboard;
 pub mod produce;
 
-
 pub mod registry;
 pub mod rules;
 pub mod settings;

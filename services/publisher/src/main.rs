@@ -17,7 +17,11 @@ use lgma_publisher::stats::Summary;
 use lgma_publisher::{Error, GeneratedEvent, Generator, GeneratorConfig, Result, Topic};
 
 #[derive(Parser)]
-#[command(name = "lgma-publisher", version, about = "Publishes council change events onto the LGMA topics")]
+#[command(
+    name = "lgma-publisher",
+    version,
+    about = "Publishes council change events onto the LGMA topics"
+)]
 struct Cli {
     /// Settings file (TOML); env vars LGMA_PUBLISHER_* override it (`__` for nesting).
     #[arg(long, global = true, env = "LGMA_PUBLISHER_CONFIG")]
@@ -154,7 +158,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         None => Err(Error::Argument("no command given; see --help".into())),
         Some(Command::Register) => {
-            let ids = RegistryClient::new(&settings.registry_url)?.register_all(&settings.topics).await?;
+            let ids = RegistryClient::new(&settings.registry_url)?
+                .register_all(&settings.topics)
+                .await?;
             for topic in Topic::ALL {
                 println!("{} id={}", settings.topics.subject(topic), ids[&topic]);
             }
@@ -168,8 +174,13 @@ async fn run(cli: Cli) -> Result<ExitCode> {
 
 /// Registers the schemas and creates the topics; returns the encoder with the registry's ids.
 async fn prepare(settings: &Settings) -> Result<(Encoder, HashMap<Topic, String>)> {
-    let ids = RegistryClient::new(&settings.registry_url)?.register_all(&settings.topics).await?;
-    let names: HashMap<Topic, String> = Topic::ALL.iter().map(|t| (*t, settings.topics.topic(*t))).collect();
+    let ids = RegistryClient::new(&settings.registry_url)?
+        .register_all(&settings.topics)
+        .await?;
+    let names: HashMap<Topic, String> = Topic::ALL
+        .iter()
+        .map(|t| (*t, settings.topics.topic(*t)))
+        .collect();
     let list: Vec<String> = names.values().cloned().collect();
     ensure_topics(settings, &list).await?;
     Ok((Encoder::new(&ids)?, names))
@@ -177,7 +188,9 @@ async fn prepare(settings: &Settings) -> Result<(Encoder, HashMap<Topic, String>
 
 async fn simulate(settings: &Settings, args: SimulateArgs) -> Result<ExitCode> {
     if !(0.0..=1.0).contains(&args.invalid_ratio) {
-        return Err(Error::Argument("--invalid-ratio must be between 0 and 1".into()));
+        return Err(Error::Argument(
+            "--invalid-ratio must be between 0 and 1".into(),
+        ));
     }
     let mut config = GeneratorConfig {
         councils: args.councils.clone(),
@@ -194,13 +207,18 @@ async fn simulate(settings: &Settings, args: SimulateArgs) -> Result<ExitCode> {
     let cancel = lgma_core::shutdown::on_signal();
     let started = Instant::now();
     let sim_start = generator.sim_now();
-    let mut summary = Summary { sim_start_ms: sim_start, ..Summary::default() };
+    let mut summary = Summary {
+        sim_start_ms: sim_start,
+        ..Summary::default()
+    };
     let progress_every = Duration::from_secs(settings.progress_interval_secs.max(1));
     let mut last_progress = Instant::now();
     let mut last_count = 0u64;
     loop {
         if args.count.is_some_and(|c| summary.events >= c)
-            || args.duration.is_some_and(|d| started.elapsed().as_secs_f64() >= d)
+            || args
+                .duration
+                .is_some_and(|d| started.elapsed().as_secs_f64() >= d)
             || cancel.is_cancelled()
         {
             break;
@@ -242,43 +260,69 @@ async fn pace(args: &SimulateArgs, summary: &Summary, started: Instant, sim_elap
     }
 }
 
-async fn send(producer: &EventProducer, encoder: &Encoder, names: &HashMap<Topic, String>, event: &GeneratedEvent) -> Result<()> {
+async fn send(
+    producer: &EventProducer,
+    encoder: &Encoder,
+    names: &HashMap<Topic, String>,
+    event: &GeneratedEvent,
+) -> Result<()> {
     let value = encoder.encode(event)?;
-    let topic = names.get(&event.topic).map(String::as_str).unwrap_or(event.topic.name());
-    producer.send(topic, &event.key, &value, &event.event.meta()).await
+    let topic = names
+        .get(&event.topic)
+        .map(String::as_str)
+        .unwrap_or(event.topic.name());
+    producer
+        .send(topic, &event.key, &value, &event.event.meta())
+        .await
 }
 
-fn finish(mut summary: Summary, producer: &EventProducer, started: Instant, json: Option<&Path>) -> Result<ExitCode> {
+fn finish(
+    mut summary: Summary,
+    producer: &EventProducer,
+    started: Instant,
+    json: Option<&Path>,
+) -> Result<ExitCode> {
     summary.delivered = producer.delivered();
     summary.delivery_failures = producer.failed();
     summary.finish(started.elapsed());
     println!("{}", summary.render());
     if let Some(path) = json {
-        let text = serde_json::to_string_pretty(&summary).map_err(|e| Error::Argument(e.to_string()))?;
+        let text =
+            serde_json::to_string_pretty(&summary).map_err(|e| Error::Argument(e.to_string()))?;
         std::fs::write(path, text)?;
     }
-    Ok(if summary.delivery_failures > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if summary.delivery_failures > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 async fn publish(settings: &Settings, args: PublishArgs) -> Result<ExitCode> {
-    let format = args.format.unwrap_or(match args.file.extension().and_then(|e| e.to_str()) {
-        Some("csv") => Format::NpadCsv,
-        _ => Format::Jsonl,
-    });
+    let format = args
+        .format
+        .unwrap_or(match args.file.extension().and_then(|e| e.to_str()) {
+            Some("csv") => Format::NpadCsv,
+            _ => Format::Jsonl,
+        });
     let now_ms = chrono::Utc::now().timestamp_millis();
     let mut rng = rand_chacha::ChaCha20Rng::from_entropy();
     let mapped: Mapped = match format {
         Format::NpadCsv => {
-            let file = std::fs::File::open(&args.file)?;
-            npad::map(file, &args.source_system, now_ms, &mut rng).map_err(|e| Error::Rows {
+            let bytes = std::fs::read(&args.file)?;
+            npad::map(&bytes, &args.source_system, now_ms, &mut rng).map_err(|e| Error::Rows {
                 path: args.file.display().to_string(),
                 errors: 1,
                 first: e.to_string(),
             })?
         }
         Format::Jsonl => {
-            let name = args.topic.as_deref().ok_or_else(|| Error::Argument("--topic is required for JSON Lines".into()))?;
-            let topic = Topic::from_name(name).ok_or_else(|| Error::Argument(format!("unknown topic {name}")))?;
+            let name = args
+                .topic
+                .as_deref()
+                .ok_or_else(|| Error::Argument("--topic is required for JSON Lines".into()))?;
+            let topic = Topic::from_name(name)
+                .ok_or_else(|| Error::Argument(format!("unknown topic {name}")))?;
             let text = std::fs::read_to_string(&args.file)?;
             jsonl::map(&text, topic, &args.source_system, now_ms, &mut rng)
         }
@@ -287,13 +331,22 @@ async fn publish(settings: &Settings, args: PublishArgs) -> Result<ExitCode> {
     for error in &mapped.errors {
         eprintln!("{path}: {error}");
     }
-    eprintln!("{path}: {} rows, {} mapped, {} with errors", mapped.rows, mapped.events.len(), mapped.errors.len());
+    eprintln!(
+        "{path}: {} rows, {} mapped, {} with errors",
+        mapped.rows,
+        mapped.events.len(),
+        mapped.errors.len()
+    );
     let publish_rows = mapped.errors.is_empty() || args.skip_bad_rows;
     if args.dry_run || !publish_rows || mapped.events.is_empty() {
         if !publish_rows {
             eprintln!("nothing published: fix the rows above or pass --skip-bad-rows");
         }
-        return Ok(if mapped.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) });
+        return Ok(if mapped.errors.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(2)
+        });
     }
     let (encoder, names) = prepare(settings).await?;
     let producer = EventProducer::new(settings)?;
@@ -311,11 +364,16 @@ async fn publish(settings: &Settings, args: PublishArgs) -> Result<ExitCode> {
     }
     producer.flush(Duration::from_secs(60))?;
     let code = finish(summary, &producer, started, None)?;
-    Ok(if mapped.errors.is_empty() { code } else { ExitCode::from(2) })
+    Ok(if mapped.errors.is_empty() {
+        code
+    } else {
+        ExitCode::from(2)
+    })
 }
 
 fn sample(args: SampleArgs) -> Result<ExitCode> {
-    let topic = Topic::from_name(&args.topic).ok_or_else(|| Error::Argument(format!("unknown topic {}", args.topic)))?;
+    let topic = Topic::from_name(&args.topic)
+        .ok_or_else(|| Error::Argument(format!("unknown topic {}", args.topic)))?;
     let mut generator = Generator::new(args.seed, GeneratorConfig::default())?;
     let mut written = 0;
     while written < args.count {

@@ -80,9 +80,15 @@ impl EventProducer {
     pub async fn send(&self, topic: &str, key: &str, value: &[u8], meta: &Meta) -> Result<()> {
         let mut kafka_headers = OwnedHeaders::new_with_capacity(4);
         for (name, v) in headers(meta) {
-            kafka_headers = kafka_headers.insert(Header { key: name, value: Some(v.as_bytes()) });
+            kafka_headers = kafka_headers.insert(Header {
+                key: name,
+                value: Some(v.as_bytes()),
+            });
         }
-        let mut record = BaseRecord::to(topic).key(key).payload(value).headers(kafka_headers);
+        let mut record = BaseRecord::to(topic)
+            .key(key)
+            .payload(value)
+            .headers(kafka_headers);
         loop {
             match self.producer.send(record) {
                 Ok(()) => return Ok(()),

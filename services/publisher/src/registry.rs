@@ -28,14 +28,23 @@ impl RegistryClient {
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(15))
             .build()
-            .map_err(|e| Error::Registry { url: base_url.into(), reason: e.to_string() })?;
-        Ok(Self { base: base_url.trim_end_matches('/').to_string(), http })
+            .map_err(|e| Error::Registry {
+                url: base_url.into(),
+                reason: e.to_string(),
+            })?;
+        Ok(Self {
+            base: base_url.trim_end_matches('/').to_string(),
+            http,
+        })
     }
 
     /// Registers `schema` under `subject`; returns its global id.
     pub async fn register(&self, subject: &str, schema: &str) -> Result<u32> {
         let url = format!("{}/subjects/{}/versions", self.base, subject);
-        let err = |reason: String| Error::Registry { url: url.clone(), reason };
+        let err = |reason: String| Error::Registry {
+            url: url.clone(),
+            reason,
+        };
         let response = self
             .http
             .post(&url)
@@ -57,7 +66,9 @@ impl RegistryClient {
     pub async fn register_all(&self, naming: &TopicNaming) -> Result<HashMap<Topic, u32>> {
         let mut ids = HashMap::new();
         for topic in Topic::ALL {
-            let id = self.register(&naming.subject(topic), topic.schema_json()).await?;
+            let id = self
+                .register(&naming.subject(topic), topic.schema_json())
+                .await?;
             ids.insert(topic, id);
         }
         Ok(ids)

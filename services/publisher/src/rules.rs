@@ -41,7 +41,8 @@ pub fn eircode_is_valid(eircode: &str) -> bool {
     static FORMAT: OnceLock<Regex> = OnceLock::new();
     FORMAT
         .get_or_init(|| {
-            Regex::new(r"^(?:[AC-FHKNPRTV-Y][0-9]{2}|D6W)[0-9AC-FHKNPRTV-Y]{4}$").expect("static regex")
+            Regex::new(r"^(?:[AC-FHKNPRTV-Y][0-9]{2}|D6W)[0-9AC-FHKNPRTV-Y]{4}$")
+                .expect("static regex")
         })
         .is_match(eircode)
 }

@@ -30,12 +30,19 @@ impl Summary {
             EventKind::Invalid(kind) => *self.invalid.entry(kind.name().into()).or_default() += 1,
         }
         *self.per_topic.entry(event.topic.name().into()).or_default() += 1;
-        *self.per_council.entry(event.event.la_code().to_string()).or_default() += 1;
+        *self
+            .per_council
+            .entry(event.event.la_code().to_string())
+            .or_default() += 1;
     }
 
     pub fn finish(&mut self, elapsed: Duration) {
         self.elapsed_secs = elapsed.as_secs_f64();
-        self.events_per_sec = if self.elapsed_secs > 0.0 { self.events as f64 / self.elapsed_secs } else { 0.0 };
+        self.events_per_sec = if self.elapsed_secs > 0.0 {
+            self.events as f64 / self.elapsed_secs
+        } else {
+            0.0
+        };
     }
 
     /// A human-readable report for the terminal.

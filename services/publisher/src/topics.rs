@@ -75,7 +75,8 @@ impl Topic {
 }
 
 /// The planning schema v2 (adds `num_student_bed_spaces`), for compatibility tests.
-pub const PLANNING_V2_JSON: &str = include_str!("../../../schemas/v2/lgma.planning.application.avsc");
+pub const PLANNING_V2_JSON: &str =
+    include_str!("../../../schemas/v2/lgma.planning.application.avsc");
 
 /// How actual topic names are derived from base names, so tests can run on unique topics.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,16 +133,24 @@ mod tests {
     #[test]
     fn pii_tags_survive_parsing() {
         let schema = Topic::Presentation.schema().expect("parses");
-        let json: serde_json::Value =
-            serde_json::from_str(&schema.canonical_form()).expect("json");
+        let json: serde_json::Value = serde_json::from_str(&schema.canonical_form()).expect("json");
         // Canonical form drops custom attributes (why identity must not use it)...
         assert!(!json.to_string().contains("\"pii\""));
         // ...but the parsed schema keeps them on the payload fields.
-        let Schema::Record(env) = schema else { panic!() };
-        let Schema::Union(u) = &env.fields[8].schema else { panic!() };
-        let Schema::Record(p) = &u.variants()[1] else { panic!() };
+        let Schema::Record(env) = schema else {
+            panic!()
+        };
+        let Schema::Union(u) = &env.fields[8].schema else {
+            panic!()
+        };
+        let Schema::Record(p) = &u.variants()[1] else {
+            panic!()
+        };
         let ppsn = p.fields.iter().find(|f| f.name == "ppsn").expect("ppsn");
-        assert_eq!(ppsn.custom_attributes.get("pii"), Some(&serde_json::json!("identifier")));
+        assert_eq!(
+            ppsn.custom_attributes.get("pii"),
+            Some(&serde_json::json!("identifier"))
+        );
     }
 
     #[test]

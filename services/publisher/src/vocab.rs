@@ -15,7 +15,11 @@ pub enum PlanningSystem {
 }
 
 impl PlanningSystem {
-    pub const ALL: [PlanningSystem; 3] = [PlanningSystem::IPlan, PlanningSystem::Apas, PlanningSystem::InHouse];
+    pub const ALL: [PlanningSystem; 3] = [
+        PlanningSystem::IPlan,
+        PlanningSystem::Apas,
+        PlanningSystem::InHouse,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -32,8 +36,16 @@ impl PlanningSystem {
             RECEIVED => ["NEW APPLICATION", "Application Received", "Received"],
             VALIDATED => ["APPLICATION VALIDATED", "Under Consideration", "Valid"],
             INVALID => ["INVALID APPLICATION", "Invalid Application", "Invalid"],
-            FURTHER_INFORMATION_REQUESTED => ["FURTHER INFORMATION REQUESTED", "Further Information Requested", "F.I. Requested"],
-            FURTHER_INFORMATION_RECEIVED => ["FURTHER INFORMATION RECEIVED", "Further Information Received", "F.I. Received"],
+            FURTHER_INFORMATION_REQUESTED => [
+                "FURTHER INFORMATION REQUESTED",
+                "Further Information Requested",
+                "F.I. Requested",
+            ],
+            FURTHER_INFORMATION_RECEIVED => [
+                "FURTHER INFORMATION RECEIVED",
+                "Further Information Received",
+                "F.I. Received",
+            ],
             DECIDED => ["DECISION MADE", "Decision Made", "Decided"],
             APPEAL_LODGED => ["APPEALED", "Appeal Lodged", "On Appeal"],
             APPEAL_DECIDED => ["APPEAL DECIDED", "Appeal Decided", "Appeal Determined"],
@@ -48,12 +60,20 @@ impl PlanningSystem {
         let i = self as usize;
         let words: [&str; 3] = match decision {
             GRANTED => ["UNCONDITIONAL", "Grant Permission", "Granted"],
-            GRANTED_WITH_CONDITIONS => ["CONDITIONAL", "Grant Permission with Conditions", "Granted (Conditions)"],
+            GRANTED_WITH_CONDITIONS => [
+                "CONDITIONAL",
+                "Grant Permission with Conditions",
+                "Granted (Conditions)",
+            ],
             REFUSED => ["REFUSED", "Refuse Permission", "Refused"],
             SPLIT => ["SPLIT DECISION", "Split Decision", "Split"],
             INVALID => ["INVALID", "Declared Invalid", "Invalid"],
             WITHDRAWN => ["WITHDRAWN", "Withdrawn", "Withdrawn"],
-            FURTHER_INFORMATION_REQUESTED => ["REQUEST FURTHER INFORMATION", "Further Information Requested", "F.I. Requested"],
+            FURTHER_INFORMATION_REQUESTED => [
+                "REQUEST FURTHER INFORMATION",
+                "Further Information Requested",
+                "F.I. Requested",
+            ],
         };
         words[i]
     }
@@ -65,9 +85,21 @@ impl PlanningSystem {
             PERMISSION => ["PERMISSION", "Permission", "Full Permission"],
             RETENTION => ["RETENTION", "Retention Permission", "Retention"],
             OUTLINE => ["OUTLINE PERMISSION", "Outline Permission", "Outline"],
-            PERMISSION_CONSEQUENT_ON_OUTLINE => ["PERMISSION CONSEQUENT", "Permission Consequent on Outline", "Perm. following Outline"],
-            EXTENSION_OF_DURATION => ["EXTENSION OF DURATION", "Extension of Duration", "Extension of Duration of Permission"],
-            LRD => ["LRD", "Large-scale Residential Development", "LRD Application"],
+            PERMISSION_CONSEQUENT_ON_OUTLINE => [
+                "PERMISSION CONSEQUENT",
+                "Permission Consequent on Outline",
+                "Perm. following Outline",
+            ],
+            EXTENSION_OF_DURATION => [
+                "EXTENSION OF DURATION",
+                "Extension of Duration",
+                "Extension of Duration of Permission",
+            ],
+            LRD => [
+                "LRD",
+                "Large-scale Residential Development",
+                "LRD Application",
+            ],
         };
         words[i]
     }
@@ -80,7 +112,12 @@ fn key(raw: &str) -> String {
         .collect()
 }
 
-fn lookup<T: Copy>(raw: &str, all: &[T], spell: impl Fn(PlanningSystem, T) -> &'static str, canon: impl Fn(T) -> &'static str) -> Option<T> {
+fn lookup<T: Copy>(
+    raw: &str,
+    all: &[T],
+    spell: impl Fn(PlanningSystem, T) -> &'static str,
+    canon: impl Fn(T) -> &'static str,
+) -> Option<T> {
     let k = key(raw);
     all.iter().copied().find(|v| {
         key(canon(*v)) == k || PlanningSystem::ALL.iter().any(|s| key(spell(*s, *v)) == k)
@@ -89,15 +126,30 @@ fn lookup<T: Copy>(raw: &str, all: &[T], spell: impl Fn(PlanningSystem, T) -> &'
 
 /// Maps any known spelling (or the canonical symbol) to the canonical status.
 pub fn parse_status(raw: &str) -> Option<ApplicationStatus> {
-    lookup(raw, ApplicationStatus::ALL, PlanningSystem::status, ApplicationStatus::as_str)
+    lookup(
+        raw,
+        ApplicationStatus::ALL,
+        PlanningSystem::status,
+        ApplicationStatus::as_str,
+    )
 }
 
 pub fn parse_decision(raw: &str) -> Option<Decision> {
-    lookup(raw, Decision::ALL, PlanningSystem::decision, Decision::as_str)
+    lookup(
+        raw,
+        Decision::ALL,
+        PlanningSystem::decision,
+        Decision::as_str,
+    )
 }
 
 pub fn parse_application_type(raw: &str) -> Option<ApplicationType> {
-    lookup(raw, ApplicationType::ALL, PlanningSystem::application_type, ApplicationType::as_str)
+    lookup(
+        raw,
+        ApplicationType::ALL,
+        PlanningSystem::application_type,
+        ApplicationType::as_str,
+    )
 }
 
 #[cfg(test)]
@@ -119,7 +171,10 @@ mod tests {
                 assert_eq!(parse_application_type(s.application_type(*v)), Some(*v));
             }
         }
-        assert_eq!(parse_decision("conditional"), Some(Decision::GRANTED_WITH_CONDITIONS));
+        assert_eq!(
+            parse_decision("conditional"),
+            Some(Decision::GRANTED_WITH_CONDITIONS)
+        );
         assert_eq!(parse_decision("maybe"), None);
     }
 }

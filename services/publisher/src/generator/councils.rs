@@ -44,7 +44,10 @@ impl Weights {
 
     pub fn draw(&self, rng: &mut impl Rng) -> usize {
         let u: f64 = rng.gen();
-        self.0.iter().position(|c| u < *c).unwrap_or(self.0.len() - 1)
+        self.0
+            .iter()
+            .position(|c| u < *c)
+            .unwrap_or(self.0.len() - 1)
     }
 }
 

@@ -71,9 +71,17 @@ fn is_family(t: HouseholdType) -> bool {
 /// Accommodation type mix: families mostly in private emergency (hotels, hubs), singles in hostels.
 fn accommodation_mix(t: HouseholdType) -> [(AccommodationType, f64); 3] {
     if is_family(t) {
-        [(AccommodationType::PEA, 0.70), (AccommodationType::STA, 0.30), (AccommodationType::TEA, 0.0)]
+        [
+            (AccommodationType::PEA, 0.70),
+            (AccommodationType::STA, 0.30),
+            (AccommodationType::TEA, 0.0),
+        ]
     } else {
-        [(AccommodationType::PEA, 0.40), (AccommodationType::STA, 0.55), (AccommodationType::TEA, 0.05)]
+        [
+            (AccommodationType::PEA, 0.40),
+            (AccommodationType::STA, 0.55),
+            (AccommodationType::TEA, 0.05),
+        ]
     }
 }
 
@@ -102,7 +110,10 @@ pub(super) fn people_days_per_placement() -> f64 {
     HOUSEHOLDS
         .iter()
         .map(|(t, w)| {
-            let stay: f64 = accommodation_mix(*t).iter().map(|(a, p)| p * mean_stay(*a)).sum();
+            let stay: f64 = accommodation_mix(*t)
+                .iter()
+                .map(|(a, p)| p * mean_stay(*a))
+                .sum();
             w * mean_size(*t) * stay
         })
         .sum()
@@ -199,7 +210,11 @@ impl Generator {
             surname: Some(household.surname.clone()),
             date_of_birth: Some(household.date_of_birth),
             presented_at: self.now,
-            presentation_type: if rng.gen_bool(0.35) { PresentationType::REPEAT } else { PresentationType::NEW },
+            presentation_type: if rng.gen_bool(0.35) {
+                PresentationType::REPEAT
+            } else {
+                PresentationType::NEW
+            },
             household_type: household.household_type,
             adults: household.adults,
             dependants: household.dependants,
@@ -209,8 +224,12 @@ impl Generator {
             reason: pick(rng, &REASONS),
             outcome,
             last_address: rng.gen_bool(0.8).then(|| people::address(rng, &town)),
-            health_notes: rng.gen_bool(0.15).then(|| "Reports ongoing health difficulties; GP letter on file".to_string()),
-            caseworker_notes: rng.gen_bool(0.3).then(|| "Notice of termination served; seeking HAP property".to_string()),
+            health_notes: rng
+                .gen_bool(0.15)
+                .then(|| "Reports ongoing health difficulties; GP letter on file".to_string()),
+            caseworker_notes: rng
+                .gen_bool(0.3)
+                .then(|| "Notice of termination served; seeking HAP property".to_string()),
         };
         let id = presentation.presentation_id.clone();
         if self.rng.gen_bool(0.05) {
@@ -243,7 +262,12 @@ impl Generator {
     }
 
     /// Places a household; `start_ms` may lie in the past for the initial snapshot.
-    pub(super) fn start_placement(&mut self, household: Household, presentation_id: Option<String>, start_ms: i64) {
+    pub(super) fn start_placement(
+        &mut self,
+        household: Household,
+        presentation_id: Option<String>,
+        start_ms: i64,
+    ) {
         let council = household.council;
         let n = self.next_id("placement", council);
         let code = self.councils.list[council].code.clone();
@@ -259,22 +283,48 @@ impl Generator {
                 } else {
                     AccommodationSubtype::B_AND_B
                 },
-                pick(rng, &[(BookingMode::NIGHTLY, 0.5), (BookingMode::ROLLING_WEEKLY, 0.4), (BookingMode::FIXED_TERM, 0.1)]),
+                pick(
+                    rng,
+                    &[
+                        (BookingMode::NIGHTLY, 0.5),
+                        (BookingMode::ROLLING_WEEKLY, 0.4),
+                        (BookingMode::FIXED_TERM, 0.1),
+                    ],
+                ),
                 rng.gen_range(80.0..180.0),
             ),
             AccommodationType::STA => (
-                if family { AccommodationSubtype::FAMILY_HUB } else if rng.gen_bool(0.8) { AccommodationSubtype::HOSTEL } else { AccommodationSubtype::SUPPORTED_HOUSING },
-                pick(rng, &[(BookingMode::FIXED_TERM, 0.6), (BookingMode::ROLLING_WEEKLY, 0.4)]),
+                if family {
+                    AccommodationSubtype::FAMILY_HUB
+                } else if rng.gen_bool(0.8) {
+                    AccommodationSubtype::HOSTEL
+                } else {
+                    AccommodationSubtype::SUPPORTED_HOUSING
+                },
+                pick(
+                    rng,
+                    &[
+                        (BookingMode::FIXED_TERM, 0.6),
+                        (BookingMode::ROLLING_WEEKLY, 0.4),
+                    ],
+                ),
                 rng.gen_range(40.0..90.0),
             ),
             _ => (
                 AccommodationSubtype::HOSTEL,
-                pick(rng, &[(BookingMode::NIGHTLY, 0.7), (BookingMode::ROLLING_WEEKLY, 0.3)]),
+                pick(
+                    rng,
+                    &[
+                        (BookingMode::NIGHTLY, 0.7),
+                        (BookingMode::ROLLING_WEEKLY, 0.3),
+                    ],
+                ),
                 rng.gen_range(30.0..60.0),
             ),
         };
         let start_date = day_of(start_ms);
-        let planned_end_date = (booking == BookingMode::FIXED_TERM).then(|| start_date + rng.gen_range(28..180));
+        let planned_end_date =
+            (booking == BookingMode::FIXED_TERM).then(|| start_date + rng.gen_range(28..180));
         let placement = Placement {
             placement_id: format!("{code}-PLC-{n:07}"),
             presentation_id,
@@ -293,7 +343,9 @@ impl Generator {
             age_band: household.age_band,
             citizenship: household.citizenship,
             nightly_cost_eur: Some((cost * 100.0_f64).round() / 100.0),
-            support_needs: rng.gen_bool(0.1).then(|| "Key worker support; medication management".to_string()),
+            support_needs: rng
+                .gen_bool(0.1)
+                .then(|| "Key worker support; medication management".to_string()),
         };
         // Length of stay: memoryless, so a snapshot placement's remaining stay has the same law.
         let mean = mean_stay(accommodation_type);
@@ -304,38 +356,62 @@ impl Generator {
             let mut extended = placement.clone();
             extended.booking_mode = BookingMode::ROLLING_WEEKLY;
             extended.planned_end_date = None;
-            extended.nightly_cost_eur = placement.nightly_cost_eur.map(|c| (c * 105.0).round() / 100.0);
+            extended.nightly_cost_eur = placement
+                .nightly_cost_eur
+                .map(|c| (c * 105.0).round() / 100.0);
             let at = self.now + stay_from_now * DAY_MS / 2;
             self.schedule_step(
                 at,
-                Step::Emit { council, entity: Entity::Placement(extended), version: 2, operation: Operation::UPDATE },
+                Step::Emit {
+                    council,
+                    entity: Entity::Placement(extended),
+                    version: 2,
+                    operation: Operation::UPDATE,
+                },
             );
         }
-        self.schedule_step(exit_ms, Step::Exit(household, Some(placement.clone()), days_in_ea));
+        self.schedule_step(
+            exit_ms,
+            Step::Exit(household, Some(placement.clone()), days_in_ea),
+        );
         self.emit(council, Entity::Placement(placement), 1);
     }
 
-    pub(super) fn exit(&mut self, household: Household, placement: Option<Placement>, days_in_ea: i32) {
+    pub(super) fn exit(
+        &mut self,
+        household: Household,
+        placement: Option<Placement>,
+        days_in_ea: i32,
+    ) {
         let council = household.council;
         let n = self.next_id("exit", council);
         let code = self.councils.list[council].code.clone();
         let town = self.town(council);
         let rng = &mut self.rng;
         let is_prevention = placement.is_none();
-        let route = if is_prevention { pick(rng, &PREVENTION_ROUTES) } else { pick(rng, &EXIT_ROUTES) };
+        let route = if is_prevention {
+            pick(rng, &PREVENTION_ROUTES)
+        } else {
+            pick(rng, &EXIT_ROUTES)
+        };
         let exit = Exit {
             exit_id: format!("{code}-EXT-{n:07}"),
             placement_id: placement.as_ref().map(|p| p.placement_id.clone()),
             client_id: household.client_id,
             household_id: household.household_id,
-            exit_date: placement.as_ref().map(|p| p.start_date + days_in_ea).unwrap_or(day_of(self.now)),
+            exit_date: placement
+                .as_ref()
+                .map(|p| p.start_date + days_in_ea)
+                .unwrap_or(day_of(self.now)),
             route,
             days_in_ea: if is_prevention { 0 } else { days_in_ea },
             is_prevention,
             adults: household.adults,
             dependants: household.dependants,
             new_address: (route != ExitRoute::UNKNOWN).then(|| people::address(rng, &town)),
-            notes: rng.gen_bool(0.2).then(|| "Tenancy sustainment referral made".to_string()),
+            notes: rng
+                .gen_bool(0.2)
+                .then(|| "Tenancy sustainment referral made".to_string()),
         };
         self.emit(council, Entity::Exit(exit), 1);
     }

@@ -31,7 +31,11 @@ pub const BER_BANDS: [(BerRating, f64); 15] = [
 ];
 
 pub fn ber_band(kwh: f64) -> BerRating {
-    BER_BANDS.iter().find(|(_, upper)| kwh <= *upper).map(|(b, _)| *b).unwrap_or(BerRating::G)
+    BER_BANDS
+        .iter()
+        .find(|(_, upper)| kwh <= *upper)
+        .map(|(b, _)| *b)
+        .unwrap_or(BerRating::G)
 }
 
 #[derive(Debug, Clone)]
@@ -55,13 +59,18 @@ impl Stock {
         let mut ranges = Vec::new();
         let mut start = 0;
         for c in &councils.list {
-            let n = ((national_total as f64) * c.population as f64 / lgma_core::reference::STATE_POPULATION_2022 as f64)
+            let n = ((national_total as f64) * c.population as f64
+                / lgma_core::reference::STATE_POPULATION_2022 as f64)
                 .round()
                 .max(1.0) as u32;
             ranges.push((start, n));
             start += n;
         }
-        Stock { ranges, units: HashMap::new(), next_new: start }
+        Stock {
+            ranges,
+            units: HashMap::new(),
+            next_new: start,
+        }
     }
 
     pub fn total(&self) -> u32 {
@@ -69,17 +78,29 @@ impl Stock {
     }
 
     fn council_of(&self, unit: u32) -> usize {
-        self.ranges.iter().position(|(s, n)| unit >= *s && unit < s + n).unwrap_or(0)
+        self.ranges
+            .iter()
+            .position(|(s, n)| unit >= *s && unit < s + n)
+            .unwrap_or(0)
     }
 }
 
 impl Generator {
-    pub(super) fn base_unit(&mut self, council: usize, number: u32, new_build: bool) -> DwellingUnit {
+    pub(super) fn base_unit(
+        &mut self,
+        council: usize,
+        number: u32,
+        new_build: bool,
+    ) -> DwellingUnit {
         let code = self.councils.list[council].code.clone();
         let dublin = self.councils.is_dublin(council);
         let town = self.town(council);
         let rng = &mut self.rng;
-        let year_built = if new_build { 2024 } else { rng.gen_range(1930..2023) };
+        let year_built = if new_build {
+            2024
+        } else {
+            rng.gen_range(1930..2023)
+        };
         let kwh = if new_build {
             rng.gen_range(15.0..70.0)
         } else if year_built < 1980 {
@@ -92,15 +113,21 @@ impl Generator {
         let status = if new_build {
             DwellingStatus::VACANT_RELETTABLE
         } else {
-            pick(rng, &[
-                (DwellingStatus::TENANTED, 0.955),
-                (DwellingStatus::VACANT_RELETTABLE, 0.01),
-                (DwellingStatus::VOID_UNDER_WORKS, 0.02),
-                (DwellingStatus::UNDER_REFURBISHMENT, 0.01),
-                (DwellingStatus::AWAITING_DEMOLITION, 0.005),
-            ])
+            pick(
+                rng,
+                &[
+                    (DwellingStatus::TENANTED, 0.955),
+                    (DwellingStatus::VACANT_RELETTABLE, 0.01),
+                    (DwellingStatus::VOID_UNDER_WORKS, 0.02),
+                    (DwellingStatus::UNDER_REFURBISHMENT, 0.01),
+                    (DwellingStatus::AWAITING_DEMOLITION, 0.005),
+                ],
+            )
         };
-        let bedrooms = pick(rng, &[(1, 0.22), (2, 0.33), (3, 0.38), (4, 0.06), (5, 0.01)]);
+        let bedrooms = pick(
+            rng,
+            &[(1, 0.22), (2, 0.33), (3, 0.38), (4, 0.06), (5, 0.01)],
+        );
         let today = day_of(self.now);
         DwellingUnit {
             unit_id: format!("{code}-U{number:07}"),
@@ -108,36 +135,51 @@ impl Generator {
             address: Some(people::address(rng, &town)),
             itm_x: Some((rng.gen_range(450_000.0..750_000.0_f64) * 10.0).round() / 10.0),
             itm_y: Some((rng.gen_range(560_000.0..950_000.0_f64) * 10.0).round() / 10.0),
-            dwelling_type: pick(rng, &[
-                (DwellingType::HOUSE, 0.62),
-                (DwellingType::APARTMENT, 0.22),
-                (DwellingType::MAISONETTE, 0.04),
-                (DwellingType::BUNGALOW, 0.05),
-                (DwellingType::SENIOR_CITIZEN_UNIT, 0.05),
-                (DwellingType::DEMOUNTABLE, 0.01),
-                (DwellingType::OTHER, 0.01),
-            ]),
+            dwelling_type: pick(
+                rng,
+                &[
+                    (DwellingType::HOUSE, 0.62),
+                    (DwellingType::APARTMENT, 0.22),
+                    (DwellingType::MAISONETTE, 0.04),
+                    (DwellingType::BUNGALOW, 0.05),
+                    (DwellingType::SENIOR_CITIZEN_UNIT, 0.05),
+                    (DwellingType::DEMOUNTABLE, 0.01),
+                    (DwellingType::OTHER, 0.01),
+                ],
+            ),
             bedrooms,
             ber_rating: rated.then(|| ber_band(kwh)),
             ber_kwh_m2_yr: rated.then_some(kwh),
             year_built: Some(year_built),
-            ownership: pick(rng, &[
-                (Ownership::LA_OWNED, 0.88),
-                (Ownership::LEASED, 0.06),
-                (Ownership::RAS, 0.04),
-                (Ownership::AHB, 0.02),
-            ]),
+            ownership: pick(
+                rng,
+                &[
+                    (Ownership::LA_OWNED, 0.88),
+                    (Ownership::LEASED, 0.06),
+                    (Ownership::RAS, 0.04),
+                    (Ownership::AHB, 0.02),
+                ],
+            ),
             status,
             delivery_route: Some(if new_build {
-                pick(rng, &[(DeliveryRoute::CONSTRUCTION, 0.6), (DeliveryRoute::ACQUISITION, 0.25), (DeliveryRoute::LEASING, 0.15)])
+                pick(
+                    rng,
+                    &[
+                        (DeliveryRoute::CONSTRUCTION, 0.6),
+                        (DeliveryRoute::ACQUISITION, 0.25),
+                        (DeliveryRoute::LEASING, 0.15),
+                    ],
+                )
             } else {
                 DeliveryRoute::LEGACY
             }),
-            void_start_date: (status != DwellingStatus::TENANTED).then(|| today - rng.gen_range(5..400)),
+            void_start_date: (status != DwellingStatus::TENANTED)
+                .then(|| today - rng.gen_range(5..400)),
             relet_date: None,
             relet_cost_eur: None,
             adapted_for_disability: rng.gen_bool(0.06),
-            tenancy_ref: (status == DwellingStatus::TENANTED).then(|| format!("{code}-T{:08}", rng.gen_range(0..100_000_000))),
+            tenancy_ref: (status == DwellingStatus::TENANTED)
+                .then(|| format!("{code}-T{:08}", rng.gen_range(0..100_000_000))),
         }
     }
 
@@ -148,7 +190,14 @@ impl Generator {
         }
         let council = self.housing.council_of(number);
         let unit = self.base_unit(council, number, false);
-        self.housing.units.insert(number, UnitState { version: 1, unit: unit.clone(), deleted: false });
+        self.housing.units.insert(
+            number,
+            UnitState {
+                version: 1,
+                unit: unit.clone(),
+                deleted: false,
+            },
+        );
         self.emit(council, Entity::DwellingUnit(unit), 1);
         Some(number + 1)
     }
@@ -159,7 +208,14 @@ impl Generator {
         let number = start + self.rng.gen_range(0..len);
         let Some(state) = self.housing.units.get(&number).cloned() else {
             let unit = self.base_unit(council, number, false);
-            self.housing.units.insert(number, UnitState { version: 1, unit: unit.clone(), deleted: false });
+            self.housing.units.insert(
+                number,
+                UnitState {
+                    version: 1,
+                    unit: unit.clone(),
+                    deleted: false,
+                },
+            );
             self.emit(council, Entity::DwellingUnit(unit), 1);
             return;
         };
@@ -179,7 +235,9 @@ impl Generator {
                 unit.relet_cost_eur = None;
                 unit.tenancy_ref = None;
             }
-            DwellingStatus::VOID_UNDER_WORKS | DwellingStatus::VACANT_RELETTABLE | DwellingStatus::UNDER_REFURBISHMENT => {
+            DwellingStatus::VOID_UNDER_WORKS
+            | DwellingStatus::VACANT_RELETTABLE
+            | DwellingStatus::UNDER_REFURBISHMENT => {
                 unit.status = DwellingStatus::TENANTED;
                 let void_start = unit.void_start_date.unwrap_or(today).min(today);
                 unit.void_start_date = Some(void_start);
@@ -198,10 +256,29 @@ impl Generator {
         }
         let version = state.version + 1;
         if delete {
-            self.housing.units.insert(number, UnitState { deleted: true, version, ..state });
-            self.emit_op(council, Entity::DwellingUnit(unit), version, Operation::DELETE);
+            self.housing.units.insert(
+                number,
+                UnitState {
+                    deleted: true,
+                    version,
+                    ..state
+                },
+            );
+            self.emit_op(
+                council,
+                Entity::DwellingUnit(unit),
+                version,
+                Operation::DELETE,
+            );
         } else {
-            self.housing.units.insert(number, UnitState { version, unit: unit.clone(), ..state });
+            self.housing.units.insert(
+                number,
+                UnitState {
+                    version,
+                    unit: unit.clone(),
+                    ..state
+                },
+            );
             self.emit(council, Entity::DwellingUnit(unit), version);
         }
     }
@@ -211,7 +288,14 @@ impl Generator {
         let number = self.housing.next_new;
         self.housing.next_new += 1;
         let unit = self.base_unit(council, number, true);
-        self.housing.units.insert(number, UnitState { version: 1, unit: unit.clone(), deleted: false });
+        self.housing.units.insert(
+            number,
+            UnitState {
+                version: 1,
+                unit: unit.clone(),
+                deleted: false,
+            },
+        );
         self.emit(council, Entity::DwellingUnit(unit), 1);
     }
 
@@ -222,21 +306,24 @@ impl Generator {
         let town = self.town(council);
         let today = day_of(self.now);
         let rng = &mut self.rng;
-        let composition = pick(rng, &[
-            (HouseholdComposition::SINGLE_PERSON, 0.45),
-            (HouseholdComposition::COUPLE_NO_CHILDREN, 0.05),
-            (HouseholdComposition::SINGLE_PARENT_1_CHILD, 0.12),
-            (HouseholdComposition::SINGLE_PARENT_2_CHILDREN, 0.08),
-            (HouseholdComposition::SINGLE_PARENT_3_PLUS_CHILDREN, 0.04),
-            (HouseholdComposition::COUPLE_1_CHILD, 0.05),
-            (HouseholdComposition::COUPLE_2_CHILDREN, 0.05),
-            (HouseholdComposition::COUPLE_3_PLUS_CHILDREN, 0.04),
-            (HouseholdComposition::MULTI_ADULT_NO_CHILDREN, 0.03),
-            (HouseholdComposition::MULTI_ADULT_WITH_CHILDREN, 0.03),
-            (HouseholdComposition::ELDERLY_SINGLE, 0.03),
-            (HouseholdComposition::ELDERLY_COUPLE, 0.01),
-            (HouseholdComposition::OTHER, 0.02),
-        ]);
+        let composition = pick(
+            rng,
+            &[
+                (HouseholdComposition::SINGLE_PERSON, 0.45),
+                (HouseholdComposition::COUPLE_NO_CHILDREN, 0.05),
+                (HouseholdComposition::SINGLE_PARENT_1_CHILD, 0.12),
+                (HouseholdComposition::SINGLE_PARENT_2_CHILDREN, 0.08),
+                (HouseholdComposition::SINGLE_PARENT_3_PLUS_CHILDREN, 0.04),
+                (HouseholdComposition::COUPLE_1_CHILD, 0.05),
+                (HouseholdComposition::COUPLE_2_CHILDREN, 0.05),
+                (HouseholdComposition::COUPLE_3_PLUS_CHILDREN, 0.04),
+                (HouseholdComposition::MULTI_ADULT_NO_CHILDREN, 0.03),
+                (HouseholdComposition::MULTI_ADULT_WITH_CHILDREN, 0.03),
+                (HouseholdComposition::ELDERLY_SINGLE, 0.03),
+                (HouseholdComposition::ELDERLY_COUPLE, 0.01),
+                (HouseholdComposition::OTHER, 0.02),
+            ],
+        );
         use HouseholdComposition as H;
         let (adults, children) = match composition {
             H::SINGLE_PERSON | H::ELDERLY_SINGLE => (1, 0),
@@ -252,28 +339,43 @@ impl Generator {
             H::OTHER => (rng.gen_range(1..3), rng.gen_range(0..3)),
         };
         let elderly = matches!(composition, H::ELDERLY_SINGLE | H::ELDERLY_COUPLE);
-        let age = if elderly { rng.gen_range(66..90) } else { rng.gen_range(19..64) };
+        let age = if elderly {
+            rng.gen_range(66..90)
+        } else {
+            rng.gen_range(19..64)
+        };
         // New applicants, or households already on the list being onboarded.
-        let list_entry_date = if rng.gen_bool(0.4) { today - rng.gen_range(0..30) } else { today - rng.gen_range(30..3650) };
-        let main_need = pick(rng, &[
-            (MainNeed::REQUIRES_RENT_SUPPLEMENT, 0.55),
-            (MainNeed::HOMELESS_INSTITUTION_EA, 0.09),
-            (MainNeed::OVERCROWDED, 0.05),
-            (MainNeed::INVOLUNTARY_SHARING, 0.10),
-            (MainNeed::UNFIT_ACCOMMODATION, 0.02),
-            (MainNeed::PHYSICAL_DISABILITY, 0.03),
-            (MainNeed::SENSORY_DISABILITY, 0.005),
-            (MainNeed::MENTAL_HEALTH_DISABILITY, 0.02),
-            (MainNeed::INTELLECTUAL_DISABILITY, 0.01),
-            (MainNeed::OTHER_DISABILITY, 0.005),
-            (MainNeed::MEDICAL_GROUNDS, 0.03),
-            (MainNeed::YOUNG_PERSON_LEAVING_CARE, 0.01),
-            (MainNeed::OTHER, 0.07),
-        ]);
+        let list_entry_date = if rng.gen_bool(0.4) {
+            today - rng.gen_range(0..30)
+        } else {
+            today - rng.gen_range(30..3650)
+        };
+        let main_need = pick(
+            rng,
+            &[
+                (MainNeed::REQUIRES_RENT_SUPPLEMENT, 0.55),
+                (MainNeed::HOMELESS_INSTITUTION_EA, 0.09),
+                (MainNeed::OVERCROWDED, 0.05),
+                (MainNeed::INVOLUNTARY_SHARING, 0.10),
+                (MainNeed::UNFIT_ACCOMMODATION, 0.02),
+                (MainNeed::PHYSICAL_DISABILITY, 0.03),
+                (MainNeed::SENSORY_DISABILITY, 0.005),
+                (MainNeed::MENTAL_HEALTH_DISABILITY, 0.02),
+                (MainNeed::INTELLECTUAL_DISABILITY, 0.01),
+                (MainNeed::OTHER_DISABILITY, 0.005),
+                (MainNeed::MEDICAL_GROUNDS, 0.03),
+                (MainNeed::YOUNG_PERSON_LEAVING_CARE, 0.01),
+                (MainNeed::OTHER, 0.07),
+            ],
+        );
         let disability = matches!(
             main_need,
-            MainNeed::PHYSICAL_DISABILITY | MainNeed::SENSORY_DISABILITY | MainNeed::MENTAL_HEALTH_DISABILITY
-                | MainNeed::INTELLECTUAL_DISABILITY | MainNeed::OTHER_DISABILITY | MainNeed::MEDICAL_GROUNDS
+            MainNeed::PHYSICAL_DISABILITY
+                | MainNeed::SENSORY_DISABILITY
+                | MainNeed::MENTAL_HEALTH_DISABILITY
+                | MainNeed::INTELLECTUAL_DISABILITY
+                | MainNeed::OTHER_DISABILITY
+                | MainNeed::MEDICAL_GROUNDS
         );
         let size = adults + children;
         let assessment = HousingNeedAssessment {
@@ -296,37 +398,47 @@ impl Generator {
                 3 | 4 => AccommodationRequirement::THREE_BED,
                 _ => AccommodationRequirement::FOUR_PLUS_BED,
             },
-            current_tenure: pick(rng, &[
-                (CurrentTenure::PRIVATE_RENTED_WITH_SUPPORT, 0.45),
-                (CurrentTenure::PRIVATE_RENTED_NO_SUPPORT, 0.10),
-                (CurrentTenure::LIVING_WITH_PARENTS, 0.18),
-                (CurrentTenure::LIVING_WITH_RELATIVES_FRIENDS, 0.10),
-                (CurrentTenure::EMERGENCY_ACCOMMODATION, 0.08),
-                (CurrentTenure::INSTITUTION, 0.02),
-                (CurrentTenure::OWNER_OCCUPIER, 0.02),
-                (CurrentTenure::OTHER, 0.05),
-            ]),
+            current_tenure: pick(
+                rng,
+                &[
+                    (CurrentTenure::PRIVATE_RENTED_WITH_SUPPORT, 0.45),
+                    (CurrentTenure::PRIVATE_RENTED_NO_SUPPORT, 0.10),
+                    (CurrentTenure::LIVING_WITH_PARENTS, 0.18),
+                    (CurrentTenure::LIVING_WITH_RELATIVES_FRIENDS, 0.10),
+                    (CurrentTenure::EMERGENCY_ACCOMMODATION, 0.08),
+                    (CurrentTenure::INSTITUTION, 0.02),
+                    (CurrentTenure::OWNER_OCCUPIER, 0.02),
+                    (CurrentTenure::OTHER, 0.05),
+                ],
+            ),
             employment_status: if elderly {
                 EmploymentStatus::RETIRED
             } else {
-                pick(rng, &[
-                    (EmploymentStatus::EMPLOYED, 0.40),
-                    (EmploymentStatus::UNEMPLOYED, 0.30),
-                    (EmploymentStatus::STUDENT, 0.03),
-                    (EmploymentStatus::CARER, 0.10),
-                    (EmploymentStatus::UNABLE_TO_WORK, 0.12),
-                    (EmploymentStatus::OTHER, 0.05),
-                ])
+                pick(
+                    rng,
+                    &[
+                        (EmploymentStatus::EMPLOYED, 0.40),
+                        (EmploymentStatus::UNEMPLOYED, 0.30),
+                        (EmploymentStatus::STUDENT, 0.03),
+                        (EmploymentStatus::CARER, 0.10),
+                        (EmploymentStatus::UNABLE_TO_WORK, 0.12),
+                        (EmploymentStatus::OTHER, 0.05),
+                    ],
+                )
             },
             net_household_income_eur: Some((rng.gen_range(9_000.0..42_000.0_f64)).round()),
-            citizenship: pick(rng, &[
-                (Citizenship::IRISH, 0.80),
-                (Citizenship::EEA_UK, 0.10),
-                (Citizenship::NON_EEA, 0.09),
-                (Citizenship::NOT_STATED, 0.01),
-            ]),
+            citizenship: pick(
+                rng,
+                &[
+                    (Citizenship::IRISH, 0.80),
+                    (Citizenship::EEA_UK, 0.10),
+                    (Citizenship::NON_EEA, 0.09),
+                    (Citizenship::NOT_STATED, 0.01),
+                ],
+            ),
             is_traveller: Some(rng.gen_bool(0.03)),
-            disability_details: disability.then(|| "Requires ground-floor accommodation".to_string()),
+            disability_details: disability
+                .then(|| "Requires ground-floor accommodation".to_string()),
             time_on_list: time_on_list(today - list_entry_date),
             qualified: rng.gen_bool(0.93),
         };
@@ -336,16 +448,29 @@ impl Generator {
             let mut revised = assessment.clone();
             revised.assessed_on = day_of(at);
             revised.time_on_list = time_on_list(revised.assessed_on - revised.list_entry_date);
-            revised.net_household_income_eur = assessment.net_household_income_eur.map(|x| (x * 1.04).round());
-            self.schedule_step(at, Step::Emit { council, entity: Entity::NeedAssessment(revised), version: 2, operation: Operation::UPDATE });
+            revised.net_household_income_eur = assessment
+                .net_household_income_eur
+                .map(|x| (x * 1.04).round());
+            self.schedule_step(
+                at,
+                Step::Emit {
+                    council,
+                    entity: Entity::NeedAssessment(revised),
+                    version: 2,
+                    operation: Operation::UPDATE,
+                },
+            );
         } else if roll < 0.14 {
             let at = self.now + self.rng.gen_range(60..300) * DAY_MS;
-            self.schedule_step(at, Step::Emit {
-                council,
-                entity: Entity::NeedAssessment(assessment.clone()),
-                version: 2,
-                operation: Operation::DELETE,
-            });
+            self.schedule_step(
+                at,
+                Step::Emit {
+                    council,
+                    entity: Entity::NeedAssessment(assessment.clone()),
+                    version: 2,
+                    operation: Operation::DELETE,
+                },
+            );
         }
         self.emit(council, Entity::NeedAssessment(assessment), 1);
     }

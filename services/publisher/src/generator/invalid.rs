@@ -6,7 +6,6 @@ use rand::Rng;
 use super::{day_of, people, EventKind, GeneratedEvent, Generator, InvalidKind, DAY_MS};
 use crate::model::*;
 
-
 /// Council codes that look plausible but are not in the reference list.
 const UNKNOWN_CODES: [&str; 4] = ["ZZ", "XX", "DUB", "CO"];
 
@@ -45,7 +44,11 @@ impl Generator {
                 }
                 1 => {
                     let mut p = self.sample_presentation(council, n);
-                    p.adults = if self.rng.gen_bool(0.5) { 0 } else { self.rng.gen_range(25..60) };
+                    p.adults = if self.rng.gen_bool(0.5) {
+                        0
+                    } else {
+                        self.rng.gen_range(25..60)
+                    };
                     Entity::Presentation(p)
                 }
                 _ => {
@@ -127,7 +130,8 @@ impl Generator {
         PlanningApplication {
             application_number: format!("{}-INV-{n:06}", c.code),
             planning_authority: c.name,
-            development_description: "Single-storey extension to the rear of existing dwelling".into(),
+            development_description: "Single-storey extension to the rear of existing dwelling"
+                .into(),
             development_address: people::address(&mut self.rng, "Town"),
             development_eircode: None,
             application_type: ApplicationType::PERMISSION,
@@ -163,4 +167,3 @@ impl Generator {
         }
     }
 }
-

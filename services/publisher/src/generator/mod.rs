@@ -146,8 +146,17 @@ enum Action {
 #[derive(Debug)]
 enum Step {
     Placement(homelessness::Household, String),
-    Exit(homelessness::Household, Option<crate::model::Placement>, i32),
-    Emit { council: usize, entity: Entity, version: i64, operation: Operation },
+    Exit(
+        homelessness::Household,
+        Option<crate::model::Placement>,
+        i32,
+    ),
+    Emit {
+        council: usize,
+        entity: Entity,
+        version: i64,
+        operation: Operation,
+    },
     Planning(Box<planning::Case>),
 }
 
@@ -240,7 +249,8 @@ impl Generator {
 
     /// The next event of the stream.
     pub fn next_event(&mut self) -> GeneratedEvent {
-        if self.config.invalid_ratio > 0.0 && self.rng.gen_bool(self.config.invalid_ratio.min(1.0)) {
+        if self.config.invalid_ratio > 0.0 && self.rng.gen_bool(self.config.invalid_ratio.min(1.0))
+        {
             return self.invalid_event();
         }
         loop {
@@ -350,7 +360,15 @@ impl Generator {
         *n
     }
 
-    fn meta(&mut self, topic: Topic, council: usize, entity_id: &str, version: i64, operation: Operation, at: i64) -> Meta {
+    fn meta(
+        &mut self,
+        topic: Topic,
+        council: usize,
+        entity_id: &str,
+        version: i64,
+        operation: Operation,
+        at: i64,
+    ) -> Meta {
         let lag = self.rng.gen_range(50..5_000);
         Meta {
             event_id: people::uuid(&mut self.rng),
@@ -382,16 +400,25 @@ impl Generator {
     }
 
     fn emit(&mut self, council: usize, entity: Entity, version: i64) {
-        let op = if version == 1 { Operation::CREATE } else { Operation::UPDATE };
+        let op = if version == 1 {
+            Operation::CREATE
+        } else {
+            Operation::UPDATE
+        };
         self.emit_op(council, entity, version, op);
     }
 
     fn town(&self, council: usize) -> String {
         let name = &self.councils.list[council].name;
-        name.trim_end_matches(" County Council")
-            .trim_end_matches(" City and County Council")
-            .trim_end_matches(" City Council")
-            .to_string()
+        [
+            " City and County Council",
+            " County Council",
+            " City Council",
+        ]
+        .iter()
+        .find_map(|suffix| name.strip_suffix(suffix))
+        .unwrap_or(name)
+        .to_string()
     }
 }
 

@@ -8,19 +8,88 @@ use rand::Rng;
 use crate::rules::ppsn_check_letter;
 
 const FORENAMES: &[&str] = &[
-    "Aoife", "Ciara", "Niamh", "Saoirse", "Siobhán", "Emma", "Sarah", "Mary", "Grace", "Chloe", "Seán",
-    "Conor", "Jack", "Patrick", "Cian", "Darragh", "Michael", "John", "Oisín", "Liam", "Adam", "Fionn",
-    "Roisín", "Eimear", "Tomás", "Declan", "Ana", "Piotr", "Oluwaseun", "Mohammed", "Andrei", "Maria",
+    "Aoife",
+    "Ciara",
+    "Niamh",
+    "Saoirse",
+    "Siobhán",
+    "Emma",
+    "Sarah",
+    "Mary",
+    "Grace",
+    "Chloe",
+    "Seán",
+    "Conor",
+    "Jack",
+    "Patrick",
+    "Cian",
+    "Darragh",
+    "Michael",
+    "John",
+    "Oisín",
+    "Liam",
+    "Adam",
+    "Fionn",
+    "Roisín",
+    "Eimear",
+    "Tomás",
+    "Declan",
+    "Ana",
+    "Piotr",
+    "Oluwaseun",
+    "Mohammed",
+    "Andrei",
+    "Maria",
 ];
 const SURNAMES: &[&str] = &[
-    "Murphy", "Kelly", "O'Sullivan", "Walsh", "Smith", "O'Brien", "Byrne", "Ryan", "O'Connor", "O'Neill",
-    "O'Reilly", "Doyle", "McCarthy", "Gallagher", "Doherty", "Kennedy", "Lynch", "Murray", "Quinn", "Moore",
-    "McLoughlin", "Carroll", "Connolly", "Daly", "Nowak", "Kowalski", "Popescu", "Okafor", "Khan", "Silva",
+    "Murphy",
+    "Kelly",
+    "O'Sullivan",
+    "Walsh",
+    "Smith",
+    "O'Brien",
+    "Byrne",
+    "Ryan",
+    "O'Connor",
+    "O'Neill",
+    "O'Reilly",
+    "Doyle",
+    "McCarthy",
+    "Gallagher",
+    "Doherty",
+    "Kennedy",
+    "Lynch",
+    "Murray",
+    "Quinn",
+    "Moore",
+    "McLoughlin",
+    "Carroll",
+    "Connolly",
+    "Daly",
+    "Nowak",
+    "Kowalski",
+    "Popescu",
+    "Okafor",
+    "Khan",
+    "Silva",
 ];
 const STREETS: &[&str] = &[
-    "Main Street", "Church Road", "Station Road", "Green Lane", "Parnell Street", "O'Connell Street",
-    "Bridge Street", "Mill Road", "Abbey Park", "Castle View", "Sráid an Mhuilinn", "Ashgrove Court",
-    "Meadow Vale", "Hillside Drive", "Riverside Walk", "Cathedral Close",
+    "Main Street",
+    "Church Road",
+    "Station Road",
+    "Green Lane",
+    "Parnell Street",
+    "O'Connell Street",
+    "Bridge Street",
+    "Mill Road",
+    "Abbey Park",
+    "Castle View",
+    "Sráid an Mhuilinn",
+    "Ashgrove Court",
+    "Meadow Vale",
+    "Hillside Drive",
+    "Riverside Walk",
+    "Cathedral Close",
 ];
 const UNIQUE_CHARS: &[u8] = b"0123456789ACDEFHKNPRTVWXY";
 const ROUTING_LETTERS: &[u8] = b"ACDEFHKNPRTVWXY";
@@ -30,7 +99,11 @@ pub fn forename(rng: &mut impl Rng) -> String {
 }
 
 pub fn surname(rng: &mut impl Rng) -> String {
-    SURNAMES.choose(rng).copied().unwrap_or("Murphy").to_string()
+    SURNAMES
+        .choose(rng)
+        .copied()
+        .unwrap_or("Murphy")
+        .to_string()
 }
 
 pub fn address(rng: &mut impl Rng, town: &str) -> String {
@@ -102,7 +175,9 @@ pub fn bad_eircode(rng: &mut impl Rng) -> String {
 
 /// A v4-shaped UUID from the seeded RNG (deterministic per seed).
 pub fn uuid(rng: &mut impl Rng) -> String {
-    uuid::Builder::from_random_bytes(rng.gen()).into_uuid().to_string()
+    uuid::Builder::from_random_bytes(rng.gen())
+        .into_uuid()
+        .to_string()
 }
 
 #[cfg(test)]

@@ -43,11 +43,15 @@ const DEVELOPMENTS: &[&str] = &[
 ];
 
 fn date_ms(date: NaiveDate) -> i64 {
-    date.and_hms_opt(0, 0, 0).map(|d| d.and_utc().timestamp_millis()).unwrap_or_default()
+    date.and_hms_opt(0, 0, 0)
+        .map(|d| d.and_utc().timestamp_millis())
+        .unwrap_or_default()
 }
 
 fn naive(ms: i64) -> NaiveDate {
-    DateTime::from_timestamp_millis(ms).map(|d| d.date_naive()).unwrap_or_default()
+    DateTime::from_timestamp_millis(ms)
+        .map(|d| d.date_naive())
+        .unwrap_or_default()
 }
 
 impl Generator {
@@ -62,14 +66,17 @@ impl Generator {
         let received = self.now;
         let due = date_ms(self.calendar.decision_due(naive(received)));
         let rng = &mut self.rng;
-        let app_type = pick(rng, &[
-            (ApplicationType::PERMISSION, 0.795),
-            (ApplicationType::RETENTION, 0.12),
-            (ApplicationType::OUTLINE, 0.02),
-            (ApplicationType::PERMISSION_CONSEQUENT_ON_OUTLINE, 0.01),
-            (ApplicationType::EXTENSION_OF_DURATION, 0.05),
-            (ApplicationType::LRD, 0.005),
-        ]);
+        let app_type = pick(
+            rng,
+            &[
+                (ApplicationType::PERMISSION, 0.795),
+                (ApplicationType::RETENTION, 0.12),
+                (ApplicationType::OUTLINE, 0.02),
+                (ApplicationType::PERMISSION_CONSEQUENT_ON_OUTLINE, 0.01),
+                (ApplicationType::EXTENSION_OF_DURATION, 0.05),
+                (ApplicationType::LRD, 0.005),
+            ],
+        );
         let application_number = match (app_type, c.code.as_str()) {
             (ApplicationType::LRD, "DC") => format!("LRD6{n:03}/{yy:02}-S3"),
             (ApplicationType::LRD, code) => format!("LRD{code}{n:03}/{yy:02}-S3"),
@@ -110,11 +117,22 @@ impl Generator {
                 people::surname(rng)
             }),
             applicant_address: Some(people::address(rng, &town)),
-            land_use_code: Some(if units.is_some() { "RES".to_string() } else { "OTH".to_string() }),
+            land_use_code: Some(if units.is_some() {
+                "RES".to_string()
+            } else {
+                "OTH".to_string()
+            }),
             area_of_site_ha: Some((rng.gen_range(0.02..2.0_f64) * 1000.0).round() / 1000.0),
             num_residential_units: units,
             one_off_house: one_off,
-            floor_area_m2: Some(rng.gen_range(15.0..400.0_f64).round() * if app_type == ApplicationType::LRD { 60.0 } else { 1.0 }),
+            floor_area_m2: Some(
+                rng.gen_range(15.0..400.0_f64).round()
+                    * if app_type == ApplicationType::LRD {
+                        60.0
+                    } else {
+                        1.0
+                    },
+            ),
             itm_x: Some((rng.gen_range(450_000.0..750_000.0_f64) * 10.0).round() / 10.0),
             itm_y: Some((rng.gen_range(560_000.0..950_000.0_f64) * 10.0).round() / 10.0),
             received_date: received,
@@ -134,7 +152,15 @@ impl Generator {
         };
         self.emit(council, Entity::PlanningApplication(app.clone()), 1);
         let at = self.now + self.rng.gen_range(DAY_MS..5 * DAY_MS);
-        self.schedule_step(at, Step::Planning(Box::new(Case { council, version: 1, app, next: Next::Validate })));
+        self.schedule_step(
+            at,
+            Step::Planning(Box::new(Case {
+                council,
+                version: 1,
+                app,
+                next: Next::Validate,
+            })),
+        );
     }
 
     pub(super) fn planning_step(&mut self, mut case: Case) {
@@ -155,15 +181,25 @@ impl Generator {
                     then = Some(if rng.gen_bool(0.03) {
                         (now + rng.gen_range(10..40) * DAY_MS, Next::Withdraw)
                     } else if rng.gen_bool(0.25) {
-                        (rng.gen_range(now + DAY_MS..due.max(now + 2 * DAY_MS)), Next::RequestFi)
+                        (
+                            rng.gen_range(now + DAY_MS..due.max(now + 2 * DAY_MS)),
+                            Next::RequestFi,
+                        )
                     } else {
-                        (rng.gen_range(now + 20 * DAY_MS..due.max(now + 21 * DAY_MS)), Next::Decide)
+                        (
+                            rng.gen_range(now + 20 * DAY_MS..due.max(now + 21 * DAY_MS)),
+                            Next::Decide,
+                        )
                     });
                 }
             }
             Next::RequestFi => {
                 app.fi_request_date = Some(now);
-                set_status(app, system, ApplicationStatus::FURTHER_INFORMATION_REQUESTED);
+                set_status(
+                    app,
+                    system,
+                    ApplicationStatus::FURTHER_INFORMATION_REQUESTED,
+                );
                 set_decision(app, system, Some(Decision::FURTHER_INFORMATION_REQUESTED));
                 // No reply within 6 months: the application is deemed withdrawn.
                 then = Some(if rng.gen_bool(0.88) {
@@ -174,22 +210,30 @@ impl Generator {
             }
             Next::ReceiveFi => {
                 app.fi_received_date = Some(now);
-                app.decision_due_date = Some(date_ms(self.calendar.decision_due_after_fi(naive(now))));
+                app.decision_due_date =
+                    Some(date_ms(self.calendar.decision_due_after_fi(naive(now))));
                 set_status(app, system, ApplicationStatus::FURTHER_INFORMATION_RECEIVED);
                 set_decision(app, system, None);
                 then = Some((now + rng.gen_range(10..28) * DAY_MS, Next::Decide));
             }
             Next::Decide => {
-                let decision = pick(rng, &[
-                    (Decision::GRANTED_WITH_CONDITIONS, 0.82),
-                    (Decision::GRANTED, 0.03),
-                    (Decision::REFUSED, 0.12),
-                    (Decision::SPLIT, 0.03),
-                ]);
+                let decision = pick(
+                    rng,
+                    &[
+                        (Decision::GRANTED_WITH_CONDITIONS, 0.82),
+                        (Decision::GRANTED, 0.03),
+                        (Decision::REFUSED, 0.12),
+                        (Decision::SPLIT, 0.03),
+                    ],
+                );
                 app.decision_date = Some(now);
                 set_status(app, system, ApplicationStatus::DECIDED);
                 set_decision(app, system, Some(decision));
-                let appeal_rate = if decision == Decision::REFUSED { 0.15 } else { 0.05 };
+                let appeal_rate = if decision == Decision::REFUSED {
+                    0.15
+                } else {
+                    0.05
+                };
                 if rng.gen_bool(appeal_rate) {
                     then = Some((now + rng.gen_range(5..27) * DAY_MS, Next::LodgeAppeal));
                 } else if decision != Decision::REFUSED {
@@ -198,34 +242,44 @@ impl Generator {
             }
             Next::LodgeAppeal => {
                 let year = naive(now).year() % 100;
-                app.appeal_ref_number = Some(format!("ABP-{}-{year:02}", rng.gen_range(300_000..330_000)));
+                app.appeal_ref_number =
+                    Some(format!("ABP-{}-{year:02}", rng.gen_range(300_000..330_000)));
                 app.appeal_status = Some("Appeal Lodged".into());
                 app.appeal_submitted_date = Some(now);
                 set_status(app, system, ApplicationStatus::APPEAL_LODGED);
                 then = Some((now + rng.gen_range(120..220) * DAY_MS, Next::DecideAppeal));
             }
             Next::DecideAppeal => {
-                let outcome = pick(rng, &[
-                    (AppealDecision::GRANTED_WITH_CONDITIONS, 0.52),
-                    (AppealDecision::GRANTED, 0.03),
-                    (AppealDecision::REFUSED, 0.35),
-                    (AppealDecision::WITHDRAWN, 0.05),
-                    (AppealDecision::DISMISSED, 0.05),
-                ]);
+                let outcome = pick(
+                    rng,
+                    &[
+                        (AppealDecision::GRANTED_WITH_CONDITIONS, 0.52),
+                        (AppealDecision::GRANTED, 0.03),
+                        (AppealDecision::REFUSED, 0.35),
+                        (AppealDecision::WITHDRAWN, 0.05),
+                        (AppealDecision::DISMISSED, 0.05),
+                    ],
+                );
                 app.appeal_decision = Some(outcome);
                 app.appeal_status = Some("Appeal Decided".into());
                 app.appeal_decision_date = Some(now);
                 set_status(app, system, ApplicationStatus::APPEAL_DECIDED);
-                let granted = matches!(outcome, AppealDecision::GRANTED | AppealDecision::GRANTED_WITH_CONDITIONS)
-                    || (matches!(outcome, AppealDecision::WITHDRAWN | AppealDecision::DISMISSED)
-                        && app.decision != Some(Decision::REFUSED));
+                let granted = matches!(
+                    outcome,
+                    AppealDecision::GRANTED | AppealDecision::GRANTED_WITH_CONDITIONS
+                ) || (matches!(
+                    outcome,
+                    AppealDecision::WITHDRAWN | AppealDecision::DISMISSED
+                ) && app.decision != Some(Decision::REFUSED));
                 if granted {
                     then = Some((now + rng.gen_range(3..15) * DAY_MS, Next::Grant));
                 }
             }
             Next::Grant => {
                 app.grant_date = Some(now);
-                let expiry = naive(now).checked_add_months(chrono::Months::new(60)).map(date_ms);
+                let expiry = naive(now)
+                    .checked_add_months(chrono::Months::new(60))
+                    .map(date_ms);
                 app.expiry_date = expiry;
                 set_status(app, system, ApplicationStatus::GRANTED);
             }
@@ -236,7 +290,11 @@ impl Generator {
             }
         }
         case.version += 1;
-        self.emit(case.council, Entity::PlanningApplication(case.app.clone()), case.version);
+        self.emit(
+            case.council,
+            Entity::PlanningApplication(case.app.clone()),
+            case.version,
+        );
         if let Some((at, next)) = then {
             case.next = next;
             self.schedule_step(at, Step::Planning(Box::new(case)));
@@ -253,4 +311,3 @@ fn set_decision(app: &mut PlanningApplication, system: PlanningSystem, decision:
     app.decision = decision;
     app.decision_raw = decision.map(|d| system.decision(d).to_string());
 }
-

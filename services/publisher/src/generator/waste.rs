@@ -42,8 +42,10 @@ impl Generator {
             let c = self.councils.list[council].clone();
             let rng = &mut self.rng;
             // Seasonal swing: more in December and summer.
-            let season = 1.0 + 0.08 * ((f64::from(month) - 1.0) / 12.0 * std::f64::consts::TAU).cos();
-            let total = c.population as f64 * kg / 1000.0 / 12.0 * season * rng.gen_range(0.95..1.05);
+            let season =
+                1.0 + 0.08 * ((f64::from(month) - 1.0) / 12.0 * std::f64::consts::TAU).cos();
+            let total =
+                c.population as f64 * kg / 1000.0 / 12.0 * season * rng.gen_range(0.95..1.05);
             let kerbside = total * rng.gen_range(0.68..0.72);
             let civic = total * rng.gen_range(0.18..0.24);
             let bring = (total - kerbside - civic).max(0.0);
@@ -65,7 +67,9 @@ impl Generator {
                 recycled_t: round3(recycled),
                 energy_recovery_t: round3(energy),
                 landfill_t: round3((total - recycled - energy).max(0.0)),
-                notes: rng.gen_bool(0.1).then(|| "Civic amenity site closed for two days (weather)".to_string()),
+                notes: rng
+                    .gen_bool(0.1)
+                    .then(|| "Civic amenity site closed for two days (weather)".to_string()),
             };
             if self.rng.gen_bool(0.1) {
                 let mut revised = w.clone();
@@ -73,7 +77,15 @@ impl Generator {
                 revised.bring_bank_t = round3(w.bring_bank_t * 1.02);
                 revised.landfill_t = round3(w.landfill_t + (revised.bring_bank_t - w.bring_bank_t));
                 let at = self.now + self.rng.gen_range(14..28) * DAY_MS;
-                self.schedule_step(at, Step::Emit { council, entity: Entity::WasteReturn(revised), version: 2, operation: Operation::UPDATE });
+                self.schedule_step(
+                    at,
+                    Step::Emit {
+                        council,
+                        entity: Entity::WasteReturn(revised),
+                        version: 2,
+                        operation: Operation::UPDATE,
+                    },
+                );
             }
             self.emit(council, Entity::WasteReturn(w), 1);
         }

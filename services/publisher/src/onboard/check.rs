@@ -10,7 +10,10 @@ pub fn entity_problems(entity: &Entity) -> Vec<(&'static str, String)> {
     let mut ppsn = |v: &Option<String>| {
         if let Some(p) = v {
             if !ppsn_is_valid(p) {
-                out.push(("ppsn", format!("`{p}` is not a valid PPS number (format or check letter)")));
+                out.push((
+                    "ppsn",
+                    format!("`{p}` is not a valid PPS number (format or check letter)"),
+                ));
             }
         }
     };
@@ -102,7 +105,10 @@ fn range(out: &mut Vec<(&'static str, String)>, field: &'static str, v: i32, lo:
 fn eircode(out: &mut Vec<(&'static str, String)>, field: &'static str, v: &Option<String>) {
     if let Some(e) = v {
         if !eircode_is_valid(e) {
-            out.push((field, format!("`{e}` is not a valid Eircode (7 characters, no space)")));
+            out.push((
+                field,
+                format!("`{e}` is not a valid Eircode (7 characters, no space)"),
+            ));
         }
     }
 }

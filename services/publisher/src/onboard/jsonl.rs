@@ -32,13 +32,28 @@ fn parse<P: DeserializeOwned>(text: &str) -> Result<Line<P>, (String, String)> {
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        let msg = format!("{inner}");
-        (if path == "." { format!("char {}", inner.column()) } else { path }, msg)
+        // serde_json appends "at line 1 column N" (within this one line): say "char N" instead.
+        let full = inner.to_string();
+        let text = full
+            .rfind(" at line ")
+            .map_or(full.as_str(), |i| &full[..i]);
+        let msg = format!("{text} (char {})", inner.column());
+        (
+            if path == "." {
+                format!("char {}", inner.column())
+            } else {
+                path
+            },
+            msg,
+        )
     })
 }
 
 fn wrap(topic: Topic, text: &str) -> Result<(Line<()>, Option<Entity>), (String, String)> {
-    fn go<P: DeserializeOwned>(text: &str, f: fn(P) -> Entity) -> Result<(Line<()>, Option<Entity>), (String, String)> {
+    fn go<P: DeserializeOwned>(
+        text: &str,
+        f: fn(P) -> Entity,
+    ) -> Result<(Line<()>, Option<Entity>), (String, String)> {
         let line: Line<P> = parse(text)?;
         let entity = line.payload.map(f);
         Ok((
@@ -66,7 +81,13 @@ fn wrap(topic: Topic, text: &str) -> Result<(Line<()>, Option<Entity>), (String,
 }
 
 /// Maps a JSON Lines export of `topic` entities to change events.
-pub fn map(text: &str, topic: Topic, source_system: &str, now_ms: i64, rng: &mut impl rand::Rng) -> Mapped {
+pub fn map(
+    text: &str,
+    topic: Topic,
+    source_system: &str,
+    now_ms: i64,
+    rng: &mut impl rand::Rng,
+) -> Mapped {
     let councils = LocalAuthorities::embedded().ok();
     let mut mapped = Mapped::default();
     for (i, raw) in text.lines().enumerate() {
@@ -76,7 +97,13 @@ pub fn map(text: &str, topic: Topic, source_system: &str, now_ms: i64, rng: &mut
         }
         mapped.rows += 1;
         let mut errors = Vec::new();
-        let mut err = |column: &str, message: String| errors.push(RowError { line: line_no, column: column.into(), message });
+        let mut err = |column: &str, message: String| {
+            errors.push(RowError {
+                line: line_no,
+                column: column.into(),
+                message,
+            })
+        };
         let (line, entity) = match wrap(topic, raw) {
             Ok(v) => v,
             Err((column, message)) => {
@@ -85,16 +112,29 @@ pub fn map(text: &str, topic: Topic, source_system: &str, now_ms: i64, rng: &mut
                 continue;
             }
         };
-        if councils.as_ref().is_none_or(|c| c.by_code(&line.la_code).is_none()) {
-            err("la_code", format!("`{}` is not a known la_code", line.la_code));
+        if councils
+            .as_ref()
+            .is_none_or(|c| c.by_code(&line.la_code).is_none())
+        {
+            err(
+                "la_code",
+                format!("`{}` is not a known la_code", line.la_code),
+            );
         }
         if line.entity_version < 1 {
             err("entity_version", "must be >= 1".into());
         }
-        let operation = line.operation.unwrap_or(if line.entity_version == 1 { Operation::CREATE } else { Operation::UPDATE });
+        let operation = line.operation.unwrap_or(if line.entity_version == 1 {
+            Operation::CREATE
+        } else {
+            Operation::UPDATE
+        });
         let entity_id = match (&entity, &line.entity_id) {
             (Some(e), Some(id)) if id != e.id() => {
-                err("entity_id", format!("`{id}` differs from the payload's id `{}`", e.id()));
+                err(
+                    "entity_id",
+                    format!("`{id}` differs from the payload's id `{}`", e.id()),
+                );
                 id.clone()
             }
             (Some(e), _) => e.id().to_string(),
@@ -105,7 +145,9 @@ pub fn map(text: &str, topic: Topic, source_system: &str, now_ms: i64, rng: &mut
             }
         };
         match (&entity, operation) {
-            (None, Operation::CREATE | Operation::UPDATE) => err("payload", "required unless operation is DELETE".into()),
+            (None, Operation::CREATE | Operation::UPDATE) => {
+                err("payload", "required unless operation is DELETE".into())
+            }
             (Some(_), Operation::DELETE) => err("payload", "must be null for a DELETE".into()),
             _ => {}
         }
@@ -124,7 +166,9 @@ pub fn map(text: &str, topic: Topic, source_system: &str, now_ms: i64, rng: &mut
             entity_id,
             entity_version: line.entity_version,
             la_code: line.la_code,
-            source_system: line.source_system.unwrap_or_else(|| source_system.to_string()),
+            source_system: line
+                .source_system
+                .unwrap_or_else(|| source_system.to_string()),
             occurred_at: line.occurred_at,
             published_at: now_ms.max(line.occurred_at),
         };

@@ -5,7 +5,6 @@
 //! (epoch ms), which only grows as the application moves on, so re-exports stay ordered.
 
 use std::collections::HashMap;
-use std::io::Read;
 
 use lgma_core::reference::LocalAuthorities;
 
@@ -26,18 +25,52 @@ pub const REQUIRED: [&str; 7] = [
     "ReceivedDate",
 ];
 
+/// The 1-based line of a record starting at `byte`: counted from the bytes themselves, because
+/// the csv reader's own line count lags by one on CRLF files (what most council exports are).
+fn line_at(input: &[u8], byte: u64) -> u64 {
+    let at = (byte as usize).min(input.len());
+    let mut line = 1 + input[..at].iter().filter(|b| **b == b'\n').count() as u64;
+    // With CRLF the record may "start" on the previous line's '\n' (or '\r\n').
+    let rest = &input[at..];
+    if rest.starts_with(b"\n") || rest.starts_with(b"\r\n") {
+        line += 1;
+    }
+    line
+}
+
 /// Maps an NPAD CSV to planning change events. `now_ms` becomes `published_at`.
-pub fn map<R: Read>(input: R, source_system: &str, now_ms: i64, rng: &mut impl rand::Rng) -> Result<Mapped, RowError> {
-    let councils = LocalAuthorities::embedded().map_err(|e| RowError { line: 0, column: "-".into(), message: e.to_string() })?;
+pub fn map(
+    input: &[u8],
+    source_system: &str,
+    now_ms: i64,
+    rng: &mut impl rand::Rng,
+) -> Result<Mapped, RowError> {
+    let councils = LocalAuthorities::embedded().map_err(|e| RowError {
+        line: 0,
+        column: "-".into(),
+        message: e.to_string(),
+    })?;
     let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(input);
     let headers = reader
         .headers()
-        .map_err(|e| RowError { line: 1, column: "header".into(), message: e.to_string() })?
+        .map_err(|e| RowError {
+            line: 1,
+            column: "header".into(),
+            message: e.to_string(),
+        })?
         .clone();
-    let index: HashMap<String, usize> = headers.iter().enumerate().map(|(i, h)| (h.trim().to_string(), i)).collect();
+    let index: HashMap<String, usize> = headers
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (h.trim().to_string(), i))
+        .collect();
     for required in REQUIRED {
         if !index.contains_key(required) {
-            return Err(RowError { line: 1, column: required.into(), message: "required column missing from header".into() });
+            return Err(RowError {
+                line: 1,
+                column: required.into(),
+                message: "required column missing from header".into(),
+            });
         }
     }
     let mut mapped = Mapped::default();
@@ -46,13 +79,25 @@ pub fn map<R: Read>(input: R, source_system: &str, now_ms: i64, rng: &mut impl r
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                let line = e.position().map(|p| p.line()).unwrap_or(0);
-                mapped.errors.push(RowError { line, column: "-".into(), message: e.to_string() });
+                let line = e.position().map(|p| line_at(input, p.byte())).unwrap_or(0);
+                mapped.errors.push(RowError {
+                    line,
+                    column: "-".into(),
+                    message: e.to_string(),
+                });
                 continue;
             }
         };
-        let line = record.position().map(|p| p.line()).unwrap_or(0);
-        let mut row = Row { record: &record, index: &index, line, errors: Vec::new() };
+        let line = record
+            .position()
+            .map(|p| line_at(input, p.byte()))
+            .unwrap_or(0);
+        let mut row = Row {
+            record: &record,
+            index: &index,
+            line,
+            errors: Vec::new(),
+        };
         let event = row.to_event(&councils, source_system, now_ms, rng);
         if row.errors.is_empty() {
             if let Some(event) = event {
@@ -82,7 +127,11 @@ impl Row<'_> {
     }
 
     fn error(&mut self, column: &str, message: impl Into<String>) {
-        self.errors.push(RowError { line: self.line, column: column.into(), message: message.into() });
+        self.errors.push(RowError {
+            line: self.line,
+            column: column.into(),
+            message: message.into(),
+        });
     }
 
     fn text(&mut self, column: &str) -> Option<String> {
@@ -114,7 +163,10 @@ impl Row<'_> {
         let v = self.parse::<i64>(column, "an epoch-milliseconds date")?;
         // 1950-01-01 .. 2100-01-01: anything else is seconds, days or garbage.
         if !(-631_152_000_000..=4_102_444_800_000).contains(&v) {
-            self.error(column, format!("{v} is not a plausible epoch-milliseconds date"));
+            self.error(
+                column,
+                format!("{v} is not a plausible epoch-milliseconds date"),
+            );
             return None;
         }
         Some(v)
@@ -132,13 +184,22 @@ impl Row<'_> {
         }
     }
 
-    fn to_event(&mut self, councils: &LocalAuthorities, source_system: &str, now_ms: i64, rng: &mut impl rand::Rng) -> Option<ChangeEvent> {
+    fn to_event(
+        &mut self,
+        councils: &LocalAuthorities,
+        source_system: &str,
+        now_ms: i64,
+        rng: &mut impl rand::Rng,
+    ) -> Option<ChangeEvent> {
         let authority = self.required("PlanningAuthority");
         let la_code = match councils.resolve(&authority) {
             Some(la) => la.la_code.clone(),
             None => {
                 if !authority.is_empty() {
-                    self.error("PlanningAuthority", format!("`{authority}` is not a known local authority"));
+                    self.error(
+                        "PlanningAuthority",
+                        format!("`{authority}` is not a known local authority"),
+                    );
                 }
                 String::new()
             }
@@ -149,12 +210,18 @@ impl Row<'_> {
         let status_raw = self.required("ApplicationStatus");
         let status = vocab::parse_status(&status_raw);
         if status.is_none() && !status_raw.is_empty() {
-            self.error("ApplicationStatus", format!("unknown status `{status_raw}`"));
+            self.error(
+                "ApplicationStatus",
+                format!("unknown status `{status_raw}`"),
+            );
         }
         let type_raw = self.required("ApplicationType");
         let app_type = vocab::parse_application_type(&type_raw);
         if app_type.is_none() && !type_raw.is_empty() {
-            self.error("ApplicationType", format!("unknown application type `{type_raw}`"));
+            self.error(
+                "ApplicationType",
+                format!("unknown application type `{type_raw}`"),
+            );
         }
         let decision_raw = self.text("Decision");
         let decision = decision_raw.as_deref().and_then(|d| {
@@ -180,7 +247,9 @@ impl Row<'_> {
             planning_authority: authority,
             development_description: description,
             development_address: address,
-            development_eircode: self.text("DevelopmentPostcode").map(|e| normalise_eircode(&e)),
+            development_eircode: self
+                .text("DevelopmentPostcode")
+                .map(|e| normalise_eircode(&e)),
             application_type: app_type.unwrap_or(ApplicationType::PERMISSION),
             application_type_raw: Some(type_raw),
             status: status.unwrap_or(ApplicationStatus::RECEIVED),
@@ -236,7 +305,11 @@ impl Row<'_> {
         .unwrap_or(app.received_date);
         let meta = Meta {
             event_id: people::uuid(rng),
-            operation: if app.status == ApplicationStatus::RECEIVED { Operation::CREATE } else { Operation::UPDATE },
+            operation: if app.status == ApplicationStatus::RECEIVED {
+                Operation::CREATE
+            } else {
+                Operation::UPDATE
+            },
             entity_id: application_number,
             entity_version: version,
             la_code,
@@ -263,10 +336,16 @@ fn npad_column(field: &str) -> &str {
 }
 
 fn parse_appeal_decision(raw: &str) -> Option<AppealDecision> {
-    let key: String = raw.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect();
+    let key: String = raw
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect();
     match key.as_str() {
         "grant" | "granted" | "grantpermission" => Some(AppealDecision::GRANTED),
-        "grantwithconditions" | "grantedwithconditions" | "conditional" => Some(AppealDecision::GRANTED_WITH_CONDITIONS),
+        "grantwithconditions" | "grantedwithconditions" | "conditional" => {
+            Some(AppealDecision::GRANTED_WITH_CONDITIONS)
+        }
         "refuse" | "refused" | "refusepermission" => Some(AppealDecision::REFUSED),
         "split" | "splitdecision" => Some(AppealDecision::SPLIT),
         "withdrawn" => Some(AppealDecision::WITHDRAWN),
