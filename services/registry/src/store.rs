@@ -54,6 +54,9 @@ impl Store {
             .set("enable.auto.commit", "false")
             .set("enable.partition.eof", "false")
             .set("auto.offset.reset", "earliest")
+            // A write waits to read its own record back: poll the (tiny) store topic eagerly.
+            .set("fetch.wait.max.ms", "20")
+            .set("fetch.error.backoff.ms", "50")
             .create()
             .map_err(|e| Error::Store(format!("kafka consumer: {e}")))?;
         let high = {
