@@ -45,7 +45,12 @@ async fn concurrent_writers_never_hand_out_an_id_twice() {
     let (ha, hb) = (Http::new(&a.url), Http::new(&b.url));
     for h in [&ha, &hb] {
         // NONE so every distinct schema is accepted into the shared subject.
-        assert_eq!(h.put("/config/shared-value", &json!({"compatibility": "NONE"})).await.0, 200);
+        assert_eq!(
+            h.put("/config/shared-value", &json!({"compatibility": "NONE"}))
+                .await
+                .0,
+            200
+        );
     }
 
     const PER_INSTANCE: usize = 25;
@@ -56,15 +61,32 @@ async fn concurrent_writers_never_hand_out_an_id_twice() {
             tasks.push(tokio::spawn(async move {
                 let http = Http::new(&base);
                 // A distinct schema per request, alternating between a shared and an own subject.
-                let schema = record(&format!("R_{name}_{i}"), json!([{"name": "f", "type": "int"}]));
-                let subject = if i % 2 == 0 { "shared-value".to_string() } else { format!("{name}-{i}-value") };
+                let schema = record(
+                    &format!("R_{name}_{i}"),
+                    json!([{"name": "f", "type": "int"}]),
+                );
+                let subject = if i % 2 == 0 {
+                    "shared-value".to_string()
+                } else {
+                    format!("{name}-{i}-value")
+                };
                 let (status, body) = http.register(&subject, &schema).await;
                 assert_eq!(status, 200, "{name}/{i}: {body}");
                 // The same schema registered through both instances at once.
-                let common = record(&format!("Common_{i}"), json!([{"name": "c", "type": "string"}]));
-                let (status, common_body) = http.register(&format!("common-{i}-{name}-value"), &common).await;
+                let common = record(
+                    &format!("Common_{i}"),
+                    json!([{"name": "c", "type": "string"}]),
+                );
+                let (status, common_body) = http
+                    .register(&format!("common-{i}-{name}-value"), &common)
+                    .await;
                 assert_eq!(status, 200, "{common_body}");
-                (schema.to_string(), body["id"].as_u64().unwrap(), format!("Common_{i}"), common_body["id"].as_u64().unwrap())
+                (
+                    schema.to_string(),
+                    body["id"].as_u64().unwrap(),
+                    format!("Common_{i}"),
+                    common_body["id"].as_u64().unwrap(),
+                )
             }));
         }
     }
@@ -77,11 +99,18 @@ async fn concurrent_writers_never_hand_out_an_id_twice() {
         }
         common_ids.entry(common_name).or_default().push(common_id);
     }
-    assert_eq!(id_to_schema.len(), 2 * PER_INSTANCE, "distinct schemas got distinct ids");
+    assert_eq!(
+        id_to_schema.len(),
+        2 * PER_INSTANCE,
+        "distinct schemas got distinct ids"
+    );
     for (name, ids) in &common_ids {
         assert_eq!(ids.len(), 2);
         assert_eq!(ids[0], ids[1], "{name}: the same schema got two ids");
-        assert!(!id_to_schema.contains_key(&ids[0]), "{name}: id reused for another schema");
+        assert!(
+            !id_to_schema.contains_key(&ids[0]),
+            "{name}: id reused for another schema"
+        );
     }
 
     // Every id resolves to exactly the schema it was handed out for, on both instances.
@@ -97,7 +126,12 @@ async fn concurrent_writers_never_hand_out_an_id_twice() {
     // The shared subject has versions 1..n, each once.
     let (_, versions) = ha.get("/subjects/shared-value/versions").await;
     let expected: Vec<u64> = (1..=(PER_INSTANCE as u64 + 1) / 2 * 2).collect();
-    let got: Vec<u64> = versions.as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+    let got: Vec<u64> = versions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
     assert_eq!(got, expected);
 
     // Both instances converge on the same state.
@@ -112,6 +146,9 @@ async fn concurrent_writers_never_hand_out_an_id_twice() {
     assert!(same, "instances disagree");
     // The test really raced: at least one proposal lost and was retried.
     let lost = retries(&ha).await + retries(&hb).await;
-    assert!(lost > 0, "no registration ever lost a race: the test did not exercise concurrency");
+    assert!(
+        lost > 0,
+        "no registration ever lost a race: the test did not exercise concurrency"
+    );
     eprintln!("registrations that lost a race and retried: {lost}");
 }

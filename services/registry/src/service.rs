@@ -385,8 +385,7 @@ impl Registry {
             }
             let live: Vec<&VersionEntry> = all.iter().copied().filter(|e| !e.deleted).collect();
             let mut records = Vec::new();
-            let versions: Vec<u32>;
-            if permanent {
+            let versions: Vec<u32> = if permanent {
                 if !live.is_empty() {
                     return Err(Error::SubjectNotSoftDeleted(subject.to_string()));
                 }
@@ -408,7 +407,7 @@ impl Registry {
                 records.push(Record::tombstone(&Key::Mode {
                     subject: Some(subject.to_string()),
                 }));
-                versions = all.iter().map(|e| e.version).collect();
+                all.iter().map(|e| e.version).collect()
             } else {
                 if live.is_empty() {
                     return Err(Error::SubjectSoftDeleted(subject.to_string()));
@@ -423,8 +422,8 @@ impl Registry {
                         Some(&DeletedValue { deleted: true }),
                     ));
                 }
-                versions = live.iter().map(|e| e.version).collect();
-            }
+                live.iter().map(|e| e.version).collect()
+            };
             (versions, records)
         };
         for record in records {
