@@ -1,3 +1,72 @@
-fn main() {
-    println!("lgma-api: not yet built");
+//! `lgma-api`: serve the query API, open data and the dashboard.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use lgma_api::auth::Tokens;
+use lgma_api::config::Settings;
+use lgma_core::ops::Readiness;
+
+#[derive(Parser)]
+#[command(
+    name = "lgma-api",
+    version,
+    about = "Query API over the LGMA ClickHouse model: summaries, open data with small-number suppression, quality, dashboard"
+)]
+struct Cli {
+    /// TOML config file (env LGMA_API_* overrides, `__` nests: LGMA_API_CLICKHOUSE__READER_PASSWORD).
+    #[arg(long, env = "LGMA_API_CONFIG")]
+    config: Option<PathBuf>,
+    /// Print the effective settings (passwords redacted) and exit.
+    #[arg(long)]
+    print_config: bool,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let settings = Settings::load(cli.config.as_deref())?;
+    if cli.print_config {
+        print!("{}", lgma_core::config::render(&settings.redacted())?);
+        return Ok(());
+    }
+    tokio::runtime::Runtime::new()?.block_on(run(settings))
+}
+
+async fn run(settings: Settings) -> anyhow::Result<()> {
+    lgma_core::telemetry::init_tracing(settings.log_json);
+    let metrics = lgma_core::telemetry::install_metrics()?;
+    let tokens = match &settings.tokens_file {
+        Some(path) => Tokens::load(path)?,
+        None => Tokens::default(),
+    };
+    if tokens.is_empty() {
+        tracing::warn!("no tokens configured: only public endpoints are usable");
+    }
+    let readiness = Readiness::default();
+    let shutdown = lgma_core::shutdown::on_signal();
+    let listen = settings.listen.clone();
+    let state = lgma_api::app::state(settings, tokens, readiness.clone())?;
+
+    // Ready once ClickHouse answers as the reader; re-checked so /ready follows outages.
+    let probe = state.clone();
+    let probe_stop = shutdown.clone();
+    tokio::spawn(async move {
+        loop {
+            probe.readiness.set(probe.db.ping().await);
+            tokio::select! {
+                _ = probe_stop.cancelled() => break,
+                _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            }
+        }
+    });
+
+    let app = lgma_api::app::router(state, Some(metrics));
+    let listener = tokio::net::TcpListener::bind(&listen).await?;
+    tracing::info!(listen = %listen, "lgma-api listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await?;
+    tracing::info!("lgma-api stopped");
+    Ok(())
 }

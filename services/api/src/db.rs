@@ -1,0 +1,151 @@
+//! ClickHouse access: a read-only client for every query, a writer client for the audit only.
+//!
+//! Results are fetched as ClickHouse's `JSON` format, which carries column names and types, so one
+//! code path serves every endpoint (JSON or CSV out) without a struct per query. The reader runs
+//! under a `readonly` profile that forbids changing settings, so 64-bit integers arrive quoted;
+//! they are turned back into numbers here using the column types.
+
+use clickhouse::Client;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::config::ClickHouseSettings;
+use crate::{Error, Result};
+
+#[derive(Clone)]
+pub struct Db {
+    pub reader: Client,
+    pub writer: Client,
+}
+
+impl Db {
+    pub fn new(s: &ClickHouseSettings) -> Self {
+        let base = |user: &str, password: &str| {
+            Client::default()
+                .with_url(&s.url)
+                .with_user(user)
+                .with_password(password)
+                .with_database(&s.database)
+                // ClickHouse 18.16 lacks RowBinaryWithNamesAndTypes (infra/clickhouse/COMPATIBILITY.md).
+                .with_validation(false)
+        };
+        Self {
+            reader: base(&s.reader_user, &s.reader_password),
+            writer: base(&s.writer_user, &s.writer_password),
+        }
+    }
+
+    /// Runs a prepared (already `.bind()`-ed) query and returns its rows.
+    pub async fn table(&self, query: clickhouse::query::Query) -> Result<Table> {
+        let bytes = query.fetch_bytes("JSON")?.collect().await?;
+        Table::from_json(&bytes)
+    }
+
+    /// `SELECT 1` as the reader: readiness.
+    pub async fn ping(&self) -> bool {
+        self.reader
+            .query("SELECT 1")
+            .fetch_one::<u8>()
+            .await
+            .is_ok()
+    }
+}
+
+/// A result set: column names and types, rows as JSON objects in column order.
+#[derive(Debug, Clone, Default)]
+pub struct Table {
+    pub columns: Vec<(String, String)>,
+    pub rows: Vec<Map<String, Value>>,
+    /// ClickHouse's count of rows before LIMIT (exact for the single-server queries used here).
+    pub rows_before_limit: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct JsonFormat {
+    meta: Vec<Meta>,
+    data: Vec<Map<String, Value>>,
+    rows_before_limit_at_least: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct Meta {
+    name: String,
+    #[serde(rename = "type")]
+    ty: String,
+}
+
+impl Table {
+    pub fn from_json(bytes: &[u8]) -> Result<Self> {
+        let parsed: JsonFormat =
+            serde_json::from_slice(bytes).map_err(|e| Error::Shape(e.to_string()))?;
+        let columns: Vec<(String, String)> =
+            parsed.meta.into_iter().map(|m| (m.name, m.ty)).collect();
+        let mut rows = parsed.data;
+        for row in &mut rows {
+            for (name, ty) in &columns {
+                if is_64bit_int(ty) {
+                    if let Some(v) = row.get_mut(name) {
+                        unquote_int(v);
+                    }
+                }
+            }
+        }
+        Ok(Table {
+            columns,
+            rows,
+            rows_before_limit: parsed.rows_before_limit_at_least,
+        })
+    }
+
+    pub fn names(&self) -> Vec<&str> {
+        self.columns.iter().map(|(n, _)| n.as_str()).collect()
+    }
+}
+
+fn is_64bit_int(ty: &str) -> bool {
+    let inner = ty
+        .strip_prefix("Nullable(")
+        .and_then(|t| t.strip_suffix(')'))
+        .unwrap_or(ty);
+    matches!(inner, "Int64" | "UInt64")
+}
+
+fn unquote_int(v: &mut Value) {
+    if let Value::String(s) = v {
+        if let Ok(n) = s.parse::<i64>() {
+            *v = Value::from(n);
+        } else if let Ok(n) = s.parse::<u64>() {
+            *v = Value::from(n);
+        }
+    }
+}
+
+/// A number from a cell (counts may arrive as numbers or, for wide types, numeric strings).
+pub fn as_u64(v: Option<&Value>) -> u64 {
+    match v {
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .or_else(|| n.as_f64().map(|f| f.max(0.0) as u64))
+            .unwrap_or(0),
+        Some(Value::String(s)) => s.parse().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_format_with_quoted_64bit_ints() {
+        let body = br#"{"meta":[{"name":"la_code","type":"String"},{"name":"n","type":"UInt64"},
+            {"name":"m","type":"Nullable(Int64)"},{"name":"r","type":"Float64"}],
+            "data":[{"la_code":"DC","n":"12","m":null,"r":0.5}],"rows":1,"rows_before_limit_at_least":7}"#;
+        let t = Table::from_json(body).expect("parses");
+        assert_eq!(t.names(), vec!["la_code", "n", "m", "r"]);
+        assert_eq!(t.rows[0]["n"], Value::from(12));
+        assert_eq!(t.rows[0]["m"], Value::Null);
+        assert_eq!(t.rows_before_limit, Some(7));
+        assert_eq!(as_u64(t.rows[0].get("n")), 12);
+    }
+}

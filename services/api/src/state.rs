@@ -1,0 +1,29 @@
+//! Shared request state: settings, ClickHouse clients, tokens and reference data.
+
+use std::sync::Arc;
+
+use lgma_core::ops::Readiness;
+use lgma_core::reference::LocalAuthorities;
+
+use crate::auth::Tokens;
+use crate::config::Settings;
+use crate::db::Db;
+use crate::params::Paging;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub db: Db,
+    pub tokens: Arc<Tokens>,
+    pub councils: Arc<LocalAuthorities>,
+    pub readiness: Readiness,
+}
+
+impl AppState {
+    pub fn paging(&self) -> Paging {
+        Paging {
+            default_limit: self.settings.default_page_size,
+            max_limit: self.settings.max_page_size,
+        }
+    }
+}
