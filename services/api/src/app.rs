@@ -28,7 +28,6 @@ use crate::{Error, Result};
 const INDEX_HTML: &str = include_str!("../static/index.html");
 const DASHBOARD_JS: &str = include_str!("../static/dashboard.js");
 const DASHBOARD_CSS: &str = include_str!("../static/dashboard.css");
-const OPENAPI_JSON: &str = include_str!("../static/openapi.json");
 
 pub fn state(settings: Settings, tokens: Tokens, readiness: Readiness) -> Result<AppState> {
     Ok(AppState {
@@ -67,7 +66,7 @@ pub fn router(state: AppState, metrics: Option<PrometheusHandle>) -> Router {
         )
         .route(
             "/openapi.json",
-            get(|| async { static_file("application/json", OPENAPI_JSON) }),
+            get(|| async { Json(crate::openapi::document()) }),
         )
         .route("/v1/councils", get(councils))
         .route("/v1/whoami", get(whoami))
@@ -123,7 +122,12 @@ async fn councils(State(state): State<AppState>, raw: Raw) -> Result<Response> {
 }
 
 /// `GET /v1/whoami`: the caller's role (the dashboard uses it to show what it may read).
-async fn whoami(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Result<Response> {
+async fn whoami(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    raw: Raw,
+) -> Result<Response> {
+    raw.validate(&[], &state.councils, state.paging())?;
     let header = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());

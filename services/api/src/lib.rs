@@ -11,6 +11,7 @@ pub mod db;
 pub mod endpoints;
 pub mod error;
 pub mod open_data;
+pub mod openapi;
 pub mod output;
 pub mod params;
 pub mod state;

@@ -1,0 +1,162 @@
+// LGMA dashboard: plain JS + SVG, no library, no build step. Polls the API and redraws.
+// Token: `#token=...` in the URL (kept out of server logs), or typed in the header form; kept in
+// sessionStorage only. Every figure is written into an element with a data-test attribute, so the
+// headless-browser test can compare it with the API.
+(function () {
+  "use strict";
+  var params = new URLSearchParams(location.hash.slice(1));
+  var token = params.get("token") || sessionStorage.getItem("lgma-token") || "";
+  var interval = Math.max(2, Number(params.get("interval")) || 15) * 1000;
+  var REGION_COLOURS = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666", "#1f78b4"];
+  var councils = [];
+
+  function el(tag, attrs, text) {
+    var e = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) { e.setAttribute(k, attrs[k]); });
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    return e;
+  }
+  function svg(tag, attrs) {
+    var e = document.createElementNS("http://www.w3.org/2000/svg", tag);
+    Object.keys(attrs || {}).forEach(function (k) { e.setAttribute(k, attrs[k]); });
+    return e;
+  }
+  function api(path) {
+    var headers = token ? { Authorization: "Bearer " + token } : {};
+    return fetch(path, { headers: headers }).then(function (r) {
+      if (!r.ok) throw new Error(path + ": HTTP " + r.status);
+      return r.json();
+    });
+  }
+  function pct(x) { return x === null || x === undefined ? "–" : (x * 100).toFixed(1) + "%"; }
+  function num(x) { return x === null || x === undefined ? "–" : String(x); }
+  function name(code) {
+    var c = councils.find(function (c) { return c.la_code === code; });
+    return c ? c.official_name : code;
+  }
+  function fill(tbody, rows) {
+    tbody.textContent = "";
+    rows.forEach(function (r) { tbody.appendChild(r); });
+  }
+
+  function freshness(data) {
+    var byCouncil = {};
+    data.data.forEach(function (r) {
+      var a = byCouncil[r.la_code] || (byCouncil[r.la_code] = { events: 0, quarantined: 0, accepted: 0, last: "", age: Infinity });
+      a.events += r.events_total; a.quarantined += r.quarantined; a.accepted += r.accepted;
+      if (r.last_ingested_at > a.last) a.last = r.last_ingested_at;
+      a.age = Math.min(a.age, r.seconds_since_last_ingest);
+    });
+    fill(document.querySelector("#freshness tbody"), councils.map(function (c) {
+      var a = byCouncil[c.la_code];
+      var state = !a ? "never" : a.age > 3600 ? "late" : (a.accepted / a.events) < 0.95 ? "failing" : "ok";
+      var tr = el("tr", { class: state, "data-la": c.la_code });
+      tr.appendChild(el("td", {}, c.official_name));
+      tr.appendChild(el("td", { class: "num", "data-test": "fresh-events-" + c.la_code }, a ? a.events : 0));
+      tr.appendChild(el("td", { class: "num", "data-test": "fresh-quarantined-" + c.la_code }, a ? a.quarantined : 0));
+      tr.appendChild(el("td", { class: "num" }, a ? pct(a.accepted / a.events) : "–"));
+      tr.appendChild(el("td", {}, a ? a.last : "never"));
+      tr.appendChild(el("td", { class: "state", "data-test": "fresh-state-" + c.la_code }, state));
+      return tr;
+    }));
+  }
+
+  function trend(data) {
+    var chart = document.getElementById("trend-chart");
+    chart.textContent = "";
+    var series = {};
+    data.data.forEach(function (r) { (series[r.homeless_region] = series[r.homeless_region] || []).push(r); });
+    var months = Array.from(new Set(data.data.map(function (r) { return r.month; }))).sort();
+    var max = Math.max.apply(null, [1].concat(data.data.map(function (r) { return r.adults; })));
+    var W = 640, H = 260, L = 40, B = 20;
+    var x = function (m) { return L + (months.length < 2 ? 0 : months.indexOf(m) * (W - L - 120) / (months.length - 1)); };
+    var y = function (v) { return H - B - v * (H - B - 10) / max; };
+    chart.appendChild(svg("line", { x1: L, y1: H - B, x2: W - 120, y2: H - B, stroke: "#999" }));
+    var label = svg("text", { x: 2, y: 14, "font-size": 10 }); label.textContent = String(max); chart.appendChild(label);
+    var rows = [];
+    Object.keys(series).sort().forEach(function (region, i) {
+      var pts = series[region].sort(function (a, b) { return a.month < b.month ? -1 : 1; });
+      var colour = REGION_COLOURS[i % REGION_COLOURS.length];
+      chart.appendChild(svg("polyline", {
+        fill: "none", stroke: colour, "stroke-width": 2, "data-region": region,
+        points: pts.map(function (p) { return x(p.month) + "," + y(p.adults); }).join(" ")
+      }));
+      var t = svg("text", { x: W - 115, y: 14 + i * 13, fill: colour, "font-size": 11 }); t.textContent = region; chart.appendChild(t);
+      var last = pts[pts.length - 1];
+      var tr = el("tr", { "data-region": region });
+      tr.appendChild(el("td", {}, region));
+      tr.appendChild(el("td", {}, last.month.slice(0, 7)));
+      tr.appendChild(el("td", { class: "num", "data-test": "trend-adults-" + region }, last.adults));
+      tr.appendChild(el("td", { class: "num" }, num(last.adults_per_1000)));
+      rows.push(tr);
+    });
+    fill(document.querySelector("#trend-latest tbody"), rows);
+  }
+
+  function planning(data) {
+    var chart = document.getElementById("planning-chart");
+    chart.textContent = "";
+    var rows = data.data.filter(function (r) { return r.median_decision_days !== null; });
+    var max = Math.max.apply(null, [84].concat(rows.map(function (r) { return r.median_decision_days; })));
+    var L = 150, W = 640, BAR = 14;
+    chart.setAttribute("height", rows.length * (BAR + 2) + 24);
+    var scale = function (d) { return d * (W - L - 10) / max; };
+    rows.forEach(function (r, i) {
+      var over = r.median_decision_days > r.target_days;
+      chart.appendChild(svg("rect", { x: L, y: i * (BAR + 2), width: scale(r.median_decision_days), height: BAR, fill: over ? "#c0392b" : "#2e8b57", "data-la": r.la_code }));
+      var t = svg("text", { x: 2, y: i * (BAR + 2) + 11, "font-size": 10 }); t.textContent = r.official_name || r.la_code; chart.appendChild(t);
+    });
+    var tx = L + scale(56);
+    chart.appendChild(svg("line", { x1: tx, y1: 0, x2: tx, y2: rows.length * (BAR + 2), stroke: "#000", "stroke-dasharray": "4 2" }));
+    var tl = svg("text", { x: tx + 3, y: rows.length * (BAR + 2) + 14, "font-size": 10 }); tl.textContent = "8-week target (56 days)"; chart.appendChild(tl);
+    fill(document.querySelector("#planning tbody"), data.data.map(function (r) {
+      var tr = el("tr", { "data-la": r.la_code });
+      tr.appendChild(el("td", {}, r.official_name || name(r.la_code)));
+      tr.appendChild(el("td", { class: "num", "data-test": "plan-decided-" + r.la_code }, r.decided));
+      tr.appendChild(el("td", { class: "num", "data-test": "plan-median-" + r.la_code }, num(r.median_decision_days)));
+      tr.appendChild(el("td", { class: "num", "data-test": "plan-within-" + r.la_code }, pct(r.within_statutory_share)));
+      return tr;
+    }));
+  }
+
+  function voids(data) {
+    fill(document.querySelector("#voids tbody"), data.data.map(function (r) {
+      var tr = el("tr", { "data-la": r.la_code });
+      tr.appendChild(el("td", {}, r.official_name || name(r.la_code)));
+      tr.appendChild(el("td", { class: "num", "data-test": "voids-stock-" + r.la_code }, r.stock));
+      tr.appendChild(el("td", { class: "num", "data-test": "voids-voids-" + r.la_code }, r.voids));
+      tr.appendChild(el("td", { class: "num", "data-test": "voids-rate-" + r.la_code }, pct(r.void_rate)));
+      tr.appendChild(el("td", { class: "num" }, num(r.avg_void_days)));
+      tr.appendChild(el("td", { class: "num" }, num(r.avg_relet_cost_eur)));
+      return tr;
+    }));
+  }
+
+  function refresh() {
+    var status = document.getElementById("status");
+    return Promise.all([
+      api("/v1/quality/freshness?limit=1000").then(freshness),
+      api("/v1/summaries/homelessness/region-trend?limit=1000").then(trend),
+      api("/v1/summaries/planning/decision-times?limit=1000").then(planning),
+      api("/v1/summaries/housing/voids?limit=1000").then(voids)
+    ]).then(function () {
+      status.dataset.state = "ok";
+      status.textContent = "Updated " + new Date().toLocaleTimeString();
+      document.body.dataset.loaded = String((Number(document.body.dataset.loaded) || 0) + 1);
+    }).catch(function (e) {
+      status.dataset.state = "error";
+      status.textContent = "Error: " + e.message + (token ? "" : " (enter an analyst token)");
+    });
+  }
+
+  document.getElementById("token-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    token = document.getElementById("token").value.trim();
+    sessionStorage.setItem("lgma-token", token);
+    refresh();
+  });
+
+  api("/v1/councils").then(function (c) { councils = c.councils; }).then(refresh).then(function () {
+    setInterval(refresh, interval);
+  });
+})();
