@@ -1,0 +1,150 @@
+//! The broker side: topics, schemas, producing the corpus, and the raw consume limit.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use lgma_core::kafka::KafkaSettings;
+use lgma_publisher::encode::Encoder;
+use lgma_publisher::produce::{ensure_topics, EventProducer};
+use lgma_publisher::registry::RegistryClient;
+use lgma_publisher::settings::Settings as PublisherSettings;
+use lgma_publisher::topics::TopicNaming;
+use lgma_publisher::Topic;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::Message;
+
+use crate::corpus::Encoded;
+use crate::{Error, Result};
+
+/// One set of uniquely named topics (source, enriched, DLQ) for one measurement.
+#[derive(Debug, Clone)]
+pub struct TopicSet {
+    pub suffix: String,
+    pub settings: PublisherSettings,
+}
+
+impl TopicSet {
+    pub fn new(bootstrap: &str, registry: &str, suffix: &str, partitions: i32) -> Self {
+        let settings = PublisherSettings {
+            kafka: KafkaSettings {
+                bootstrap_servers: bootstrap.into(),
+                ..KafkaSettings::default()
+            },
+            registry_url: registry.into(),
+            topics: TopicNaming {
+                prefix: String::new(),
+                suffix: suffix.into(),
+            },
+            partitions,
+            ..PublisherSettings::default()
+        };
+        Self {
+            suffix: suffix.into(),
+            settings,
+        }
+    }
+
+    pub fn names(&self) -> HashMap<Topic, String> {
+        Topic::ALL
+            .iter()
+            .map(|t| (*t, self.settings.topics.topic(*t)))
+            .collect()
+    }
+
+    pub fn source_topics(&self) -> Vec<String> {
+        Topic::ALL
+            .iter()
+            .map(|t| self.settings.topics.topic(*t))
+            .collect()
+    }
+
+    /// Registers the seven schemas under this set's subjects and creates every topic the
+    /// pipeline reads or writes (tansu cannot auto-create); returns the encoder with the ids.
+    pub async fn prepare(&self) -> Result<Encoder> {
+        let ids = RegistryClient::new(&self.settings.registry_url)?
+            .register_all(&self.settings.topics)
+            .await?;
+        let mut all = self.source_topics();
+        for t in Topic::ALL {
+            all.push(format!("{}.enriched{}", t.name(), self.suffix));
+        }
+        all.push(format!("lgma.dlq{}", self.suffix));
+        ensure_topics(&self.settings, &all).await?;
+        Ok(Encoder::new(&ids)?)
+    }
+}
+
+/// Produces `events` as fast as the broker acknowledges them; returns wall seconds to the last ack.
+pub async fn publish(set: &TopicSet, events: &[Encoded]) -> Result<f64> {
+    let names = set.names();
+    let producer = EventProducer::new(&set.settings)?;
+    let started = Instant::now();
+    for e in events {
+        producer
+            .send(&names[&e.topic], &e.key, &e.value, &e.meta)
+            .await?;
+    }
+    producer.flush(Duration::from_secs(300))?;
+    if producer.failed() > 0 {
+        return Err(Error::Run(format!(
+            "{} of {} deliveries failed",
+            producer.failed(),
+            events.len()
+        )));
+    }
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// What a raw consume pass saw.
+#[derive(Debug, Clone, Copy)]
+pub struct ConsumeStats {
+    pub events: u64,
+    pub bytes: u64,
+    /// From the first record to the last (group join excluded, as for the pipeline).
+    pub secs: f64,
+}
+
+/// Consumes `topics` from the beginning with no processing until `expected` records arrived.
+/// Same consumer settings as the ingest service (prefetch bound), a fresh group.
+pub fn raw_consume(bootstrap: &str, topics: &[String], expected: u64) -> Result<ConsumeStats> {
+    let group = format!("lgma-bench-raw-{}", uuid::Uuid::new_v4().simple());
+    let consumer: BaseConsumer = KafkaSettings {
+        bootstrap_servers: bootstrap.into(),
+        ..KafkaSettings::default()
+    }
+    .client_config()
+    .set("group.id", &group)
+    .set("enable.auto.commit", "false")
+    .set("auto.offset.reset", "earliest")
+    .set("queued.max.messages.kbytes", "32768")
+    .create()?;
+    let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&refs)?;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let mut first: Option<Instant> = None;
+    let (mut events, mut bytes) = (0u64, 0u64);
+    let mut last = Instant::now();
+    while events < expected {
+        if Instant::now() > deadline {
+            return Err(Error::Run(format!(
+                "raw consume: {events} of {expected} records after 600 s"
+            )));
+        }
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => {
+                first.get_or_insert_with(Instant::now);
+                events += 1;
+                bytes += (m.payload_len() + m.key().map_or(0, <[u8]>::len)) as u64;
+                last = Instant::now();
+            }
+            Some(Err(e)) => return Err(e.into()),
+            None => {}
+        }
+    }
+    let secs = first.map_or(0.0, |f| last.duration_since(f).as_secs_f64());
+    Ok(ConsumeStats {
+        events,
+        bytes,
+        secs,
+    })
+}

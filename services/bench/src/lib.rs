@@ -1,0 +1,25 @@
+//! `lgma-bench`: measures the ingest pipeline against the limits of its broker and database, in
+//! one run, on the same realistic events (see BENCHMARKS.md).
+//!
+//! - [`corpus`]: realistic events from the publisher's seeded generator, encoded as on the wire.
+//! - [`chain`]: the ingest chain in-process, stage by stage (no broker, no ClickHouse).
+//! - [`kafka`], [`scratch`], [`ingest`], [`procfs`]: the pieces the runner drives on the stack.
+//! - [`report`]: the table, ratios and targets.
+
+pub mod chain;
+pub mod corpus;
+pub mod error;
+pub mod ingest;
+pub mod kafka;
+pub mod procfs;
+pub mod report;
+pub mod scratch;
+
+pub use error::{Error, Result};
+
+/// The repository root: `LGMA_REPO` if set, else the folder holding this crate's workspace.
+pub fn repo_root() -> std::path::PathBuf {
+    std::env::var_os("LGMA_REPO")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."))
+}

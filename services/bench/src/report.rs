@@ -1,0 +1,440 @@
+//! The output: every figure, the ratios between them, and the targets met or missed.
+
+use std::fmt::Write;
+
+use crate::chain::StageCosts;
+use crate::kafka::ConsumeStats;
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct InsertStats {
+    pub events: u64,
+    pub rows: u64,
+    pub secs: f64,
+    pub batch: usize,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PipelineStats {
+    pub instances: usize,
+    pub events: u64,
+    /// First row recorded -> last row recorded.
+    pub secs: f64,
+    /// Process start -> last row recorded (includes joining the group).
+    pub wall_secs: f64,
+    pub cpu_secs: f64,
+    pub peak_rss: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LatencyStats {
+    pub events: u64,
+    pub rate: f64,
+    pub achieved_rate: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    pub peak_rss: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PythonStats {
+    pub events: u64,
+    pub secs: f64,
+    pub cpu_secs: f64,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BackfillStats {
+    pub days: u32,
+    pub events: u64,
+    pub publish_secs: f64,
+    pub secs: f64,
+    pub wall_secs: f64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Figures {
+    pub machine: String,
+    pub events: u64,
+    pub mix: String,
+    pub stages: Option<StageCosts>,
+    pub publish_secs: Option<f64>,
+    pub raw_consume: Option<ConsumeStats>,
+    pub raw_insert: Option<InsertStats>,
+    pub pipeline1: Option<PipelineStats>,
+    pub pipeline2: Option<PipelineStats>,
+    pub latency: Option<LatencyStats>,
+    pub python: Option<PythonStats>,
+    pub backfill: Option<BackfillStats>,
+}
+
+fn rate(events: u64, secs: f64) -> f64 {
+    if secs > 0.0 {
+        events as f64 / secs
+    } else {
+        0.0
+    }
+}
+
+fn n(v: f64) -> String {
+    // Thousands separators for readability.
+    let s = format!("{:.0}", v);
+    let (sign, digits) = s.strip_prefix('-').map_or(("", s.as_str()), |d| ("-", d));
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    format!("{sign}{out}")
+}
+
+fn mb(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1024.0 / 1024.0)
+}
+
+/// A target: the measured value against its threshold.
+pub struct Target {
+    pub name: &'static str,
+    pub wanted: String,
+    pub measured: Option<f64>,
+    pub shown: String,
+    pub met: Option<bool>,
+}
+
+impl Figures {
+    pub fn pipeline_rate(&self) -> Option<f64> {
+        self.pipeline1.map(|p| rate(p.events, p.secs))
+    }
+    pub fn consume_rate(&self) -> Option<f64> {
+        self.raw_consume.map(|c| rate(c.events, c.secs))
+    }
+    pub fn insert_rate(&self) -> Option<f64> {
+        self.raw_insert.map(|i| rate(i.events, i.secs))
+    }
+    pub fn slower_raw(&self) -> Option<f64> {
+        match (self.consume_rate(), self.insert_rate()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+    pub fn python_rate(&self) -> Option<f64> {
+        self.python.map(|p| rate(p.events, p.secs))
+    }
+
+    pub fn ratios(&self) -> Vec<(&'static str, Option<f64>)> {
+        let p1 = self.pipeline_rate();
+        let p2 = self.pipeline2.map(|p| rate(p.events, p.secs));
+        let div = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+            _ => None,
+        };
+        vec![
+            (
+                "pipeline (1 instance) / min(raw consume, raw insert)",
+                div(p1, self.slower_raw()),
+            ),
+            (
+                "pipeline (1 instance) / Python baseline",
+                div(p1, self.python_rate()),
+            ),
+            ("2 instances / 1 instance", div(p2, p1)),
+        ]
+    }
+
+    pub fn targets(&self) -> Vec<Target> {
+        let ratios = self.ratios();
+        let ratio = |i: usize| ratios.get(i).and_then(|r| r.1);
+        let chain = self.stages.as_ref().map(StageCosts::chain_events_per_sec);
+        let p99 = self.latency.map(|l| l.p99_ms / 1000.0);
+        let rss = [
+            self.pipeline1.map(|p| p.peak_rss),
+            self.pipeline2.map(|p| p.peak_rss),
+            self.latency.map(|l| l.peak_rss),
+        ]
+        .into_iter()
+        .flatten()
+        .max()
+        .map(|b| b as f64 / 1024.0 / 1024.0);
+        let t =
+            |name, wanted: &str, measured: Option<f64>, shown: String, ok: &dyn Fn(f64) -> bool| {
+                Target {
+                    name,
+                    wanted: wanted.into(),
+                    measured,
+                    shown,
+                    met: measured.map(ok),
+                }
+            };
+        vec![
+            t(
+                "pipeline vs slower raw stage",
+                ">= 0.7x",
+                ratio(0),
+                ratio(0).map_or("n/a".into(), |r| format!("{r:.2}x")),
+                &|r| r >= 0.7,
+            ),
+            t(
+                "pipeline vs Python baseline",
+                ">= 10x",
+                ratio(1),
+                ratio(1).map_or("n/a".into(), |r| format!("{r:.1}x")),
+                &|r| r >= 10.0,
+            ),
+            t(
+                "in-process chain per core",
+                ">= 300,000 events/s",
+                chain,
+                chain.map_or("n/a".into(), |c| format!("{} events/s", n(c))),
+                &|c| c >= 300_000.0,
+            ),
+            t(
+                "p99 publish -> queryable",
+                "<= 1.5 s",
+                p99,
+                p99.map_or("n/a".into(), |s| format!("{s:.2} s")),
+                &|s| s <= 1.5,
+            ),
+            t(
+                "peak RSS of lgma-ingest",
+                "<= 256 MB",
+                rss,
+                rss.map_or("n/a".into(), |m| format!("{m:.0} MB")),
+                &|m| m <= 256.0,
+            ),
+        ]
+    }
+
+    /// The whole table as Markdown.
+    pub fn render(&self) -> String {
+        let mut o = String::new();
+        let _ = writeln!(o, "Machine: {}", self.machine);
+        let _ = writeln!(o, "Events: {} ({})\n", n(self.events as f64), self.mix);
+        let _ = writeln!(o, "| Measurement | Figure |\n|---|---|");
+        let mut row = |k: &str, v: String| {
+            let _ = writeln!(o, "| {k} | {v} |");
+        };
+        if let Some(s) = &self.stages {
+            let ns = |v: f64| format!("{v:.0} ns/event");
+            row(
+                &format!(
+                    "stage: decode (Avro, writer->reader resolution), {} events",
+                    s.events
+                ),
+                ns(s.decode),
+            );
+            row(
+                "stage: validate (flatten, envelope, entity rules)",
+                ns(s.validate),
+            );
+            row(
+                "stage: enrich (reference data, derived measures)",
+                ns(s.enrich),
+            );
+            row(
+                "stage: pseudonymise (HMAC, age band, routing key)",
+                ns(s.pseudonymise),
+            );
+            row(
+                "stage: row encode (cells + JSONEachRow, offset-of-record row)",
+                ns(s.row),
+            );
+            row("stage: enriched event encode (Avro)", ns(s.enriched_avro));
+            row("in-process chain, whole", ns(s.chain));
+            row(
+                "in-process chain, per core",
+                format!("{} events/s", n(s.chain_events_per_sec())),
+            );
+        }
+        if let Some(secs) = self.publish_secs {
+            row(
+                "publish (publisher library -> tansu, acks=all)",
+                format!("{} events/s", n(rate(self.events, secs))),
+            );
+        }
+        if let Some(c) = self.raw_consume {
+            row(
+                "raw consume limit (rdkafka, no processing)",
+                format!(
+                    "{} events/s, {:.1} MB/s",
+                    n(rate(c.events, c.secs)),
+                    c.bytes as f64 / 1024.0 / 1024.0 / c.secs.max(1e-9)
+                ),
+            );
+        }
+        if let Some(i) = self.raw_insert {
+            row(
+                &format!(
+                    "raw insert limit (clickhouse crate, pipeline's rows, {}-event batches)",
+                    i.batch
+                ),
+                format!(
+                    "{} rows/s = {} events/s",
+                    n(rate(i.rows, i.secs)),
+                    n(rate(i.events, i.secs))
+                ),
+            );
+        }
+        for p in [self.pipeline1, self.pipeline2].into_iter().flatten() {
+            row(
+                &format!("pipeline, {} instance(s)", p.instances),
+                format!(
+                    "{} events/s ({} events in {:.1} s; {:.1} s with start-up)",
+                    n(rate(p.events, p.secs)),
+                    n(p.events as f64),
+                    p.secs,
+                    p.wall_secs
+                ),
+            );
+            row(
+                &format!("pipeline, {} instance(s): CPU", p.instances),
+                format!(
+                    "{:.1} CPU s per million events",
+                    p.cpu_secs / (p.events as f64 / 1e6).max(1e-9)
+                ),
+            );
+            row(
+                &format!(
+                    "pipeline, {} instance(s): peak RSS (largest process)",
+                    p.instances
+                ),
+                mb(p.peak_rss),
+            );
+        }
+        if let Some(l) = self.latency {
+            row(
+                &format!(
+                    "latency publish -> queryable at {} events/s (achieved {}), {} events",
+                    n(l.rate),
+                    n(l.achieved_rate),
+                    n(l.events as f64)
+                ),
+                format!(
+                    "p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+                    l.p50_ms, l.p99_ms, l.max_ms
+                ),
+            );
+            row("latency run: peak RSS", mb(l.peak_rss));
+        }
+        if let Some(p) = self.python {
+            row(
+                "Python baseline (confluent-kafka DeserializingConsumer + AvroDeserializer, HTTP JSONEachRow)",
+                format!(
+                    "{} events/s ({} events in {:.1} s, {:.0} CPU s per million)",
+                    n(rate(p.events, p.secs)),
+                    n(p.events as f64),
+                    p.secs,
+                    p.cpu_secs / (p.events as f64 / 1e6).max(1e-9)
+                ),
+            );
+        }
+        if let Some(b) = self.backfill {
+            row(
+                &format!(
+                    "back-fill: {} simulated days, all councils, {} events",
+                    b.days,
+                    n(b.events as f64)
+                ),
+                format!(
+                    "{:.1} s ({} events/s; {:.1} s with start-up; publishing took {:.1} s)",
+                    b.secs,
+                    n(rate(b.events, b.secs)),
+                    b.wall_secs,
+                    b.publish_secs
+                ),
+            );
+        }
+        let _ = writeln!(o, "\n| Ratio | Value |\n|---|---|");
+        for (k, v) in self.ratios() {
+            let _ = writeln!(
+                o,
+                "| {k} | {} |",
+                v.map_or("n/a".into(), |v| format!("{v:.2}"))
+            );
+        }
+        let _ = writeln!(o, "\n| Target | Wanted | Measured | |\n|---|---|---|---|");
+        for t in self.targets() {
+            let verdict = match t.met {
+                Some(true) => "met",
+                Some(false) => "MISSED",
+                None => "not measured",
+            };
+            let _ = writeln!(o, "| {} | {} | {} | {verdict} |", t.name, t.wanted, t.shown);
+        }
+        o
+    }
+}
+
+/// The q-quantile (0..=1) of sorted values, nearest rank.
+pub fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_quantiles() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(quantile(&v, 0.5), 50.0);
+        assert_eq!(quantile(&v, 0.99), 99.0);
+        assert_eq!(quantile(&v, 1.0), 100.0);
+        assert_eq!(quantile(&[], 0.5), 0.0);
+    }
+
+    #[test]
+    fn ratios_and_targets_follow_the_figures() {
+        let f = Figures {
+            raw_consume: Some(ConsumeStats {
+                events: 1000,
+                bytes: 1,
+                secs: 1.0,
+            }),
+            raw_insert: Some(InsertStats {
+                events: 2000,
+                rows: 6000,
+                secs: 1.0,
+                batch: 5000,
+            }),
+            pipeline1: Some(PipelineStats {
+                instances: 1,
+                events: 800,
+                secs: 1.0,
+                ..Default::default()
+            }),
+            pipeline2: Some(PipelineStats {
+                instances: 2,
+                events: 800,
+                secs: 0.5,
+                ..Default::default()
+            }),
+            python: Some(PythonStats {
+                events: 100,
+                secs: 1.0,
+                cpu_secs: 1.0,
+            }),
+            ..Figures::default()
+        };
+        let r = f.ratios();
+        assert_eq!(r[0].1, Some(0.8));
+        assert_eq!(r[1].1, Some(8.0));
+        assert_eq!(r[2].1, Some(2.0));
+        let t = f.targets();
+        assert_eq!(t[0].met, Some(true));
+        assert_eq!(t[1].met, Some(false));
+        assert_eq!(t[3].met, None);
+        assert!(f.render().contains("MISSED"));
+    }
+
+    #[test]
+    fn thousands() {
+        assert_eq!(n(1234567.0), "1,234,567");
+        assert_eq!(n(999.0), "999");
+    }
+}

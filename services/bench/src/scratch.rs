@@ -1,0 +1,180 @@
+//! ClickHouse scratch databases: each measurement writes into its own copy of the platform's
+//! tables (materialized views included, so inserts cost what they cost in production), created
+//! from the committed migrations with `lgma.` renamed, and dropped afterwards. The real `lgma`
+//! tables and their summaries are never touched.
+
+use std::path::Path;
+
+use crate::{Error, Result};
+
+#[derive(Clone)]
+pub struct ClickHouse {
+    client: clickhouse::Client,
+}
+
+/// A row of the latency poll: one ingest batch and the publish times of its events.
+#[derive(Debug, clickhouse::Row, serde::Deserialize)]
+pub struct BatchSeen {
+    pub batch_id: String,
+    pub published: Vec<i64>,
+}
+
+/// Migrations that create nothing the ingest path writes (the smoke table).
+const SKIPPED: &[&str] = &["0002_smoke.sql"];
+
+/// Rewrites `lgma.` qualifiers (not `xlgma.` or `lgma_x.`) to `<db>.`.
+pub fn rename_database(sql: &str, db: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 64);
+    let bytes = sql.as_bytes();
+    let mut i = 0;
+    while i < sql.len() {
+        let boundary = i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_');
+        if boundary && sql[i..].starts_with("lgma.") {
+            out.push_str(db);
+            out.push('.');
+            i += 5;
+        } else {
+            let c = sql[i..].chars().next().unwrap_or(' ');
+            out.push(c);
+            i += c.len_utf8();
+        }
+    }
+    out
+}
+
+/// Splits a migration file into statements the way `infra/stack migrate` does (`;` at line end),
+/// dropping comment lines.
+pub fn statements(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for line in text.lines() {
+        if line.trim_start().starts_with("--") {
+            continue;
+        }
+        current.push_str(line);
+        current.push('\n');
+        if line.trim_end().ends_with(';') {
+            let stmt = current.trim().trim_end_matches(';').trim().to_string();
+            if !stmt.is_empty() {
+                out.push(stmt);
+            }
+            current.clear();
+        }
+    }
+    if !current.trim().is_empty() {
+        out.push(current.trim().to_string());
+    }
+    out
+}
+
+impl ClickHouse {
+    pub fn new(url: &str, user: &str, password: &str) -> Self {
+        Self {
+            client: clickhouse::Client::default()
+                .with_url(url)
+                .with_user(user)
+                .with_password(password)
+                .with_validation(false),
+        }
+    }
+
+    pub async fn exec(&self, sql: &str) -> Result<()> {
+        Ok(self.client.query_raw(sql).execute().await?)
+    }
+
+    pub async fn count(&self, sql: &str) -> Result<u64> {
+        Ok(self.client.query_raw(sql).fetch_one::<u64>().await?)
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        self.count("SELECT toUInt64(1)").await.map(|_| ())
+    }
+
+    /// Creates `db` and applies every migration into it.
+    pub async fn create_scratch(&self, db: &str, migrations: &Path) -> Result<()> {
+        self.exec(&format!("CREATE DATABASE IF NOT EXISTS {db}"))
+            .await?;
+        let mut files: Vec<_> = std::fs::read_dir(migrations)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "sql"))
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| !SKIPPED.contains(&n))
+            })
+            .collect();
+        files.sort();
+        for file in files {
+            let text = std::fs::read_to_string(&file)?;
+            for stmt in statements(&rename_database(&text, db)) {
+                self.exec(&stmt)
+                    .await
+                    .map_err(|e| Error::Run(format!("{}: {e}", file.display())))?;
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn drop_database(&self, db: &str) -> Result<()> {
+        self.exec(&format!("DROP DATABASE IF EXISTS {db}")).await
+    }
+
+    /// One INSERT of JSONEachRow bytes through the `clickhouse` crate.
+    pub async fn insert_json(&self, table: &str, rows: &[u8]) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut insert = self
+            .client
+            .insert_formatted_with(format!("INSERT INTO {table} FORMAT JSONEachRow"))
+            .buffered_with_capacity(rows.len() + 1024);
+        insert.write_buffered(rows);
+        insert.end().await?;
+        Ok(())
+    }
+
+    /// Batches of `ingest_events` not yet in `seen`, with their events' publish times.
+    pub async fn new_batches(
+        &self,
+        db: &str,
+        topics: &[String],
+        seen: &[String],
+    ) -> Result<Vec<BatchSeen>> {
+        let quote = |s: &str| format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"));
+        let topics: Vec<String> = topics.iter().map(|t| quote(t)).collect();
+        let mut sql = format!(
+            "SELECT batch_id, groupArray(published_at) AS published FROM {db}.ingest_events \
+             WHERE topic IN ({})",
+            topics.join(", ")
+        );
+        if !seen.is_empty() {
+            let seen: Vec<String> = seen.iter().map(|t| quote(t)).collect();
+            sql.push_str(&format!(" AND batch_id NOT IN ({})", seen.join(", ")));
+        }
+        sql.push_str(" GROUP BY batch_id");
+        Ok(self.client.query_raw(&sql).fetch_all::<BatchSeen>().await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renames_only_the_database_qualifier() {
+        let sql = "CREATE TABLE lgma.t AS SELECT * FROM lgma.u -- lgma_writer, xlgma.v";
+        assert_eq!(
+            rename_database(sql, "b1"),
+            "CREATE TABLE b1.t AS SELECT * FROM b1.u -- lgma_writer, xlgma.v"
+        );
+    }
+
+    #[test]
+    fn splits_statements_at_line_end_semicolons() {
+        let text = "-- c\nCREATE TABLE a (x String);\n\nINSERT INTO a\nSELECT 'a;b';\n";
+        assert_eq!(
+            statements(text),
+            vec!["CREATE TABLE a (x String)", "INSERT INTO a\nSELECT 'a;b'"]
+        );
+    }
+}
