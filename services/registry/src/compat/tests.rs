@@ -340,3 +340,39 @@ fn level_parsing() {
         Err(Error::InvalidCompatibilityLevel)
     ));
 }
+
+/// Documents where apache-avro 0.22's checker falls short, which is why `can_read` exists.
+#[test]
+fn apache_avro_gaps_that_our_checker_covers() {
+    use apache_avro::schema_compatibility::{Compatibility, SchemaCompatibility};
+    // 1. A missing enum symbol is only "Partial" (no reason, no location); we report it precisely.
+    let old = rec(r#"{"name":"t","type":{"type":"enum","name":"T","symbols":["A","B"]}}"#);
+    let new = rec(r#"{"name":"t","type":{"type":"enum","name":"T","symbols":["A"]}}"#);
+    assert_eq!(
+        SchemaCompatibility::can_read(&old, &new).ok(),
+        Some(Compatibility::Partial)
+    );
+    let ours = can_read(&old, &new);
+    assert_eq!(ours.len(), 1);
+    assert_eq!(
+        (
+            ours[0].kind,
+            ours[0].location.as_str(),
+            ours[0].message.as_str()
+        ),
+        ("MISSING_ENUM_SYMBOLS", "/fields/0/type/symbols", "[B]")
+    );
+    // 2. Named-type reference vs inline definition in the other schema.
+    let writer = rec(
+        r#"{"name":"a","type":{"type":"enum","name":"T","symbols":["X"]}},{"name":"b","type":"T"}"#,
+    );
+    let reader = rec(
+        r#"{"name":"b","type":{"type":"enum","name":"T","symbols":["X"]}},{"name":"a","type":"T"}"#,
+    );
+    let library = SchemaCompatibility::can_read(&writer, &reader);
+    assert!(
+        library.is_err(),
+        "apache-avro 0.22 wrongly calls these incompatible: {library:?}"
+    );
+    assert!(can_read(&writer, &reader).is_empty());
+}
