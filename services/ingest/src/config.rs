@@ -61,13 +61,9 @@ pub struct BatchSettings {
 pub struct ClickHouseSettings {
     pub url: String,
     pub user: String,
-    #[serde(serialize_with = "redact")]
+    /// Never printed: `Settings::redacted` blanks it for `print-config`, Debug hides it.
     pub password: String,
     pub database: String,
-}
-
-fn redact<S: serde::Serializer>(_: &str, s: S) -> std::result::Result<S::Ok, S::Error> {
-    s.serialize_str("<redacted>")
 }
 
 impl fmt::Debug for ClickHouseSettings {
@@ -164,8 +160,21 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// Loads settings; relative paths are taken relative to the config file's folder (or the
+    /// current folder without a file), so the service can be started from anywhere.
     pub fn load(file: Option<&Path>) -> Result<Self> {
-        let settings: Settings = lgma_core::config::load(file, ENV_PREFIX)?;
+        let mut settings: Settings = lgma_core::config::load(file, ENV_PREFIX)?;
+        if let Some(base) = file.and_then(Path::parent) {
+            for path in [
+                &mut settings.schemas_dir,
+                &mut settings.rules_dir,
+                &mut settings.keys_file,
+            ] {
+                if path.is_relative() {
+                    *path = base.join(&*path);
+                }
+            }
+        }
         settings.check()?;
         Ok(settings)
     }
@@ -180,6 +189,13 @@ impl Settings {
             ));
         }
         Ok(())
+    }
+
+    /// A copy safe to print (the defaults pass through serde, so redaction cannot live there).
+    pub fn redacted(&self) -> Self {
+        let mut copy = self.clone();
+        copy.clickhouse.password = "<redacted>".into();
+        copy
     }
 
     /// The topic actually consumed for a configured base topic.
@@ -204,7 +220,7 @@ mod tests {
     fn password_never_printed() {
         let s = Settings::default();
         let debug = format!("{s:?}");
-        let rendered = lgma_core::config::render(&s).expect("renders");
+        let rendered = lgma_core::config::render(&s.redacted()).expect("renders");
         assert!(!debug.contains("writer-local"));
         assert!(!rendered.contains("writer-local"));
         assert!(rendered.contains("<redacted>"));

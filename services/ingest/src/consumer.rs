@@ -24,7 +24,7 @@ use crate::offsets::next_offsets;
 use crate::pipeline::{Pipeline, RawRecord};
 use crate::{metrics, Result};
 
-/// Flags a rebalance for the loop; pauses newly assigned partitions until they are positioned.
+/// Flags a rebalance for the loop, which repositions every assigned partition before accepting records.
 pub struct IngestContext {
     rebalanced: Arc<AtomicBool>,
 }
@@ -43,12 +43,9 @@ impl ClientContext for IngestContext {
 }
 
 impl ConsumerContext for IngestContext {
-    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(tpl) => {
-                if let Err(e) = consumer.pause(tpl) {
-                    warn!(error = %e, "pausing newly assigned partitions failed");
-                }
                 info!(partitions = tpl.count(), "partitions assigned");
                 self.rebalanced.store(true, Ordering::Release);
             }
@@ -170,7 +167,10 @@ impl Ingest {
         *next = offset + 1;
         self.batch_bytes += record.size();
         self.batch.push(record);
-        self.batch_started.get_or_insert_with(Instant::now);
+        if self.batch_started.is_none() {
+            tracing::debug!(topic = %tp.0, partition = tp.1, offset, "first record of a batch");
+            self.batch_started = Some(Instant::now());
+        }
     }
 
     fn discard_batch(&mut self, why: &str) {
@@ -260,7 +260,6 @@ impl Ingest {
             if assignment.count() == 0 {
                 return;
             }
-            let _ = self.consumer.pause(&assignment);
             let mut topics: Vec<String> = assignment
                 .elements()
                 .iter()
@@ -274,7 +273,9 @@ impl Ingest {
                         let tp = (element.topic().to_string(), element.partition());
                         let (offset, next) = match recorded.get(&tp) {
                             Some(next) => (Offset::Offset(*next), *next),
-                            None => (Offset::Beginning, 0),
+                            // Offset 0 rather than Beginning: no ListOffsets round trip (slow on
+                            // tansu); auto.offset.reset=earliest covers a log that starts later.
+                            None => (Offset::Offset(0), 0),
                         };
                         if let Err(e) = self.seek_with_retry(&tp, offset).await {
                             warn!(topic = %tp.0, partition = tp.1, error = %e, "seek failed");

@@ -43,7 +43,7 @@ fn main() -> anyhow::Result<()> {
     let settings = Settings::load(cli.config.as_deref())?;
     match cli.command.unwrap_or(Command::Run) {
         Command::PrintConfig => {
-            print!("{}", lgma_core::config::render(&settings)?);
+            print!("{}", lgma_core::config::render(&settings.redacted())?);
             Ok(())
         }
         Command::Ddl { table } => {

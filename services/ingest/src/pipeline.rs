@@ -421,6 +421,7 @@ impl Pipeline {
             }
         }
 
+        let prepared_ms = started.elapsed().as_millis() as u64;
         // 1. Idempotent tables first.
         let db = self.db().to_string();
         self.clickhouse
@@ -434,8 +435,10 @@ impl Pipeline {
                 .insert_json(&format!("{db}.{table}_current"), rows)
                 .await?;
         }
+        let tables_ms = started.elapsed().as_millis() as u64;
         // 2. Kafka (at-least-once), awaited.
         self.publisher.send_all(&outgoing).await?;
+        let published_ms = started.elapsed().as_millis() as u64;
         // 3. The offset of record, last, as one INSERT into one partition.
         self.clickhouse
             .insert_json(&format!("{db}.ingest_events"), events)
@@ -446,6 +449,13 @@ impl Pipeline {
             metrics::publish_to_queryable(((now_ms - published).max(0) as f64) / 1000.0);
         }
         outcome.rows = judged.len();
+        tracing::debug!(
+            prepared_ms,
+            tables_ms,
+            published_ms,
+            total_ms = started.elapsed().as_millis() as u64,
+            "batch timings"
+        );
         metrics::batch(outcome.rows, started.elapsed().as_secs_f64());
         Ok(outcome)
     }

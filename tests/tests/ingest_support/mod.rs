@@ -1,0 +1,245 @@
+//! Shared set-up for the ingest end-to-end tests: unique topics, registered schemas, a config
+//! file, the `lgma-ingest` binary as a child process, a producer and ClickHouse queries.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use lgma_e2e::{clickhouse_url, create_topic, kafka_bootstrap, registry_url};
+use lgma_publisher::encode::Encoder;
+use lgma_publisher::registry::RegistryClient;
+use lgma_publisher::topics::TopicNaming;
+use lgma_publisher::{GeneratedEvent, Generator, GeneratorConfig, Topic};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::ClientConfig;
+use serde::de::DeserializeOwned;
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+pub fn ingest_binary() -> PathBuf {
+    let bin = repo().join("target/debug/lgma-ingest");
+    assert!(
+        bin.exists(),
+        "{} missing: run `cargo build -p lgma-ingest` (or `infra/stack build`) first",
+        bin.display()
+    );
+    bin
+}
+
+/// One isolated test world: its own topics (suffix), consumer group and config file.
+pub struct World {
+    pub suffix: String,
+    pub naming: TopicNaming,
+    pub encoder: Encoder,
+    pub producer: FutureProducer,
+    pub config: PathBuf,
+    pub dir: PathBuf,
+}
+
+impl World {
+    pub async fn new(partitions: i32, max_rows: usize) -> Result<Self> {
+        let suffix = format!("-t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let naming = TopicNaming {
+            prefix: String::new(),
+            suffix: suffix.clone(),
+        };
+        for topic in Topic::ALL {
+            create_topic(&naming.topic(topic), partitions).await?;
+            create_topic(&format!("{}.enriched{suffix}", topic.name()), 1).await?;
+        }
+        create_topic(&format!("lgma.dlq{suffix}"), 1).await?;
+        let registry = RegistryClient::new(&registry_url())?;
+        let ids = registry.register_all(&naming).await?;
+        let encoder = Encoder::new(&ids)?;
+        let producer: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", kafka_bootstrap())
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "5")
+            .create()?;
+        let dir = std::env::temp_dir().join(format!("lgma-ingest-test{suffix}"));
+        std::fs::create_dir_all(&dir)?;
+        let config = dir.join("ingest.toml");
+        let world = Self {
+            suffix,
+            naming,
+            encoder,
+            producer,
+            config,
+            dir,
+        };
+        world.write_config(max_rows, 300)?;
+        Ok(world)
+    }
+
+    pub fn write_config(&self, max_rows: usize, max_wait_ms: u64) -> Result<()> {
+        let root = repo();
+        let port = free_port()?;
+        let text = format!(
+            r#"group_id = "ingest-test{suffix}"
+topic_suffix = "{suffix}"
+registry_url = "{registry}"
+schemas_dir = "{root}/schemas"
+rules_dir = "{root}/schemas/rules"
+keys_file = "{root}/infra/config/keys.example.toml"
+metrics_listen = "127.0.0.1:{port}"
+[kafka]
+bootstrap_servers = "{kafka}"
+[batch]
+max_rows = {max_rows}
+max_wait_ms = {max_wait_ms}
+[clickhouse]
+url = "{ch}"
+"#,
+            suffix = self.suffix,
+            registry = registry_url(),
+            root = root.display(),
+            kafka = kafka_bootstrap(),
+            ch = clickhouse_url(),
+        );
+        std::fs::write(&self.config, text)?;
+        Ok(())
+    }
+
+    pub fn topic(&self, topic: Topic) -> String {
+        self.naming.topic(topic)
+    }
+
+    /// Starts `lgma-ingest run` with this world's config; its log goes to `<dir>/ingest-<n>.log`.
+    pub fn spawn_ingest(&self, n: usize) -> Result<Child> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join(format!("ingest-{n}.log")))?;
+        let child = Command::new(ingest_binary())
+            .arg("run")
+            .arg("--config")
+            .arg(&self.config)
+            .env("RUST_LOG", "info,lgma_ingest=debug,librdkafka=warn,rdkafka=warn")
+            .stdout(Stdio::from(log.try_clone()?))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .context("spawning lgma-ingest")?;
+        Ok(child)
+    }
+
+    pub fn log(&self, n: usize) -> String {
+        std::fs::read_to_string(self.dir.join(format!("ingest-{n}.log"))).unwrap_or_default()
+    }
+
+    /// Produces framed bytes (or a tombstone with `None`) and waits for the broker's ack.
+    pub async fn send_raw(&self, topic: &str, key: &str, value: Option<&[u8]>) -> Result<(i32, i64)> {
+        let mut record: FutureRecord<'_, str, [u8]> = FutureRecord::to(topic).key(key);
+        if let Some(v) = value {
+            record = record.payload(v);
+        }
+        self.producer
+            .send(record, Duration::from_secs(30))
+            .await
+            .map(|d| (d.partition, d.offset))
+            .map_err(|(e, _)| anyhow::anyhow!("produce to {topic}: {e}"))
+    }
+
+    pub async fn send(&self, event: &GeneratedEvent) -> Result<(i32, i64)> {
+        let bytes = self.encoder.encode(event)?;
+        self.send_raw(&self.topic(event.topic), &event.key, Some(&bytes)).await
+    }
+}
+
+/// Valid events from the seeded generator (all topics), deterministic for a seed.
+pub fn valid_events(seed: u64, n: usize) -> Vec<GeneratedEvent> {
+    let mut generator = Generator::new(seed, GeneratorConfig::default()).expect("generator");
+    (0..n).map(|_| generator.next_event()).collect()
+}
+
+pub fn free_port() -> Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// Runs a query as the admin user and parses JSONEachRow output.
+pub async fn ch_query<T: DeserializeOwned>(sql: &str) -> Result<Vec<T>> {
+    let password = std::env::var("LGMA_CH_ADMIN_PASSWORD").unwrap_or_else(|_| "admin-local".into());
+    let response = reqwest::Client::new()
+        .post(clickhouse_url())
+        .basic_auth("lgma_admin", Some(password))
+        .query(&[("output_format_json_quote_64bit_integers", "0")])
+        .body(format!("{sql} FORMAT JSONEachRow"))
+        .send()
+        .await?;
+    let status = response.status();
+    let text = response.text().await?;
+    if !status.is_success() {
+        bail!("clickhouse: {status}: {text}");
+    }
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).with_context(|| format!("row {l}")))
+        .collect()
+}
+
+#[derive(serde::Deserialize, Debug)]
+pub struct Count {
+    pub n: u64,
+}
+
+pub async fn count(sql: &str) -> Result<u64> {
+    Ok(ch_query::<Count>(sql).await?.first().map_or(0, |c| c.n))
+}
+
+/// Polls `sql` (returning `n`) until it reaches `want` or the deadline passes; returns the last value.
+pub async fn wait_for_count(sql: &str, want: u64, timeout: Duration) -> Result<u64> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let n = count(sql).await?;
+        if n >= want || Instant::now() > deadline {
+            return Ok(n);
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+pub fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// Stops a child with SIGKILL (what a crash looks like) and reaps it.
+pub fn kill9(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Stops a child with SIGTERM and waits up to `timeout` for a clean exit.
+pub fn terminate(child: &mut Child, timeout: Duration) {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    kill9(child);
+}
+
+pub fn topics_in(world: &World) -> String {
+    Topic::ALL
+        .iter()
+        .map(|t| quote(&world.topic(*t)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub fn path_str(p: &Path) -> String {
+    p.display().to_string()
+}
+
+pub type Offsets = HashMap<(String, i32), Vec<i64>>;
