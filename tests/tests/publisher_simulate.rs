@@ -29,37 +29,67 @@ async fn schema_by_id(http: &reqwest::Client, id: u32) -> Schema {
         .json()
         .await
         .expect("json");
-    Schema::parse_str(body["schema"].as_str().expect("schema text")).expect("registered schema parses")
+    Schema::parse_str(body["schema"].as_str().expect("schema text"))
+        .expect("registered schema parses")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simulated_events_land_on_the_broker_and_read_back() {
-    let suffix = format!(".pubsim{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let suffix = format!(
+        ".pubsim{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..10]
+    );
     let mut settings = Settings::default();
     settings.kafka.bootstrap_servers = kafka_bootstrap();
     settings.registry_url = registry_url();
-    settings.topics = TopicNaming { prefix: String::new(), suffix: suffix.clone() };
+    settings.topics = TopicNaming {
+        prefix: String::new(),
+        suffix: suffix.clone(),
+    };
 
     // What `lgma-publisher simulate` does: register, create missing topics, produce.
-    let ids = RegistryClient::new(&settings.registry_url).unwrap().register_all(&settings.topics).await.unwrap();
-    let names: Vec<String> = Topic::ALL.iter().map(|t| settings.topics.topic(*t)).collect();
+    let ids = RegistryClient::new(&settings.registry_url)
+        .unwrap()
+        .register_all(&settings.topics)
+        .await
+        .unwrap();
+    let names: Vec<String> = Topic::ALL
+        .iter()
+        .map(|t| settings.topics.topic(*t))
+        .collect();
     ensure_topics(&settings, &names).await.unwrap();
-    ensure_topics(&settings, &names).await.expect("creating existing topics is a no-op");
+    ensure_topics(&settings, &names)
+        .await
+        .expect("creating existing topics is a no-op");
     let encoder = Encoder::new(&ids).unwrap();
     let producer = EventProducer::new(&settings).unwrap();
-    let config = GeneratorConfig { invalid_ratio: 0.05, ..GeneratorConfig::default() };
+    let config = GeneratorConfig {
+        invalid_ratio: 0.05,
+        ..GeneratorConfig::default()
+    };
     let mut expected_kinds: BTreeMap<String, u64> = BTreeMap::new();
     let mut expected: HashMap<String, (Topic, EventKind, String)> = HashMap::new();
     for event in Generator::new(2024, config).unwrap().take(N as usize) {
         let value = encoder.encode(&event).unwrap();
         let meta = event.event.meta();
-        producer.send(&settings.topics.topic(event.topic), &event.key, &value, &meta).await.unwrap();
+        producer
+            .send(
+                &settings.topics.topic(event.topic),
+                &event.key,
+                &value,
+                &meta,
+            )
+            .await
+            .unwrap();
         let kind = match event.kind {
             EventKind::Valid => "valid".to_string(),
             EventKind::Invalid(k) => k.name().to_string(),
         };
         *expected_kinds.entry(kind).or_default() += 1;
-        expected.insert(meta.event_id.clone(), (event.topic, event.kind, event.key.clone()));
+        expected.insert(
+            meta.event_id.clone(),
+            (event.topic, event.kind, event.key.clone()),
+        );
     }
     producer.flush(Duration::from_secs(60)).unwrap();
     assert_eq!((producer.delivered(), producer.failed()), (N, 0));
@@ -75,7 +105,9 @@ async fn simulated_events_land_on_the_broker_and_read_back() {
     let mut assignment = TopicPartitionList::new();
     for name in &names {
         for partition in 0..settings.partitions {
-            assignment.add_partition_offset(name, partition, Offset::Beginning).unwrap();
+            assignment
+                .add_partition_offset(name, partition, Offset::Beginning)
+                .unwrap();
         }
     }
     consumer.assign(&assignment).unwrap();
@@ -85,28 +117,39 @@ async fn simulated_events_land_on_the_broker_and_read_back() {
     let mut seen = 0u64;
     let deadline = Instant::now() + Duration::from_secs(120);
     while seen < N && Instant::now() < deadline {
-        let Some(message) = consumer.poll(Duration::from_millis(500)) else { continue };
+        let Some(message) = consumer.poll(Duration::from_millis(500)) else {
+            continue;
+        };
         let message = message.expect("consume");
         seen += 1;
         let headers: HashMap<String, String> = message
             .headers()
             .map(|h| {
                 h.iter()
-                    .map(|x| (x.key.to_string(), String::from_utf8_lossy(x.value.unwrap_or_default()).into_owned()))
+                    .map(|x| {
+                        (
+                            x.key.to_string(),
+                            String::from_utf8_lossy(x.value.unwrap_or_default()).into_owned(),
+                        )
+                    })
                     .collect()
             })
             .unwrap_or_default();
         for name in ["event_id", "la_code", "entity_version", "operation"] {
             assert!(headers.contains_key(name), "header {name} missing");
         }
-        let (topic, kind, key) = expected.get(&headers["event_id"]).expect("an event we produced").clone();
+        let (topic, kind, key) = expected
+            .get(&headers["event_id"])
+            .expect("an event we produced")
+            .clone();
         assert_eq!(message.topic(), settings.topics.topic(topic));
         assert_eq!(message.key(), Some(key.as_bytes()), "key = entity_id");
         let value = message.payload().expect("no tombstones from the publisher");
         let label = match kind {
             EventKind::Invalid(InvalidKind::NotFramed) => {
                 assert_ne!(value[0], 0, "not Confluent-framed");
-                serde_json::from_slice::<serde_json::Value>(value).expect("the JSON a misconfigured producer sends");
+                serde_json::from_slice::<serde_json::Value>(value)
+                    .expect("the JSON a misconfigured producer sends");
                 "not_framed".to_string()
             }
             _ => {
@@ -129,9 +172,12 @@ async fn simulated_events_land_on_the_broker_and_read_back() {
                         k.name().to_string()
                     }
                     EventKind::Valid => {
-                        let decoded = decoded.expect("valid event decodes with the registry's schema");
+                        let decoded =
+                            decoded.expect("valid event decodes with the registry's schema");
                         assert!(body.is_empty(), "no trailing bytes");
-                        let apache_avro::types::Value::Record(fields) = decoded else { panic!("record") };
+                        let apache_avro::types::Value::Record(fields) = decoded else {
+                            panic!("record")
+                        };
                         assert_eq!(fields[2].1, apache_avro::types::Value::String(key.clone()));
                         "valid".to_string()
                     }
@@ -142,5 +188,9 @@ async fn simulated_events_land_on_the_broker_and_read_back() {
     }
     assert_eq!(seen, N, "every produced event is read back");
     assert_eq!(seen_kinds, expected_kinds);
-    assert_eq!(seen_kinds.len(), 1 + InvalidKind::ALL.len(), "every invalid kind present: {seen_kinds:?}");
+    assert_eq!(
+        seen_kinds.len(),
+        1 + InvalidKind::ALL.len(),
+        "every invalid kind present: {seen_kinds:?}"
+    );
 }

@@ -488,6 +488,9 @@ impl Meta {
 }
 
 /// One change event on one of the seven topics.
+// Variants differ in size (planning is the widest); events are built once and moved into the
+// encoder, so boxing would only add an allocation and clumsier matching for library users.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum ChangeEvent {
     Presentation(Envelope<Presentation>),
@@ -500,6 +503,7 @@ pub enum ChangeEvent {
 }
 
 /// An entity state, before it is wrapped in an envelope.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Entity {
     Presentation(Presentation),

@@ -143,6 +143,8 @@ enum Action {
     Step(Box<Step>),
 }
 
+// Already boxed inside `Action::Step`, so the variant sizes do not matter for the queue.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 enum Step {
     Placement(homelessness::Household, String),

@@ -98,7 +98,7 @@ pub fn map(
             line,
             errors: Vec::new(),
         };
-        let event = row.to_event(&councils, source_system, now_ms, rng);
+        let event = row.build_event(&councils, source_system, now_ms, rng);
         if row.errors.is_empty() {
             if let Some(event) = event {
                 mapped.events.push((line, event));
@@ -184,7 +184,7 @@ impl Row<'_> {
         }
     }
 
-    fn to_event(
+    fn build_event(
         &mut self,
         councils: &LocalAuthorities,
         source_system: &str,
