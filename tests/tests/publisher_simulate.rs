@@ -156,8 +156,8 @@ async fn simulated_events_land_on_the_broker_and_read_back() {
                 assert_eq!(value[0], 0, "Confluent magic byte");
                 let id = u32::from_be_bytes([value[1], value[2], value[3], value[4]]);
                 assert_eq!(id, ids[&topic], "schema id of the topic's subject");
-                if !schemas.contains_key(&id) {
-                    schemas.insert(id, schema_by_id(&http, id).await);
+                if let std::collections::hash_map::Entry::Vacant(slot) = schemas.entry(id) {
+                    slot.insert(schema_by_id(&http, id).await);
                 }
                 let reader = GenericDatumReader::builder(&schemas[&id]).build().unwrap();
                 let mut body = &value[5..];
