@@ -63,16 +63,24 @@ def read_all(kafka_bootstrap, registry_url, topics, expected, timeout_s=600):
             "value.deserializer": AvroDeserializer(registry),
         }
     )
-    consumer.assign([TopicPartition(t, p, 0) for t in topics for p in range(PARTITIONS)])
     records = []
     deadline = time.time() + timeout_s
     try:
-        while len(records) < expected and time.time() < deadline:
-            msg = consumer.poll(1.0)
-            if msg is None:
-                continue
-            assert msg.error() is None, msg.error()
-            records.append((msg.topic(), msg.key(), msg.value(), dict(msg.headers() or [])))
+        # One topic at a time: a single fetch over all 28 partitions stalls tansu 0.6 (seen with
+        # librdkafka 2.16); per-topic assignment reads the same records reliably.
+        for topic in topics:
+            marks = [consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30) for p in range(PARTITIONS)]
+            want = sum(high - low for low, high in marks)
+            consumer.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
+            got = 0
+            while got < want and time.time() < deadline:
+                msg = consumer.poll(1.0)
+                if msg is None:
+                    continue
+                assert msg.error() is None, msg.error()
+                records.append((msg.topic(), msg.key(), msg.value(), dict(msg.headers() or [])))
+                got += 1
+            consumer.unassign()
     finally:
         consumer.close()
     return records
