@@ -22,12 +22,22 @@ say "registering the council schemas in the registry"
 "$PUB" register --config "$ROOT/infra/config/publisher.toml"
 
 bash "$STACK" up ingest
-if [[ -x "$ROOT/target/debug/lgma-api" ]]; then bash "$STACK" up api; fi
+
+# A fresh analyst token for the dashboard (only its SHA-256 is written to disk).
+DATA="${LGMA_DATA:-$ROOT/.data}"
+mkdir -p "$DATA/api"
+TOKEN="demo-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+printf '[[tokens]]\nname = "demo-dashboard"\nsha256 = "%s"\nrole = "analyst"\n' \
+    "$(printf '%s' "$TOKEN" | sha256sum | cut -d' ' -f1)" >"$DATA/api/demo-tokens.toml"
+bash "$STACK" down-one api >/dev/null 2>&1 || true
+LGMA_API_TOKENS_FILE="$DATA/api/demo-tokens.toml" bash "$STACK" up api
+DASHBOARD="http://127.0.0.1:${API_PORT}/#token=${TOKEN}"
 
 duration_args=()
 if [[ "$SECONDS_TO_RUN" != 0 ]]; then duration_args=(--duration "$SECONDS_TO_RUN"); fi
 say "publishing a simulated stream: ${RATE} events/s, ${INVALID} broken, 31 councils (Ctrl-C stops the publisher)"
-say "dashboard: http://127.0.0.1:${API_PORT}/   metrics: http://127.0.0.1:9181/metrics"
+say "dashboard: ${DASHBOARD}"
+say "metrics:   http://127.0.0.1:9181/metrics"
 "$PUB" simulate --config "$ROOT/infra/config/publisher.toml" --rate "$RATE" --speed-up 86400 \
     --invalid-ratio "$INVALID" "${duration_args[@]}" || true
 
@@ -42,8 +52,9 @@ ch "SELECT arrayJoin(rule_ids) AS rule, count() AS events FROM ingest_quarantine
 cat >&2 <<MSG
 
 The stack keeps running. Look at:
-  dashboard       http://127.0.0.1:${API_PORT}/
-  open data       curl http://127.0.0.1:${API_PORT}/api/v1/open/datasets
+  dashboard       ${DASHBOARD}
+  open data       curl http://127.0.0.1:${API_PORT}/v1/open-data
+  summaries       curl -H 'Authorization: Bearer ${TOKEN}' http://127.0.0.1:${API_PORT}/v1/summaries/planning/monthly
   ClickHouse      clickhouse-client --port ${LGMA_CH_TCP_PORT:-9000} --user lgma_reader --password reader-local -d lgma
   metrics         curl http://127.0.0.1:9181/metrics
 Stop everything with: infra/stack down
