@@ -18,6 +18,9 @@ pub const ENV_PREFIX: &str = "LGMA_INGEST_";
 pub struct Settings {
     pub kafka: KafkaSettings,
     pub group_id: String,
+    /// `group` (subscribe; instances share partitions, rebalances) or `manual` (assign every
+    /// partition of the topics to this one instance: no group coordination at all).
+    pub assignment: Assignment,
     /// Appended to every topic name (source, enriched and DLQ); tests use a unique suffix per run.
     pub topic_suffix: String,
     pub topics: Vec<TopicSettings>,
@@ -35,6 +38,13 @@ pub struct Settings {
     pub keys_file: PathBuf,
     pub metrics_listen: String,
     pub log_json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Assignment {
+    Group,
+    Manual,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -143,6 +153,7 @@ impl Default for Settings {
         Self {
             kafka: KafkaSettings::default(),
             group_id: "lgma-ingest".into(),
+            assignment: Assignment::Group,
             topic_suffix: String::new(),
             topics: default_topics(),
             dlq_topic: "lgma.dlq".into(),

@@ -19,7 +19,7 @@ use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, info_span, warn, Instrument};
 
-use crate::config::Settings;
+use crate::config::{Assignment, Settings};
 use crate::offsets::next_offsets;
 use crate::pipeline::{Pipeline, RawRecord};
 use crate::{metrics, Result};
@@ -67,6 +67,8 @@ pub struct Ingest {
     rebalanced: Arc<AtomicBool>,
     /// Next offset to accept per assigned partition; absent = not positioned yet (drop records).
     next: HashMap<TopicPartition, i64>,
+    /// Manual assignment: every partition of the configured topics (no group coordination).
+    manual: Option<Vec<TopicPartition>>,
     batch: Vec<RawRecord>,
     batch_bytes: usize,
     batch_started: Option<Instant>,
@@ -96,14 +98,37 @@ impl Ingest {
             })?;
         let topics: Vec<String> = pipeline.topics.keys().cloned().collect();
         let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
-        consumer.subscribe(&refs)?;
-        info!(topics = ?topics, group = %settings.group_id, "subscribed");
+        let manual = match settings.assignment {
+            Assignment::Group => {
+                consumer.subscribe(&refs)?;
+                info!(topics = ?topics, group = %settings.group_id, "subscribed");
+                None
+            }
+            Assignment::Manual => {
+                let mut partitions = Vec::new();
+                for topic in &topics {
+                    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+                    for t in metadata.topics() {
+                        for p in t.partitions() {
+                            partitions.push((t.name().to_string(), p.id()));
+                        }
+                    }
+                }
+                info!(
+                    partitions = partitions.len(),
+                    "manual assignment of every partition"
+                );
+                rebalanced.store(true, Ordering::Release);
+                Some(partitions)
+            }
+        };
         Ok(Self {
             settings,
             pipeline,
             consumer,
             rebalanced,
             next: HashMap::new(),
+            manual,
             batch: Vec::new(),
             batch_bytes: 0,
             batch_started: None,
@@ -250,9 +275,16 @@ impl Ingest {
                 return;
             }
             self.rebalanced.store(false, Ordering::Release);
-            let assignment = match self.consumer.assignment() {
-                Ok(a) => a,
-                Err(e) => {
+            let assignment = match (&self.manual, self.consumer.assignment()) {
+                (Some(partitions), _) => {
+                    let mut tpl = TopicPartitionList::new();
+                    for (topic, partition) in partitions {
+                        tpl.add_partition(topic, *partition);
+                    }
+                    tpl
+                }
+                (None, Ok(a)) => a,
+                (None, Err(e)) => {
                     warn!(error = %e, "reading assignment failed");
                     TopicPartitionList::new()
                 }
@@ -267,6 +299,29 @@ impl Ingest {
                 .collect();
             topics.dedup();
             match next_offsets(self.pipeline.clickhouse(), &topics).await {
+                Ok(recorded) if self.manual.is_some() => {
+                    // Manual mode: assign with the offsets of record; no seek needed.
+                    let mut tpl = TopicPartitionList::new();
+                    for element in assignment.elements() {
+                        let tp = (element.topic().to_string(), element.partition());
+                        let next = recorded.get(&tp).copied().unwrap_or(0);
+                        let _ = tpl.add_partition_offset(&tp.0, tp.1, Offset::Offset(next));
+                        self.next.insert(tp, next);
+                    }
+                    match self.consumer.assign(&tpl) {
+                        Ok(()) => {
+                            info!(
+                                partitions = self.next.len(),
+                                "assigned at the offsets of record"
+                            );
+                            return;
+                        }
+                        Err(e) => {
+                            warn!(error = %e, "assign failed");
+                            self.next.clear();
+                        }
+                    }
+                }
                 Ok(recorded) => {
                     let mut ok = true;
                     for element in assignment.elements() {
