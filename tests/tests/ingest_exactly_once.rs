@@ -112,7 +112,7 @@ async fn ten_kill9_cycles_lose_nothing_and_double_nothing() -> anyhow::Result<()
     ))
     .await?;
     assert_eq!(history, events.len() as u64);
-    let restarts_seen = (0..10).filter(|i| world.log(*i).contains("positioned")).count();
+    let restarts_seen = (0..10).filter(|i| world.log(*i).contains("at the offsets of record")).count();
     assert!(restarts_seen >= 8, "most cycles got far enough to position: {restarts_seen}");
     Ok(())
 }

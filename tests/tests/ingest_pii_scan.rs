@@ -16,13 +16,11 @@ use rdkafka::{ClientConfig, Message};
 
 #[derive(serde::Deserialize)]
 struct Table {
-    name: String,
+    tbl: String,
 }
 
 fn clear_values(e: &ChangeEvent, out: &mut HashSet<String>) {
-    let day = |d: i32| {
-        chrono_day(d)
-    };
+    let day = chrono_day;
     match e {
         ChangeEvent::Presentation(env) => {
             if let Some(p) = &env.payload {
@@ -55,13 +53,8 @@ fn clear_values(e: &ChangeEvent, out: &mut HashSet<String>) {
 }
 
 fn chrono_day(days: i32) -> String {
-    let epoch = std::time::UNIX_EPOCH + Duration::from_secs(days as u64 * 86_400);
-    // yyyy-mm-dd without a date library: civil-from-days (Howard Hinnant).
-    let z = epoch
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64 / 86_400)
-        .unwrap_or(0)
-        + 719_468;
+    // yyyy-mm-dd without a date library: civil-from-days (Howard Hinnant); works before 1970.
+    let z = i64::from(days) + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
@@ -118,21 +111,21 @@ async fn no_clear_ppsn_name_or_birth_date_in_any_clickhouse_string() -> anyhow::
 
     // Every table in lgma that has a `topic` column: all string values of this run's rows.
     let tables: Vec<Table> = ch_query(
-        "SELECT DISTINCT table AS name FROM system.columns WHERE database = 'lgma' AND name = 'topic'",
+        "SELECT DISTINCT table AS tbl FROM system.columns WHERE database = 'lgma' AND name = 'topic'",
     )
     .await?;
     assert!(tables.len() >= 4);
     let mut scanned = 0usize;
     for t in tables {
         let rows: Vec<serde_json::Value> =
-            ch_query(&format!("SELECT * FROM lgma.{} WHERE topic IN ({all})", t.name)).await?;
+            ch_query(&format!("SELECT * FROM lgma.{} WHERE topic IN ({all})", t.tbl)).await?;
         for row in rows {
             let mut values = Vec::new();
             strings(&row, &mut values);
             for v in values {
                 scanned += 1;
                 for c in &clear {
-                    assert!(!v.contains(c.as_str()), "lgma.{}: clear value {c:?} found in {v:?}", t.name);
+                    assert!(!v.contains(c.as_str()), "lgma.{}: clear value {c:?} found in {v:?}", t.tbl);
                 }
             }
         }
