@@ -70,13 +70,6 @@ impl EventProducer {
         let counter = DeliveryCounter::default();
         let mut config = settings.kafka.producer_config();
         config.set("queue.buffering.max.messages", "200000");
-        // Bigger batches unless configured otherwise: tansu stores and serves per batch, and a
-        // 5 ms linger spread over 28 partitions makes one-record batches that read back slowly.
-        for (key, value) in [("linger.ms", "200"), ("batch.num.messages", "10000")] {
-            if !settings.kafka.properties.contains_key(key) {
-                config.set(key, value);
-            }
-        }
         let producer = config.create_with_context(counter.clone())?;
         Ok(Self { producer, counter })
     }
