@@ -59,16 +59,21 @@ async fn ten_kill9_cycles_lose_nothing_and_double_nothing() -> anyhow::Result<()
         // in either mode (scale-out with a group is tested in ingest_scale_out.rs).
         world.write_config_full(150, 100, "", "manual")?;
         let mut child = world.spawn_ingest(cycle)?;
-        let before = count(&count_sql).await?;
-        // Wait for progress (or a bounded time), then kill at a pseudo-random moment.
-        let deadline = Instant::now() + Duration::from_secs(12);
-        while Instant::now() < deadline && count(&count_sql).await? == before {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        tokio::time::sleep(Duration::from_millis(seed % 700)).await;
+        if cycle % 2 == 0 {
+            // Wait for progress (or a bounded time), then kill at a pseudo-random moment.
+            let before = count(&count_sql).await?;
+            let deadline = Instant::now() + Duration::from_secs(12);
+            while Instant::now() < deadline && count(&count_sql).await? == before {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            tokio::time::sleep(Duration::from_millis(seed % 700)).await;
+        } else {
+            // Kill blind, anywhere in start-up, decoding or the three writes.
+            tokio::time::sleep(Duration::from_millis(600 + seed % 1500)).await;
+        }
         kill9(&mut child);
     }
     let delivered = producing.await??;
