@@ -79,7 +79,6 @@ async fn ten_kill9_cycles_lose_nothing_and_double_nothing() -> anyhow::Result<()
     let delivered = producing.await??;
     assert_eq!(delivered.len(), events.len());
 
-
     let mut child = world.spawn_ingest(99)?;
     let n = wait_for_count(&count_sql, events.len() as u64, Duration::from_secs(90)).await?;
     // Let a possible (wrong) duplicate batch arrive before judging.
@@ -95,7 +94,11 @@ async fn ten_kill9_cycles_lose_nothing_and_double_nothing() -> anyhow::Result<()
     .await?;
     let t = &totals[0];
     assert_eq!(t.rows, events.len() as u64, "rows in the offset of record");
-    assert_eq!(t.offsets, events.len() as u64, "no (partition, offset) twice");
+    assert_eq!(
+        t.offsets,
+        events.len() as u64,
+        "no (partition, offset) twice"
+    );
     assert_eq!(t.events, events.len() as u64, "no event id twice");
 
     // Exactly the delivered positions, no more, no fewer.
@@ -117,7 +120,12 @@ async fn ten_kill9_cycles_lose_nothing_and_double_nothing() -> anyhow::Result<()
     ))
     .await?;
     assert_eq!(history, events.len() as u64);
-    let restarts_seen = (0..10).filter(|i| world.log(*i).contains("at the offsets of record")).count();
-    assert!(restarts_seen >= 8, "most cycles got far enough to position: {restarts_seen}");
+    let restarts_seen = (0..10)
+        .filter(|i| world.log(*i).contains("at the offsets of record"))
+        .count();
+    assert!(
+        restarts_seen >= 8,
+        "most cycles got far enough to position: {restarts_seen}"
+    );
     Ok(())
 }

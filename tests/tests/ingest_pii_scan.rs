@@ -95,7 +95,10 @@ async fn no_clear_ppsn_name_or_birth_date_in_any_clickhouse_string() -> anyhow::
         }
     }
     clear.retain(|v| v.len() >= 6); // ignore tiny values that would match by accident
-    assert!(clear.iter().any(|v| v.len() == 8 || v.len() == 9), "some PPSNs are in the sample");
+    assert!(
+        clear.iter().any(|v| v.len() == 8 || v.len() == 9),
+        "some PPSNs are in the sample"
+    );
 
     let mut child = world.spawn_ingest(0)?;
     let all = topics_in(&world);
@@ -117,15 +120,22 @@ async fn no_clear_ppsn_name_or_birth_date_in_any_clickhouse_string() -> anyhow::
     assert!(tables.len() >= 4);
     let mut scanned = 0usize;
     for t in tables {
-        let rows: Vec<serde_json::Value> =
-            ch_query(&format!("SELECT * FROM lgma.{} WHERE topic IN ({all})", t.tbl)).await?;
+        let rows: Vec<serde_json::Value> = ch_query(&format!(
+            "SELECT * FROM lgma.{} WHERE topic IN ({all})",
+            t.tbl
+        ))
+        .await?;
         for row in rows {
             let mut values = Vec::new();
             strings(&row, &mut values);
             for v in values {
                 scanned += 1;
                 for c in &clear {
-                    assert!(!v.contains(c.as_str()), "lgma.{}: clear value {c:?} found in {v:?}", t.tbl);
+                    assert!(
+                        !v.contains(c.as_str()),
+                        "lgma.{}: clear value {c:?} found in {v:?}",
+                        t.tbl
+                    );
                 }
             }
         }

@@ -34,7 +34,11 @@ async fn all_seven_topics_land_with_provenance_and_enrichment() -> anyhow::Resul
         "SELECT count() AS n FROM lgma.ingest_events WHERE topic IN ({all}) AND verdict != 'QUARANTINE'"
     ))
     .await?;
-    assert_eq!(accepted, events.len() as u64, "generator's valid events are all accepted");
+    assert_eq!(
+        accepted,
+        events.len() as u64,
+        "generator's valid events are all accepted"
+    );
 
     let tables = [
         (Topic::Presentation, "hl_presentation"),
@@ -61,7 +65,10 @@ async fn all_seven_topics_land_with_provenance_and_enrichment() -> anyhow::Resul
                 quote(&world.topic(topic))
             ))
             .await?;
-            assert_eq!(enriched, want, "{table}: every row carries reference data and versions");
+            assert_eq!(
+                enriched, want,
+                "{table}: every row carries reference data and versions"
+            );
         }
     }
     Ok(())

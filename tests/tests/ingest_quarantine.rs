@@ -23,7 +23,9 @@ struct QRow {
     non_personal_fields: String,
 }
 
-fn planning(e: &mut ChangeEvent) -> &mut lgma_publisher::model::Envelope<lgma_publisher::model::PlanningApplication> {
+fn planning(
+    e: &mut ChangeEvent,
+) -> &mut lgma_publisher::model::Envelope<lgma_publisher::model::PlanningApplication> {
     match e {
         ChangeEvent::PlanningApplication(env) => env,
         _ => panic!("not planning"),
@@ -32,7 +34,8 @@ fn planning(e: &mut ChangeEvent) -> &mut lgma_publisher::model::Envelope<lgma_pu
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_events_quarantined_with_reason_while_valid_ones_land() -> anyhow::Result<()> {
-    let world = World::with_topics(&[Topic::PlanningApplication, Topic::Presentation], 1, 5000).await?;
+    let world =
+        World::with_topics(&[Topic::PlanningApplication, Topic::Presentation], 1, 5000).await?;
     world.write_config_full(5000, 300, "", "manual")?;
     let pl = world.topic(Topic::PlanningApplication);
     let pr = world.topic(Topic::Presentation);
@@ -59,31 +62,60 @@ async fn bad_events_quarantined_with_reason_while_valid_ones_land() -> anyhow::R
 
     bad!("envelope.tombstone", None);
     bad!("envelope.not_framed", Some(&br#"{"event_id":"x"}"#[..]));
-    bad!("envelope.schema_unknown", Some(&framed(987_654, &body(&template))[..]));
+    bad!(
+        "envelope.schema_unknown",
+        Some(&framed(987_654, &body(&template))[..])
+    );
     let b = body(&template);
-    bad!("envelope.decode", Some(&framed(schema_id, &b[..b.len() / 2])[..]));
+    bad!(
+        "envelope.decode",
+        Some(&framed(schema_id, &b[..b.len() / 2])[..])
+    );
     // A waste-return schema id on the planning topic: does not resolve into our reader schema.
     let mut waste = events_of(Topic::WasteReturn, 3, 1).remove(0).event;
     waste.set_la_code("DC");
-    bad!("envelope.decode", Some(&framed(waste_id, &body(&waste))[..]));
+    bad!(
+        "envelope.decode",
+        Some(&framed(waste_id, &body(&waste))[..])
+    );
     let mut e = template.clone();
     e.set_la_code("ZZ");
     bad!("envelope.la_code", Some(&framed(schema_id, &body(&e))[..]));
     let mut e = template.clone();
     planning(&mut e).payload = None; // an UPDATE/CREATE without payload
-    bad!("envelope.payload_missing", Some(&framed(schema_id, &body(&e))[..]));
+    bad!(
+        "envelope.payload_missing",
+        Some(&framed(schema_id, &body(&e))[..])
+    );
     let mut e = template.clone();
-    planning(&mut e).payload.as_mut().expect("payload").development_eircode = Some("B12 3456".into());
-    bad!("planning.development_eircode.format", Some(&framed(schema_id, &body(&e))[..]));
+    planning(&mut e)
+        .payload
+        .as_mut()
+        .expect("payload")
+        .development_eircode = Some("B12 3456".into());
+    bad!(
+        "planning.development_eircode.format",
+        Some(&framed(schema_id, &body(&e))[..])
+    );
     let mut e = template.clone();
     {
         let p = planning(&mut e).payload.as_mut().expect("payload");
         p.decision_date = Some(p.received_date - 86_400_000);
     }
-    bad!("planning.decision_after_received", Some(&framed(schema_id, &body(&e))[..]));
+    bad!(
+        "planning.decision_after_received",
+        Some(&framed(schema_id, &body(&e))[..])
+    );
     let mut e = template.clone();
-    planning(&mut e).payload.as_mut().expect("payload").num_residential_units = Some(-5);
-    bad!("planning.units.range", Some(&framed(schema_id, &body(&e))[..]));
+    planning(&mut e)
+        .payload
+        .as_mut()
+        .expect("payload")
+        .num_residential_units = Some(-5);
+    bad!(
+        "planning.units.range",
+        Some(&framed(schema_id, &body(&e))[..])
+    );
     for _ in 0..5 {
         let e = vi.next().expect("enough valid events");
         valid_offsets.push(world.send(e).await?.1);
@@ -104,9 +136,15 @@ async fn bad_events_quarantined_with_reason_while_valid_ones_land() -> anyhow::R
     let v2 = with_version(&v, 2);
     let v5 = with_version(&v, 5);
     let v3 = with_version(&v, 3);
-    world.send_raw(&pl, &vid, Some(&framed(schema_id, &body(&v2)))).await?;
-    world.send_raw(&pl, &vid, Some(&framed(schema_id, &body(&v5)))).await?;
-    let (_, stale_offset) = world.send_raw(&pl, &vid, Some(&framed(schema_id, &body(&v3)))).await?;
+    world
+        .send_raw(&pl, &vid, Some(&framed(schema_id, &body(&v2))))
+        .await?;
+    world
+        .send_raw(&pl, &vid, Some(&framed(schema_id, &body(&v5))))
+        .await?;
+    let (_, stale_offset) = world
+        .send_raw(&pl, &vid, Some(&framed(schema_id, &body(&v3))))
+        .await?;
     expect.insert(stale_offset, "version.stale");
     let did = format!("DEL/{}", world.suffix);
     let mut d1 = with_version(&v, 1);
@@ -114,8 +152,12 @@ async fn bad_events_quarantined_with_reason_while_valid_ones_land() -> anyhow::R
     let mut d2 = with_version(&d1, 2);
     planning(&mut d2).payload = None;
     planning(&mut d2).operation = lgma_publisher::model::Operation::DELETE;
-    world.send_raw(&pl, &did, Some(&framed(schema_id, &body(&d1)))).await?;
-    world.send_raw(&pl, &did, Some(&framed(schema_id, &body(&d2)))).await?;
+    world
+        .send_raw(&pl, &did, Some(&framed(schema_id, &body(&d1))))
+        .await?;
+    world
+        .send_raw(&pl, &did, Some(&framed(schema_id, &body(&d2))))
+        .await?;
 
     // A bad PPSN on the presentation topic (its check letter is wrong).
     let mut p = events_of(Topic::Presentation, 5, 1).remove(0).event;
@@ -124,18 +166,26 @@ async fn bad_events_quarantined_with_reason_while_valid_ones_land() -> anyhow::R
         env.payload.as_mut().expect("payload").ppsn = Some(clear_ppsn.clone());
     }
     let pid = world.encoder.schema_id(Topic::Presentation)?;
-    let (_, ppsn_offset) = world.send_raw(&pr, "p-key", Some(&framed(pid, &body(&p)))).await?;
+    let (_, ppsn_offset) = world
+        .send_raw(&pr, "p-key", Some(&framed(pid, &body(&p))))
+        .await?;
 
     let total = valid_offsets.len() + expect.len() + 4;
     let mut child = world.spawn_ingest(0)?;
     let n = wait_for_count(
-        &format!("SELECT count() AS n FROM lgma.ingest_events WHERE topic = {}", quote(&pl)),
+        &format!(
+            "SELECT count() AS n FROM lgma.ingest_events WHERE topic = {}",
+            quote(&pl)
+        ),
         total as u64,
         Duration::from_secs(60),
     )
     .await?;
     let pn = wait_for_count(
-        &format!("SELECT count() AS n FROM lgma.ingest_events WHERE topic = {}", quote(&pr)),
+        &format!(
+            "SELECT count() AS n FROM lgma.ingest_events WHERE topic = {}",
+            quote(&pr)
+        ),
         1,
         Duration::from_secs(30),
     )
@@ -156,19 +206,40 @@ async fn bad_events_quarantined_with_reason_while_valid_ones_land() -> anyhow::R
         let row = by_offset
             .get(offset)
             .unwrap_or_else(|| panic!("offset {offset} ({rule}) not quarantined; rows: {rows:?}"));
-        assert!(row.rule_ids.iter().any(|r| r == rule), "offset {offset}: {rule} not in {:?}", row.rule_ids);
+        assert!(
+            row.rule_ids.iter().any(|r| r == rule),
+            "offset {offset}: {rule} not in {:?}",
+            row.rule_ids
+        );
         assert!(!row.reasons.is_empty());
         kinds.insert(*rule);
     }
     assert!(kinds.len() >= 9, "distinct kinds: {kinds:?}");
-    assert_eq!(rows.len(), expect.len(), "only the bad ones are quarantined");
+    // Decodable non-personal fields are kept with the quarantine row; personal ones are not.
+    let range_row = rows
+        .iter()
+        .find(|r| r.rule_ids.iter().any(|x| x == "planning.units.range"))
+        .expect("range row");
+    assert!(range_row
+        .non_personal_fields
+        .contains("\"num_residential_units\":-5"));
+    assert!(!range_row.non_personal_fields.contains("applicant_forename"));
+    assert_eq!(
+        rows.len(),
+        expect.len(),
+        "only the bad ones are quarantined"
+    );
     let landed = count(&format!(
         "SELECT count() AS n FROM lgma.planning_application_history FINAL WHERE topic = {} AND offset IN ({})",
         quote(&pl),
         valid_offsets.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
     ))
     .await?;
-    assert_eq!(landed, valid_offsets.len() as u64, "valid events on the same partition landed");
+    assert_eq!(
+        landed,
+        valid_offsets.len() as u64,
+        "valid events on the same partition landed"
+    );
 
     // The PPSN rule fired and its message does not repeat the PPSN.
     let ppsn_rows: Vec<QRow> = ch_query(&format!(
@@ -178,9 +249,14 @@ async fn bad_events_quarantined_with_reason_while_valid_ones_land() -> anyhow::R
     .await?;
     assert_eq!(ppsn_rows.len(), 1);
     assert_eq!(ppsn_rows[0].offset, ppsn_offset);
-    assert!(ppsn_rows[0].rule_ids.contains(&"presentation.ppsn.check_letter".to_string()));
+    assert!(ppsn_rows[0]
+        .rule_ids
+        .contains(&"presentation.ppsn.check_letter".to_string()));
     let all_text = format!("{:?}", ppsn_rows[0]);
-    assert!(!all_text.contains("1234567"), "clear PPSN leaked: {all_text}");
+    assert!(
+        !all_text.contains("1234567"),
+        "clear PPSN leaked: {all_text}"
+    );
     assert!(all_text.contains("redacted"));
 
     // Version safety: current state is v5 for V, the DELETE (v2, is_deleted) for D.
@@ -198,9 +274,15 @@ async fn bad_events_quarantined_with_reason_while_valid_ones_land() -> anyhow::R
         quote(&did)
     ))
     .await?;
-    let cur: HashMap<String, (i64, u8)> =
-        cur.into_iter().map(|c| (c.entity_id, (c.entity_version, c.is_deleted))).collect();
-    assert_eq!(cur.get(&vid), Some(&(5, 0)), "stale v3 must not overwrite v5");
+    let cur: HashMap<String, (i64, u8)> = cur
+        .into_iter()
+        .map(|c| (c.entity_id, (c.entity_version, c.is_deleted)))
+        .collect();
+    assert_eq!(
+        cur.get(&vid),
+        Some(&(5, 0)),
+        "stale v3 must not overwrite v5"
+    );
     assert_eq!(cur.get(&did), Some(&(2, 1)), "delete is the current state");
 
     // DLQ: the raw records with the reason in headers.
@@ -225,8 +307,14 @@ async fn bad_events_quarantined_with_reason_while_valid_ones_land() -> anyhow::R
             reasons.push(reason);
         }
     }
-    assert_eq!(reasons.len(), want, "every quarantined record is in the DLQ");
+    assert_eq!(
+        reasons.len(),
+        want,
+        "every quarantined record is in the DLQ"
+    );
     assert!(reasons.iter().any(|r| r.contains("envelope.tombstone")));
-    assert!(reasons.iter().any(|r| r.contains("presentation.ppsn.check_letter")));
+    assert!(reasons
+        .iter()
+        .any(|r| r.contains("presentation.ppsn.check_letter")));
     Ok(())
 }

@@ -34,7 +34,10 @@ async fn two_instances_split_partitions_and_rebalances_keep_exactly_once() -> an
         }
         anyhow::Ok(())
     });
-    let count_sql = format!("SELECT count() AS n FROM lgma.ingest_events WHERE topic = {}", quote(&name));
+    let count_sql = format!(
+        "SELECT count() AS n FROM lgma.ingest_events WHERE topic = {}",
+        quote(&name)
+    );
 
     let mut a = world.spawn_ingest(0)?;
     wait_for_count(&count_sql, 100, Duration::from_secs(40)).await?;
@@ -47,7 +50,13 @@ async fn two_instances_split_partitions_and_rebalances_keep_exactly_once() -> an
     let n = wait_for_count(&count_sql, events.len() as u64, Duration::from_secs(60)).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     terminate(&mut b, Duration::from_secs(15));
-    assert_eq!(n, events.len() as u64, "A:\n{}\nB:\n{}", world.log(0), world.log(1));
+    assert_eq!(
+        n,
+        events.len() as u64,
+        "A:\n{}\nB:\n{}",
+        world.log(0),
+        world.log(1)
+    );
 
     let totals: Vec<Totals> = ch_query(&format!(
         "SELECT count() AS rows, uniqExact(partition, offset) AS offsets, uniqExact(event_id) AS events \

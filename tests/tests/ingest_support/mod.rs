@@ -178,7 +178,10 @@ url = "{ch}"
             .arg("run")
             .arg("--config")
             .arg(&self.config)
-            .env("RUST_LOG", "info,lgma_ingest=debug,librdkafka=warn,rdkafka=warn")
+            .env(
+                "RUST_LOG",
+                "info,lgma_ingest=debug,librdkafka=warn,rdkafka=warn",
+            )
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log))
             .spawn()
@@ -191,7 +194,12 @@ url = "{ch}"
     }
 
     /// Produces framed bytes (or a tombstone with `None`) and waits for the broker's ack.
-    pub async fn send_raw(&self, topic: &str, key: &str, value: Option<&[u8]>) -> Result<(i32, i64)> {
+    pub async fn send_raw(
+        &self,
+        topic: &str,
+        key: &str,
+        value: Option<&[u8]>,
+    ) -> Result<(i32, i64)> {
         let mut record: FutureRecord<'_, str, [u8]> = FutureRecord::to(topic).key(key);
         if let Some(v) = value {
             record = record.payload(v);
@@ -205,7 +213,8 @@ url = "{ch}"
 
     pub async fn send(&self, event: &GeneratedEvent) -> Result<(i32, i64)> {
         let bytes = self.encoder.encode(event)?;
-        self.send_raw(&self.topic(event.topic), &event.key, Some(&bytes)).await
+        self.send_raw(&self.topic(event.topic), &event.key, Some(&bytes))
+            .await
     }
 }
 
