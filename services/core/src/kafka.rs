@@ -45,7 +45,12 @@ impl KafkaSettings {
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("compression.type", "lz4")
-            .set("linger.ms", "5");
+            .set("linger.ms", "5")
+            // A slow broker (tansu on sqlite under load) must not make the client time out and
+            // resend: resends surface as DuplicateSequenceNumber and epoch bumps, the path on which
+            // tansu 0.6 was seen to crash its storage task. Wait long instead of retrying early.
+            .set("request.timeout.ms", "120000")
+            .set("message.timeout.ms", "300000");
         for (key, value) in &self.properties {
             config.set(key, value);
         }
