@@ -40,6 +40,47 @@ pub struct World {
     pub config: PathBuf,
     pub dir: PathBuf,
     pub topics: Vec<Topic>,
+    /// ClickHouse URL written into the config instead of the stack's (e.g. a fault proxy).
+    pub clickhouse_override: std::sync::Mutex<Option<String>>,
+}
+
+/// A TCP proxy in front of ClickHouse that can be switched off (connections dropped) and on,
+/// to simulate an outage without touching the shared server.
+pub struct FaultProxy {
+    pub url: String,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FaultProxy {
+    pub async fn start(target: &str) -> Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let flag = up.clone();
+        let target = target
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !flag.load(std::sync::atomic::Ordering::SeqCst) {
+                    drop(inbound);
+                    continue;
+                }
+                let target = target.clone();
+                tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        });
+        Ok(Self { url, up })
+    }
+
+    pub fn set_up(&self, up: bool) {
+        self.up.store(up, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// The ingest config's `[[topics]]` entry for a topic.
@@ -105,6 +146,7 @@ impl World {
             config,
             dir,
             topics: topics.to_vec(),
+            clickhouse_override: std::sync::Mutex::new(None),
         };
         world.write_config(max_rows, 300)?;
         Ok(world)
@@ -130,6 +172,12 @@ impl World {
     ) -> Result<()> {
         let root = repo();
         let port = free_port()?;
+        let ch = self
+            .clickhouse_override
+            .lock()
+            .ok()
+            .and_then(|o| o.clone())
+            .unwrap_or_else(clickhouse_url);
         let mut text = format!(
             r#"group_id = "ingest-test{suffix}{group}"
 assignment = "{assignment}"
@@ -151,7 +199,6 @@ url = "{ch}"
             registry = registry_url(),
             root = root.display(),
             kafka = kafka_bootstrap(),
-            ch = clickhouse_url(),
         );
         for topic in &self.topics {
             let (entity, table) = table_of(*topic);
