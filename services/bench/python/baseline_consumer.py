@@ -101,7 +101,8 @@ class Baseline:
         registry = SchemaRegistryClient({"url": args.registry})
         self.tags = {}
         for topic in args.topics.split(","):
-            latest = registry.get_latest_version(f"{topic}-value")
+            base = topic[: -len(args.topic_suffix)] if args.topic_suffix else topic
+            latest = registry.get_latest_version(f"{base}-value")
             self.tags[topic] = pii_tags(latest.schema.schema_str)
         self.consumer = DeserializingConsumer(
             {
@@ -260,6 +261,7 @@ def main():
     p.add_argument("--max-events", type=int, required=True)
     p.add_argument("--batch", type=int, default=5000)
     p.add_argument("--group", required=True)
+    p.add_argument("--topic-suffix", default="", help="schemas are registered under the base topic's subject")
     p.add_argument("--references", required=True, help="local_authorities.csv")
     args = p.parse_args()
     try:

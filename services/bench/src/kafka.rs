@@ -11,7 +11,7 @@ use lgma_publisher::settings::Settings as PublisherSettings;
 use lgma_publisher::topics::TopicNaming;
 use lgma_publisher::Topic;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::Message;
+use rdkafka::{Message, Offset, TopicPartitionList};
 
 use crate::corpus::Encoded;
 use crate::{Error, Result};
@@ -58,12 +58,25 @@ impl TopicSet {
             .collect()
     }
 
-    /// Registers the seven schemas under this set's subjects and creates every topic the
+    /// Registers the seven schemas (base subjects) and creates every topic the
     /// pipeline reads or writes (tansu cannot auto-create); returns the encoder with the ids.
     pub async fn prepare(&self) -> Result<Encoder> {
-        let ids = RegistryClient::new(&self.settings.registry_url)?
-            .register_all(&self.settings.topics)
-            .await?;
+        let registry = RegistryClient::new(&self.settings.registry_url)?;
+        // The shared local stack's registry may be restarted by a disruptive test: retry a little.
+        let mut attempt = 0;
+        let ids = loop {
+            // Under the base subjects (`<topic>-value`): ids are global, so the suffixed topics
+            // carry the same ids, and runs do not add 7 subjects each to the registry.
+            match registry.register_all(&TopicNaming::default()).await {
+                Ok(ids) => break ids,
+                Err(e) if attempt < 5 => {
+                    attempt += 1;
+                    eprintln!("[bench] registry: {e}; retrying");
+                    tokio::time::sleep(Duration::from_secs(3)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
         let mut all = self.source_topics();
         for t in Topic::ALL {
             all.push(format!("{}.enriched{}", t.name(), self.suffix));
@@ -105,7 +118,8 @@ pub struct ConsumeStats {
 }
 
 /// Consumes `topics` from the beginning with no processing until `expected` records arrived.
-/// Same consumer settings as the ingest service (prefetch bound), a fresh group.
+/// Same fetch settings as the ingest service (prefetch bound); partitions are assigned
+/// explicitly from the beginning (no group coordination: this is the broker's read limit).
 pub fn raw_consume(bootstrap: &str, topics: &[String], expected: u64) -> Result<ConsumeStats> {
     let group = format!("lgma-bench-raw-{}", uuid::Uuid::new_v4().simple());
     let consumer: BaseConsumer = KafkaSettings {
@@ -118,8 +132,16 @@ pub fn raw_consume(bootstrap: &str, topics: &[String], expected: u64) -> Result<
     .set("auto.offset.reset", "earliest")
     .set("queued.max.messages.kbytes", "32768")
     .create()?;
-    let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
-    consumer.subscribe(&refs)?;
+    let mut assignment = TopicPartitionList::new();
+    for topic in topics {
+        let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+        for t in metadata.topics() {
+            for p in t.partitions() {
+                assignment.add_partition_offset(topic, p.id(), Offset::Beginning)?;
+            }
+        }
+    }
+    consumer.assign(&assignment)?;
     let deadline = Instant::now() + Duration::from_secs(600);
     let mut first: Option<Instant> = None;
     let (mut events, mut bytes) = (0u64, 0u64);
