@@ -57,6 +57,7 @@ def read_all(kafka_bootstrap, registry_url, topics, expected, timeout_s=600):
     consumer = DeserializingConsumer(
         {
             "bootstrap.servers": kafka_bootstrap,
+            "fetch.max.bytes": 1048576,  # tansu 0.6 stalls on larger fetches
             "group.id": f"pubtest-{uuid.uuid4().hex}",
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",

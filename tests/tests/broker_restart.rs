@@ -16,6 +16,7 @@ use rdkafka::{ClientConfig, Message};
 fn consumer(group: &str, topic: &str) -> Result<StreamConsumer> {
     let c: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", kafka_bootstrap())
+        .set("fetch.max.bytes", "1048576") // tansu stalls on larger fetches
         .set("group.id", group)
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")

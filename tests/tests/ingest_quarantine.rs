@@ -288,6 +288,7 @@ async fn bad_events_quarantined_with_reason_while_valid_ones_land() -> anyhow::R
     // DLQ: the raw records with the reason in headers.
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", lgma_e2e::kafka_bootstrap())
+        .set("fetch.max.bytes", "1048576") // tansu stalls on larger fetches
         .set("group.id", format!("dlq-check{}", world.suffix))
         .set("auto.offset.reset", "earliest")
         .create()?;

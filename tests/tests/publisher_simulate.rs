@@ -96,6 +96,7 @@ async fn simulated_events_land_on_the_broker_and_read_back() {
 
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", kafka_bootstrap())
+        .set("fetch.max.bytes", "1048576") // tansu stalls on larger fetches
         .set("group.id", format!("pubsim-{suffix}"))
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")

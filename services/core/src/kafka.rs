@@ -8,6 +8,9 @@ use std::collections::BTreeMap;
 use rdkafka::ClientConfig;
 use serde::{Deserialize, Serialize};
 
+/// The largest fetch response a consumer asks tansu for (see [`KafkaSettings::client_config`]).
+pub const TANSU_SAFE_FETCH_MAX_BYTES: &str = "1048576";
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct KafkaSettings {
@@ -27,9 +30,16 @@ impl Default for KafkaSettings {
 
 impl KafkaSettings {
     /// A client config with the bootstrap servers and pass-through properties set.
+    ///
+    /// `fetch.max.bytes` is capped at 1 MiB: tansu 0.6 stops answering fetches when a consumer of
+    /// many partitions asks for librdkafka's default 50 MiB (measured: 7 topics x 4 partitions,
+    /// 20k records; 1 MiB reads them all, 4 MiB stalls after ~700). Pass-through properties can
+    /// raise it again for a real Kafka cluster.
     pub fn client_config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
-        config.set("bootstrap.servers", &self.bootstrap_servers);
+        config
+            .set("bootstrap.servers", &self.bootstrap_servers)
+            .set("fetch.max.bytes", TANSU_SAFE_FETCH_MAX_BYTES);
         for (key, value) in &self.properties {
             config.set(key, value);
         }
