@@ -125,7 +125,7 @@ async fn concurrent_writers_never_hand_out_an_id_twice() {
     }
     // The shared subject has versions 1..n, each once.
     let (_, versions) = ha.get("/subjects/shared-value/versions").await;
-    let expected: Vec<u64> = (1..=(PER_INSTANCE as u64 + 1) / 2 * 2).collect();
+    let expected: Vec<u64> = (1..=(PER_INSTANCE as u64).div_ceil(2) * 2).collect();
     let got: Vec<u64> = versions
         .as_array()
         .unwrap()
