@@ -23,6 +23,16 @@ pub fn clickhouse_url() -> String {
     std::env::var("LGMA_CLICKHOUSE_URL").unwrap_or_else(|_| "http://127.0.0.1:8123".into())
 }
 
+/// A Kafka client config for the test stack, with the platform's shared client defaults
+/// (`lgma_core::kafka::KafkaSettings::client_config`, e.g. the fetch cap tansu needs).
+pub fn client_config() -> ClientConfig {
+    lgma_core::kafka::KafkaSettings {
+        bootstrap_servers: kafka_bootstrap(),
+        ..Default::default()
+    }
+    .client_config()
+}
+
 /// Which ClickHouse user a test acts as (see infra/clickhouse/users.xml).
 #[derive(Debug, Clone, Copy)]
 pub enum ChUser {

@@ -14,9 +14,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Message};
 
 fn consumer(group: &str, topic: &str) -> Result<StreamConsumer> {
-    let c: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", kafka_bootstrap())
-        .set("fetch.max.bytes", "1048576") // tansu stalls on larger fetches
+    let c: StreamConsumer = lgma_e2e::client_config()
         .set("group.id", group)
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")

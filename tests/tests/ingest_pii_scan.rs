@@ -12,7 +12,7 @@ use ingest_support::*;
 use lgma_publisher::model::ChangeEvent;
 use lgma_publisher::Topic;
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::{ClientConfig, Message};
+use rdkafka::Message;
 
 #[derive(serde::Deserialize)]
 struct Table {
@@ -143,9 +143,7 @@ async fn no_clear_ppsn_name_or_birth_date_in_any_clickhouse_string() -> anyhow::
     assert!(scanned > 1000, "scanned {scanned} strings");
 
     // The enriched topics carry no clear values either.
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", lgma_e2e::kafka_bootstrap())
-        .set("fetch.max.bytes", "1048576") // tansu stalls on larger fetches
+    let consumer: StreamConsumer = lgma_e2e::client_config()
         .set("group.id", format!("pii-check{}", world.suffix))
         .set("auto.offset.reset", "earliest")
         .create()?;

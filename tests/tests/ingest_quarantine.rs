@@ -13,7 +13,7 @@ use lgma_publisher::model::ChangeEvent;
 use lgma_publisher::Topic;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Headers;
-use rdkafka::{ClientConfig, Message};
+use rdkafka::Message;
 
 #[derive(serde::Deserialize, Debug)]
 struct QRow {
@@ -286,9 +286,7 @@ async fn bad_events_quarantined_with_reason_while_valid_ones_land() -> anyhow::R
     assert_eq!(cur.get(&did), Some(&(2, 1)), "delete is the current state");
 
     // DLQ: the raw records with the reason in headers.
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", lgma_e2e::kafka_bootstrap())
-        .set("fetch.max.bytes", "1048576") // tansu stalls on larger fetches
+    let consumer: StreamConsumer = lgma_e2e::client_config()
         .set("group.id", format!("dlq-check{}", world.suffix))
         .set("auto.offset.reset", "earliest")
         .create()?;

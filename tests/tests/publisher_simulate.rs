@@ -16,7 +16,7 @@ use lgma_publisher::topics::TopicNaming;
 use lgma_publisher::{EventKind, Generator, GeneratorConfig, InvalidKind, Topic};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 
 const N: u64 = 5_000;
 
@@ -94,9 +94,7 @@ async fn simulated_events_land_on_the_broker_and_read_back() {
     producer.flush(Duration::from_secs(60)).unwrap();
     assert_eq!((producer.delivered(), producer.failed()), (N, 0));
 
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", kafka_bootstrap())
-        .set("fetch.max.bytes", "1048576") // tansu stalls on larger fetches
+    let consumer: BaseConsumer = lgma_e2e::client_config()
         .set("group.id", format!("pubsim-{suffix}"))
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")

@@ -59,9 +59,7 @@ async fn produce_consume_insert_query_round_trip() -> Result<()> {
         }
     }
 
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", kafka_bootstrap())
-        .set("fetch.max.bytes", "1048576") // tansu stalls on larger fetches
+    let consumer: StreamConsumer = lgma_e2e::client_config()
         .set("group.id", format!("{topic}.group"))
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")

@@ -127,7 +127,6 @@ pub fn raw_consume(bootstrap: &str, topics: &[String], expected: u64) -> Result<
         ..KafkaSettings::default()
     }
     .client_config()
-    .set("fetch.max.bytes", "1048576") // tansu stalls on larger fetches
     .set("group.id", &group)
     .set("enable.auto.commit", "false")
     .set("auto.offset.reset", "earliest")
