@@ -1,9 +1,9 @@
 """The publisher CLI against the real stack, read back the way a council developer would: a
 standard confluent-kafka DeserializingConsumer with AvroDeserializer against our registry.
 
-- `lgma-publisher simulate --count 20000` (LGMA_PUBLISHER_ROUNDTRIP_COUNT=100000 for the full run; on
-  tansu 0.6 reading 100k back currently stalls the broker, see the publisher report) onto
-  uniquely suffixed topics: every event is read back and decodes, keys = entity ids.
+- `lgma-publisher simulate --count 100000` (LGMA_PUBLISHER_ROUNDTRIP_COUNT to change it) onto
+  uniquely suffixed topics: every event is read back, all 28 partitions in one consumer, and
+  decodes; keys = entity ids, headers = envelope.
 - The NPAD sample publishes; the broken sample is rejected with line and column per bad row.
 """
 import json
@@ -21,7 +21,7 @@ from confluent_kafka.serialization import StringDeserializer
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BINARY = ROOT / "target" / "debug" / "lgma-publisher"
-COUNT = int(os.environ.get("LGMA_PUBLISHER_ROUNDTRIP_COUNT", "20000"))
+COUNT = int(os.environ.get("LGMA_PUBLISHER_ROUNDTRIP_COUNT", "100000"))
 TOPICS = [
     "lgma.homelessness.presentation",
     "lgma.homelessness.placement",
@@ -57,7 +57,6 @@ def read_all(kafka_bootstrap, registry_url, topics, expected, timeout_s=600):
     consumer = DeserializingConsumer(
         {
             "bootstrap.servers": kafka_bootstrap,
-            "fetch.max.bytes": 1048576,  # tansu 0.6 stalls on larger fetches
             "group.id": f"pubtest-{uuid.uuid4().hex}",
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
@@ -68,21 +67,16 @@ def read_all(kafka_bootstrap, registry_url, topics, expected, timeout_s=600):
     records = []
     deadline = time.time() + timeout_s
     try:
-        # One topic at a time: a single fetch over all 28 partitions stalls tansu 0.6 (seen with
-        # librdkafka 2.16); per-topic assignment reads the same records reliably.
-        for topic in topics:
-            marks = [consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30) for p in range(PARTITIONS)]
-            want = sum(high - low for low, high in marks)
-            consumer.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
-            got = 0
-            while got < want and time.time() < deadline:
-                msg = consumer.poll(1.0)
-                if msg is None:
-                    continue
-                assert msg.error() is None, msg.error()
-                records.append((msg.topic(), msg.key(), msg.value(), dict(msg.headers() or [])))
-                got += 1
-            consumer.unassign()
+        partitions = [TopicPartition(t, p) for t in topics for p in range(PARTITIONS)]
+        marks = [consumer.get_watermark_offsets(tp, timeout=30) for tp in partitions]
+        assert sum(high - low for low, high in marks) == expected
+        consumer.assign([TopicPartition(tp.topic, tp.partition, 0) for tp in partitions])
+        while len(records) < expected and time.time() < deadline:
+            msg = consumer.poll(1.0)
+            if msg is None:
+                continue
+            assert msg.error() is None, msg.error()
+            records.append((msg.topic(), msg.key(), msg.value(), dict(msg.headers() or [])))
     finally:
         consumer.close()
     return records

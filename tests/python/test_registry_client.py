@@ -142,7 +142,6 @@ def _consume(kafka_bootstrap, topic, deserializer, n):
     consumer = DeserializingConsumer(
         {
             "bootstrap.servers": kafka_bootstrap,
-            "fetch.max.bytes": 1048576,  # tansu 0.6 stalls on larger fetches
             "group.id": f"pytest-{uuid.uuid4().hex}",
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,

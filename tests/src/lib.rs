@@ -24,7 +24,7 @@ pub fn clickhouse_url() -> String {
 }
 
 /// A Kafka client config for the test stack, with the platform's shared client defaults
-/// (`lgma_core::kafka::KafkaSettings::client_config`, e.g. the fetch cap tansu needs).
+/// (`lgma_core::kafka::KafkaSettings::client_config`).
 pub fn client_config() -> ClientConfig {
     lgma_core::kafka::KafkaSettings {
         bootstrap_servers: kafka_bootstrap(),

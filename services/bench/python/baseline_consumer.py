@@ -107,8 +107,7 @@ class Baseline:
         self.consumer = DeserializingConsumer(
             {
                 "bootstrap.servers": args.bootstrap,
-                "fetch.max.bytes": 1048576,  # tansu 0.6 stalls on larger fetches
-                "group.id": args.group,
+                    "group.id": args.group,
                 "auto.offset.reset": "earliest",
                 "enable.auto.commit": False,
                 "key.deserializer": StringDeserializer("utf_8"),

@@ -8,9 +8,6 @@ use std::collections::BTreeMap;
 use rdkafka::ClientConfig;
 use serde::{Deserialize, Serialize};
 
-/// The largest fetch response a consumer asks tansu for (see [`KafkaSettings::client_config`]).
-pub const TANSU_SAFE_FETCH_MAX_BYTES: &str = "1048576";
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct KafkaSettings {
@@ -31,15 +28,12 @@ impl Default for KafkaSettings {
 impl KafkaSettings {
     /// A client config with the bootstrap servers and pass-through properties set.
     ///
-    /// `fetch.max.bytes` is capped at 1 MiB: tansu 0.6 stops answering fetches when a consumer of
-    /// many partitions asks for librdkafka's default 50 MiB (measured: 7 topics x 4 partitions,
-    /// 20k records; 1 MiB reads them all, 4 MiB stalls after ~700). Pass-through properties can
-    /// raise it again for a real Kafka cluster.
+    /// librdkafka's fetch defaults are fine once the local broker has its header index
+    /// (`infra/kafka/tansu-indexes.sql`); without it tansu 0.6 spends milliseconds per fetched
+    /// record and large fetches look like a stalled broker.
     pub fn client_config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
-        config
-            .set("bootstrap.servers", &self.bootstrap_servers)
-            .set("fetch.max.bytes", TANSU_SAFE_FETCH_MAX_BYTES);
+        config.set("bootstrap.servers", &self.bootstrap_servers);
         for (key, value) in &self.properties {
             config.set(key, value);
         }
