@@ -275,7 +275,7 @@ fn pii_of(field: &RecordField) -> Result<Option<Pii>, String> {
     }
 }
 
-fn leaf_kind(schema: &Schema) -> Option<(Kind, Option<Vec<String>>)> {
+pub(crate) fn leaf_kind(schema: &Schema) -> Option<(Kind, Option<Vec<String>>)> {
     Some(match schema {
         Schema::Boolean => (Kind::Bool, None),
         Schema::Int | Schema::TimeMillis => (Kind::Int, None),
