@@ -96,7 +96,7 @@ impl Ingest {
             config.create_with_context(IngestContext {
                 rebalanced: rebalanced.clone(),
             })?;
-        let topics: Vec<String> = pipeline.topics.keys().cloned().collect();
+        let topics: Vec<String> = pipeline.chain.topics.keys().cloned().collect();
         let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
         let manual = match settings.assignment {
             Assignment::Group => {

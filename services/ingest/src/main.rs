@@ -81,7 +81,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     let publisher = Publisher::new(&settings.kafka)?;
     let pipeline = Arc::new(Pipeline::new(&settings, publisher)?);
     tracing::info!(
-        topics = pipeline.topics.len(),
+        topics = pipeline.chain.topics.len(),
         "pipeline built from reader schemas and rules"
     );
     let ingest = Ingest::new(settings, pipeline)?;

@@ -8,7 +8,7 @@
 //! A crash anywhere before step 3 leaves the offset of record untouched, so the batch is re-read
 //! and re-inserted; the rows of steps 1–2 collapse.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -19,10 +19,11 @@ use lgma_core::reference::{LocalAuthorities, StatutoryCalendar};
 use tokio::sync::OnceCell;
 
 use crate::config::{Settings, TopicSettings};
-use crate::decode::{decode_body, DecodeFailure, Registry};
+use crate::decode::{DecodeFailure, Registry};
 use crate::enrich::{reference_cells, Enricher};
 use crate::pseudonymise::{DomainKey, Keys, Pseudonymiser};
 use crate::publish::{Outgoing, Publisher};
+use crate::resolve::Resolution;
 use crate::row::{avro_cell, write_json_row, Layout, Source};
 use crate::rules::RuleSet;
 use crate::schema::{Pii, ReaderSchema, Scalar};
@@ -60,6 +61,8 @@ pub struct TopicPipeline {
     pub key: DomainKey,
     enriched_schema: Schema,
     enriched_id: OnceCell<u32>,
+    /// Compiled writer -> reader resolutions by writer schema id (built once per id).
+    resolutions: std::sync::RwLock<HashMap<u32, Arc<std::result::Result<Resolution, String>>>>,
 }
 
 impl TopicPipeline {
@@ -86,6 +89,7 @@ impl TopicPipeline {
             key,
             enriched_schema,
             enriched_id: OnceCell::new(),
+            resolutions: std::sync::RwLock::default(),
         })
     }
 
@@ -98,17 +102,24 @@ impl TopicPipeline {
     }
 }
 
-/// The whole ingest chain for every configured topic.
-pub struct Pipeline {
+/// The in-process part of the chain (decode -> validate -> enrich -> pseudonymise -> rows and
+/// messages) for every configured topic: no broker, registry or ClickHouse. [`Pipeline`] adds the
+/// I/O around it; [`Chain::process_offline`] runs it alone (benchmarks, tests).
+pub struct Chain {
     pub topics: HashMap<String, TopicPipeline>,
-    registry: Registry,
-    clickhouse: ClickHouse,
-    publisher: Publisher,
     councils: LocalAuthorities,
     calendar: StatutoryCalendar,
     pseudonymiser: Pseudonymiser,
     dlq_topic: String,
     publish_enriched: bool,
+}
+
+/// The whole ingest chain plus its I/O: registry, ClickHouse, Kafka producer.
+pub struct Pipeline {
+    pub chain: Chain,
+    registry: Registry,
+    clickhouse: ClickHouse,
+    publisher: Publisher,
 }
 
 /// One record after decoding and judging.
@@ -131,12 +142,56 @@ pub struct BatchOutcome {
     pub accepted: usize,
     pub warned: usize,
     pub quarantined: usize,
+    /// Replay only: previously quarantined records that are now accepted or warned.
+    pub released: usize,
     /// Highest offset written per (topic, partition).
     pub last_offsets: HashMap<(String, i32), i64>,
 }
 
-impl Pipeline {
-    pub fn new(settings: &Settings, publisher: Publisher) -> Result<Self> {
+/// Everything one batch writes, before any of it is written.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub outcome: BatchOutcome,
+    /// `ingest_events` rows (JSONEachRow), one per record, in record order.
+    pub events: Vec<u8>,
+    /// `ingest_quarantine` rows (JSONEachRow).
+    pub quarantine: Vec<u8>,
+    /// Entity rows (JSONEachRow) per table stem: written to `<table>_history` and `<table>_current`.
+    pub tables: HashMap<String, Vec<u8>>,
+    /// DLQ records and enriched events, in record order.
+    pub outgoing: Vec<Outgoing>,
+    latencies: Vec<i64>,
+}
+
+/// Live ingest, or a replay (which writes its verdicts to `ingest_replay_events`, never to the
+/// offset of record).
+#[derive(Debug, Clone)]
+pub enum Mode {
+    Live,
+    Replay {
+        replay_id: String,
+        /// Publish still-quarantined records to the DLQ (off when they came from it).
+        to_dlq: bool,
+    },
+}
+
+impl Mode {
+    fn replay_id(&self) -> &str {
+        match self {
+            Mode::Live => "",
+            Mode::Replay { replay_id, .. } => replay_id,
+        }
+    }
+}
+
+/// An accepted version already stored: (partition, offset, entity_version).
+type Stored = HashMap<(String, String, String), Vec<(i32, i64, i64)>>;
+
+/// Writer schemas by id as the batch sees them (`Err`: the registry says the id is unusable).
+type Writers = HashMap<u32, std::result::Result<Arc<Schema>, DecodeFailure>>;
+
+impl Chain {
+    pub fn new(settings: &Settings) -> Result<Self> {
         let keys = Keys::load(Path::new(&settings.keys_file))?;
         let mut topics = HashMap::new();
         for topic in &settings.topics {
@@ -145,9 +200,6 @@ impl Pipeline {
         }
         Ok(Self {
             topics,
-            registry: Registry::new(&settings.registry_url)?,
-            clickhouse: ClickHouse::new(settings.clickhouse.clone())?,
-            publisher,
             councils: LocalAuthorities::embedded()?,
             calendar: StatutoryCalendar::embedded()?,
             pseudonymiser: Pseudonymiser::new(),
@@ -156,16 +208,49 @@ impl Pipeline {
         })
     }
 
-    pub fn clickhouse(&self) -> &ClickHouse {
-        &self.clickhouse
+    /// Runs a batch through the whole in-process chain — decode (framing, the writer schema from
+    /// `writers`, the per-writer compiled resolution) -> validate -> enrich -> pseudonymise ->
+    /// entity rows, quarantine rows, `ingest_events` rows, DLQ records and enriched Avro events —
+    /// exactly as the service does, but without broker, registry or ClickHouse: nothing is
+    /// written or sent, the caller gets the encoded [`Batch`].
+    ///
+    /// Differences from the service: version safety sees only this batch (no stored versions), a
+    /// schema id missing from `writers` is quarantined as unknown, and enriched events carry the
+    /// id given to [`TopicPipeline::set_enriched_id`] (0 if none). `ingested_ms` stamps every row.
+    pub fn process_offline(
+        &self,
+        records: &[RawRecord],
+        writers: &HashMap<u32, Schema>,
+        ingested_ms: i64,
+    ) -> Result<Batch> {
+        let mut judged = Vec::with_capacity(records.len());
+        for raw in records {
+            let Some(tp) = self.topics.get(&raw.topic) else {
+                continue;
+            };
+            let writer = |id: u32| match writers.get(&id) {
+                Some(schema) => Ok(WriterRef::Borrowed(schema)),
+                None => Err(DecodeFailure::UnknownSchema(id)),
+            };
+            judged.push((tp, self.judge(tp, raw, writer)));
+        }
+        apply_version_safety(&mut judged, &Stored::new());
+        self.build(
+            &judged,
+            &Mode::Live,
+            &HashSet::new(),
+            ingested_ms,
+            "00000000-0000-0000-0000-000000000000",
+        )
     }
 
-    fn db(&self) -> &str {
-        self.clickhouse.database()
-    }
-
-    /// Decode + validate one record (no I/O except a registry lookup on a cache miss).
-    async fn judge<'a>(&self, tp: &TopicPipeline, raw: &'a RawRecord) -> Result<Judged<'a>> {
+    /// Decode + validate one record; `writer` gives the writer schema of an id.
+    fn judge<'a, 's>(
+        &self,
+        tp: &TopicPipeline,
+        raw: &'a RawRecord,
+        writer: impl Fn(u32) -> std::result::Result<WriterRef<'s>, DecodeFailure>,
+    ) -> Judged<'a> {
         let mut judged = Judged {
             raw,
             schema_id: 0,
@@ -185,7 +270,7 @@ impl Pipeline {
         let bytes = match raw.value.as_deref() {
             None | Some([]) => {
                 fail(&mut judged, DecodeFailure::Tombstone, None);
-                return Ok(judged);
+                return judged;
             }
             Some(b) => b,
         };
@@ -193,154 +278,76 @@ impl Pipeline {
             Ok(f) => f,
             Err(e) => {
                 fail(&mut judged, DecodeFailure::NotFramed(e.to_string()), None);
-                return Ok(judged);
+                return judged;
             }
         };
         judged.schema_id = framed.schema_id;
-        let writer = match self.registry.writer_schema(framed.schema_id).await? {
-            Ok(w) => w,
+        let resolution = match writer(framed.schema_id) {
+            Ok(w) => tp.resolution(framed.schema_id, w.schema()),
             Err(failure) => {
                 fail(&mut judged, failure, None);
-                return Ok(judged);
+                return judged;
             }
         };
-        let value = match decode_body(&writer, &tp.schema, framed.body) {
-            Ok(v) => v,
+        let decoded = match resolution
+            .as_ref()
+            .as_ref()
+            .map_err(|e| DecodeFailure::Body(e.clone()))
+            .and_then(|r| r.decode(framed.body))
+        {
+            Ok(d) => d,
             Err(DecodeFailure::Body(detail)) => {
-                // The library's message can quote decoded values: DLQ header only.
+                // The message can quote decoded values: DLQ header only.
                 fail(
                     &mut judged,
                     DecodeFailure::Body("see DLQ header lgma.detail".into()),
                     Some(detail),
                 );
-                return Ok(judged);
+                return judged;
             }
             Err(failure) => {
                 fail(&mut judged, failure, None);
-                return Ok(judged);
-            }
-        };
-        let (env_cells, cells) = match tp.schema.flatten(&value) {
-            Ok(x) => x,
-            Err(e) => {
-                fail(&mut judged, DecodeFailure::Body(e), None);
-                return Ok(judged);
+                return judged;
             }
         };
         judged.decoded = true;
-        judged.env = Envelope::from_scalars(&env_cells);
-        judged.has_payload = ReaderSchema::has_payload(&value);
-        judged.cells = cells;
+        judged.env = Envelope::from_scalars(&decoded.envelope);
+        judged.has_payload = decoded.has_payload;
+        judged.cells = decoded.cells;
         judged.findings = check_envelope(&mut judged.env, judged.has_payload, &self.councils);
         if judged.has_payload {
             let payload_findings = check_payload(&tp.schema, &tp.rules, &mut judged.cells);
             judged.findings.extend(payload_findings);
         }
-        Ok(judged)
+        judged
     }
 
-    /// Highest stored entity_version per (la_code, entity_id), from the offset of record only,
-    /// so a re-processed batch sees exactly what its first attempt saw.
-    async fn stored_versions(
+    /// Encodes the batch's rows and messages (no I/O). Enriched events need the topic's enriched
+    /// schema id set (the live pipeline registers it first).
+    fn build(
         &self,
-        topic: &str,
-        keys: &[(String, String)],
-    ) -> Result<HashMap<(String, String), i64>> {
-        if keys.is_empty() {
-            return Ok(HashMap::new());
-        }
-        let list: Vec<String> = keys
-            .iter()
-            .map(|(la, id)| format!("({}, {})", quote(la), quote(id)))
-            .collect();
-        #[derive(serde::Deserialize)]
-        struct Row {
-            la_code: String,
-            entity_id: String,
-            v: i64,
-        }
-        let sql = format!(
-            "SELECT la_code, entity_id, max(entity_version) AS v FROM {}.ingest_events \
-             WHERE topic = {} AND verdict != 'QUARANTINE' AND (la_code, entity_id) IN ({}) \
-             GROUP BY la_code, entity_id",
-            self.db(),
-            quote(topic),
-            list.join(", ")
-        );
-        let rows: Vec<Row> = self.clickhouse.query(&sql).await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| ((r.la_code, r.entity_id), r.v))
-            .collect())
-    }
-
-    /// Processes and writes one batch. Any error means nothing was recorded: the caller re-seeks.
-    pub async fn process(&self, records: &[RawRecord]) -> Result<BatchOutcome> {
-        let started = Instant::now();
-        let ingested_ms = chrono::Utc::now().timestamp_millis();
-        let batch_id = uuid::Uuid::new_v4().to_string();
-
-        // Decode and validate.
-        let mut judged = Vec::with_capacity(records.len());
-        for raw in records {
-            let Some(tp) = self.topics.get(&raw.topic) else {
-                continue; // not ours (cannot happen: we subscribe to configured topics only)
-            };
-            judged.push((tp, self.judge(tp, raw).await?));
-        }
-
-        // Version safety: never let an older version through, against stored and in-batch state.
-        let mut wanted: HashMap<&str, Vec<(String, String)>> = HashMap::new();
-        for (tp, j) in &judged {
-            if j.decoded && verdict_of(&j.findings) != Verdict::Quarantine {
-                wanted
-                    .entry(tp.source_topic.as_str())
-                    .or_default()
-                    .push((j.env.la_code.clone(), j.env.entity_id.clone()));
-            }
-        }
-        let mut latest: HashMap<(String, String, String), i64> = HashMap::new();
-        for (topic, keys) in wanted {
-            for ((la, id), v) in self.stored_versions(topic, &keys).await? {
-                latest.insert((topic.to_string(), la, id), v);
-            }
-        }
-        for (tp, j) in &mut judged {
-            if !j.decoded || verdict_of(&j.findings) == Verdict::Quarantine {
-                continue;
-            }
-            let key = (
-                tp.source_topic.clone(),
-                j.env.la_code.clone(),
-                j.env.entity_id.clone(),
-            );
-            match latest.get(&key) {
-                Some(stored) if j.env.entity_version < *stored => {
-                    j.findings.push(Finding::quarantine(
-                        "version.stale",
-                        format!(
-                            "field `entity_version` value {} is older than stored version {} (rule version.stale)",
-                            j.env.entity_version, stored
-                        ),
-                    ));
-                }
-                _ => {
-                    latest.insert(key, j.env.entity_version);
-                }
-            }
-        }
-
-        // Build rows.
-        let mut outcome = BatchOutcome::default();
-        let mut events = Vec::with_capacity(records.len() * 256);
-        let mut quarantine = Vec::new();
-        let mut tables: HashMap<&str, Vec<u8>> = HashMap::new();
-        let mut outgoing = Vec::new();
-        let mut latencies = Vec::new();
-        for (tp, j) in &judged {
+        judged: &[(&TopicPipeline, Judged<'_>)],
+        mode: &Mode,
+        previously_quarantined: &HashSet<(String, i32, i64)>,
+        ingested_ms: i64,
+        batch_id: &str,
+    ) -> Result<Batch> {
+        let mut batch = Batch {
+            events: Vec::with_capacity(judged.len() * 256),
+            ..Batch::default()
+        };
+        let replay_id = mode.replay_id();
+        let to_dlq = match mode {
+            Mode::Live => true,
+            Mode::Replay { to_dlq, .. } => *to_dlq,
+        };
+        let json_err = |e: serde_json::Error| Error::ClickHouse(e.to_string());
+        for (tp, j) in judged {
             let verdict = verdict_of(&j.findings);
             let rule_ids: Vec<&str> = j.findings.iter().map(|f| f.rule_id.as_str()).collect();
+            let messages: Vec<&str> = j.findings.iter().map(|f| f.message.as_str()).collect();
             metrics::event(&j.raw.topic, &j.env.la_code, verdict.as_str());
+            let outcome = &mut batch.outcome;
             match verdict {
                 Verdict::Accept => outcome.accepted += 1,
                 Verdict::Warn => outcome.warned += 1,
@@ -350,7 +357,7 @@ impl Pipeline {
                 .last_offsets
                 .insert((j.raw.topic.clone(), j.raw.partition), j.raw.offset);
             serde_json::to_writer(
-                &mut events,
+                &mut batch.events,
                 &serde_json::json!({
                     "topic": j.raw.topic, "partition": j.raw.partition, "offset": j.raw.offset,
                     "event_id": j.env.event_id, "entity_table": tp.table,
@@ -360,16 +367,37 @@ impl Pipeline {
                     "schema_id": j.schema_id, "rules_version": tp.rules.version,
                     "key_version": tp.key.version, "occurred_at": j.env.occurred_at,
                     "published_at": j.env.published_at, "ingested_at": ingested_ms / 1000,
-                    "batch_id": batch_id,
+                    "batch_id": batch_id, "replay_id": replay_id,
                 }),
             )
-            .map_err(|e| Error::ClickHouse(e.to_string()))?;
-            events.push(b'\n');
+            .map_err(json_err)?;
+            batch.events.push(b'\n');
 
-            if verdict == Verdict::Quarantine {
-                let messages: Vec<&str> = j.findings.iter().map(|f| f.message.as_str()).collect();
+            let released = verdict != Verdict::Quarantine
+                && previously_quarantined.contains(&(
+                    j.raw.topic.clone(),
+                    j.raw.partition,
+                    j.raw.offset,
+                ));
+            if verdict == Verdict::Quarantine || released {
+                let (status, reasons) = if released {
+                    batch.outcome.released += 1;
+                    (
+                        "released",
+                        vec![format!(
+                            "released by replay {replay_id}: {} under rules version {}",
+                            verdict.as_str(),
+                            tp.rules.version
+                        )],
+                    )
+                } else {
+                    (
+                        "quarantined",
+                        messages.iter().map(|m| (*m).to_string()).collect(),
+                    )
+                };
                 serde_json::to_writer(
-                    &mut quarantine,
+                    &mut batch.quarantine,
                     &serde_json::json!({
                         "topic": j.raw.topic, "partition": j.raw.partition, "offset": j.raw.offset,
                         "ingested_at": ingested_ms / 1000, "schema_id": j.schema_id,
@@ -378,34 +406,20 @@ impl Pipeline {
                         "entity_id": j.env.entity_id, "entity_version": j.env.entity_version,
                         "la_code": j.env.la_code, "source_system": j.env.source_system,
                         "occurred_at": j.env.occurred_at, "published_at": j.env.published_at,
-                        "rule_ids": rule_ids, "reasons": messages,
+                        "rule_ids": rule_ids, "reasons": reasons,
                         "rules_version": tp.rules.version,
                         "non_personal_fields": non_personal_json(&tp.schema, &j.cells),
                         "dlq_topic": self.dlq_topic,
+                        "replay_id": replay_id, "status": status,
                     }),
                 )
-                .map_err(|e| Error::ClickHouse(e.to_string()))?;
-                quarantine.push(b'\n');
-                let mut headers = vec![
-                    ("lgma.reason".to_string(), rule_ids.join(",")),
-                    ("lgma.message".to_string(), messages.join(" | ")),
-                    ("lgma.source.topic".to_string(), j.raw.topic.clone()),
-                    (
-                        "lgma.source.partition".to_string(),
-                        j.raw.partition.to_string(),
-                    ),
-                    ("lgma.source.offset".to_string(), j.raw.offset.to_string()),
-                    ("lgma.rules_version".to_string(), tp.rules.version.clone()),
-                ];
-                if let Some(detail) = &j.dlq_detail {
-                    headers.push(("lgma.detail".to_string(), detail.clone()));
+                .map_err(json_err)?;
+                batch.quarantine.push(b'\n');
+            }
+            if verdict == Verdict::Quarantine {
+                if to_dlq {
+                    batch.outgoing.push(self.dlq_record(tp, j, &rule_ids, &messages, replay_id));
                 }
-                outgoing.push(Outgoing {
-                    topic: self.dlq_topic.clone(),
-                    key: j.raw.key.clone(),
-                    value: j.raw.value.clone(),
-                    headers,
-                });
                 continue;
             }
 
@@ -413,51 +427,49 @@ impl Pipeline {
             write_json_row(
                 &tp.layout.columns,
                 &cells,
-                tables.entry(tp.table.as_str()).or_default(),
+                batch.tables.entry(tp.table.clone()).or_default(),
             );
-            latencies.push(j.env.published_at);
+            batch.latencies.push(j.env.published_at);
             if self.publish_enriched {
-                outgoing.push(self.enriched_message(tp, j, &cells).await?);
+                let id = tp.enriched_id.get().copied().unwrap_or(0);
+                batch.outgoing.push(tp.enriched_message(id, j, &cells)?);
             }
         }
+        batch.outcome.rows = judged.len();
+        Ok(batch)
+    }
 
-        let prepared_ms = started.elapsed().as_millis() as u64;
-        // 1. Idempotent tables first.
-        let db = self.db().to_string();
-        self.clickhouse
-            .insert_json(&format!("{db}.ingest_quarantine"), quarantine)
-            .await?;
-        for (table, rows) in tables {
-            self.clickhouse
-                .insert_json(&format!("{db}.{table}_history"), rows.clone())
-                .await?;
-            self.clickhouse
-                .insert_json(&format!("{db}.{table}_current"), rows)
-                .await?;
+    fn dlq_record(
+        &self,
+        tp: &TopicPipeline,
+        j: &Judged<'_>,
+        rule_ids: &[&str],
+        messages: &[&str],
+        replay_id: &str,
+    ) -> Outgoing {
+        let mut headers = vec![
+            ("lgma.reason".to_string(), rule_ids.join(",")),
+            ("lgma.message".to_string(), messages.join(" | ")),
+            ("lgma.source.topic".to_string(), j.raw.topic.clone()),
+            (
+                "lgma.source.partition".to_string(),
+                j.raw.partition.to_string(),
+            ),
+            ("lgma.source.offset".to_string(), j.raw.offset.to_string()),
+            ("lgma.rules_version".to_string(), tp.rules.version.clone()),
+        ];
+        if !replay_id.is_empty() {
+            headers.push(("lgma.replay_id".to_string(), replay_id.to_string()));
         }
-        let tables_ms = started.elapsed().as_millis() as u64;
-        // 2. Kafka (at-least-once), awaited.
-        self.publisher.send_all(&outgoing).await?;
-        let published_ms = started.elapsed().as_millis() as u64;
-        // 3. The offset of record, last, as one INSERT into one partition.
-        self.clickhouse
-            .insert_json(&format!("{db}.ingest_events"), events)
-            .await?;
-
-        let now_ms = chrono::Utc::now().timestamp_millis();
-        for published in latencies {
-            metrics::publish_to_queryable(((now_ms - published).max(0) as f64) / 1000.0);
+        if let Some(detail) = &j.dlq_detail {
+            headers.push(("lgma.detail".to_string(), detail.clone()));
         }
-        outcome.rows = judged.len();
-        tracing::debug!(
-            prepared_ms,
-            tables_ms,
-            published_ms,
-            total_ms = started.elapsed().as_millis() as u64,
-            "batch timings"
-        );
-        metrics::batch(outcome.rows, started.elapsed().as_secs_f64());
-        Ok(outcome)
+        Outgoing {
+            topic: self.dlq_topic.clone(),
+            key: j.raw.key.clone(),
+            value: j.raw.value.clone(),
+            headers,
+        }
     }
 
     fn row_cells(
@@ -519,38 +531,321 @@ impl Pipeline {
             })
             .collect()
     }
+}
 
-    async fn enriched_message(
+/// A writer schema owned by the registry cache or borrowed from the caller.
+enum WriterRef<'s> {
+    Shared(Arc<Schema>),
+    Borrowed(&'s Schema),
+}
+
+impl WriterRef<'_> {
+    fn schema(&self) -> &Schema {
+        match self {
+            WriterRef::Shared(s) => s,
+            WriterRef::Borrowed(s) => s,
+        }
+    }
+}
+
+/// Version safety: an event older than the highest accepted version of its entity stored BEFORE
+/// it (earlier offset of the same partition, or any other partition) or earlier in the batch is
+/// quarantined as `version.stale`. Bounding by offset makes a replayed record get the verdict it
+/// had (or would have had) at its place in the log, whatever was ingested after it.
+fn apply_version_safety(judged: &mut [(&TopicPipeline, Judged<'_>)], stored: &Stored) {
+    let mut in_batch: HashMap<(String, String, String), i64> = HashMap::new();
+    for (tp, j) in judged.iter_mut() {
+        if !j.decoded || verdict_of(&j.findings) == Verdict::Quarantine {
+            continue;
+        }
+        let key = (
+            tp.source_topic.clone(),
+            j.env.la_code.clone(),
+            j.env.entity_id.clone(),
+        );
+        let before_stored = stored
+            .get(&key)
+            .into_iter()
+            .flatten()
+            .filter(|(p, o, _)| *p != j.raw.partition || *o < j.raw.offset)
+            .map(|(_, _, v)| *v)
+            .max();
+        let before = before_stored.max(in_batch.get(&key).copied());
+        match before {
+            Some(stored) if j.env.entity_version < stored => {
+                j.findings.push(Finding::quarantine(
+                    "version.stale",
+                    format!(
+                        "field `entity_version` value {} is older than stored version {} (rule version.stale)",
+                        j.env.entity_version, stored
+                    ),
+                ));
+            }
+            _ => {
+                let v = in_batch.entry(key).or_insert(j.env.entity_version);
+                *v = (*v).max(j.env.entity_version);
+            }
+        }
+    }
+}
+
+impl Pipeline {
+    pub fn new(settings: &Settings, publisher: Publisher) -> Result<Self> {
+        Ok(Self {
+            chain: Chain::new(settings)?,
+            registry: Registry::new(&settings.registry_url)?,
+            clickhouse: ClickHouse::new(settings.clickhouse.clone())?,
+            publisher,
+        })
+    }
+
+    pub fn clickhouse(&self) -> &ClickHouse {
+        &self.clickhouse
+    }
+
+    fn db(&self) -> &str {
+        self.clickhouse.database()
+    }
+
+    /// The writer schema of every framed record's id (registry, cached). A registry that cannot be
+    /// reached is an error (the batch waits and retries); an id it does not know is a verdict.
+    async fn writers(&self, records: &[RawRecord]) -> Result<Writers> {
+        let mut writers = Writers::new();
+        for raw in records {
+            let Some(Ok(framed)) = raw.value.as_deref().map(lgma_core::framing::decode) else {
+                continue;
+            };
+            if writers.contains_key(&framed.schema_id) {
+                continue;
+            }
+            let schema = self.registry.writer_schema(framed.schema_id).await?;
+            writers.insert(framed.schema_id, schema);
+        }
+        Ok(writers)
+    }
+
+    /// Accepted versions already stored for the batch's entities (offset of record and replays).
+    async fn stored_versions(
         &self,
-        tp: &TopicPipeline,
-        j: &Judged<'_>,
-        cells: &[Scalar],
-    ) -> Result<Outgoing> {
-        let id = tp
-            .enriched_id
+        judged: &[(&TopicPipeline, Judged<'_>)],
+    ) -> Result<Stored> {
+        let mut wanted: HashMap<&str, Vec<String>> = HashMap::new();
+        for (tp, j) in judged {
+            if j.decoded && verdict_of(&j.findings) != Verdict::Quarantine {
+                wanted.entry(tp.source_topic.as_str()).or_default().push(format!(
+                    "({}, {})",
+                    quote(&j.env.la_code),
+                    quote(&j.env.entity_id)
+                ));
+            }
+        }
+        #[derive(serde::Deserialize)]
+        struct Row {
+            partition: i32,
+            offset: i64,
+            la_code: String,
+            entity_id: String,
+            v: i64,
+        }
+        let mut stored = Stored::new();
+        for (topic, keys) in wanted {
+            let filter = format!(
+                "topic = {} AND verdict != 'QUARANTINE' AND (la_code, entity_id) IN ({})",
+                quote(topic),
+                keys.join(", ")
+            );
+            let sql = format!(
+                "SELECT partition, offset, la_code, entity_id, entity_version AS v \
+                 FROM {db}.ingest_events WHERE {filter} \
+                 UNION ALL \
+                 SELECT partition, offset, la_code, entity_id, entity_version AS v \
+                 FROM {db}.ingest_replay_events FINAL WHERE {filter}",
+                db = self.db()
+            );
+            let rows: Vec<Row> = self.clickhouse.query(&sql).await?;
+            for r in rows {
+                stored
+                    .entry((topic.to_string(), r.la_code, r.entity_id))
+                    .or_default()
+                    .push((r.partition, r.offset, r.v));
+            }
+        }
+        Ok(stored)
+    }
+
+    /// Which of the batch's records are quarantined now (replay: to mark the ones it releases).
+    async fn quarantined_now(&self, records: &[RawRecord]) -> Result<HashSet<(String, i32, i64)>> {
+        let mut by_topic: HashMap<&str, Vec<String>> = HashMap::new();
+        for r in records {
+            by_topic
+                .entry(r.topic.as_str())
+                .or_default()
+                .push(format!("({}, {})", r.partition, r.offset));
+        }
+        #[derive(serde::Deserialize)]
+        struct Row {
+            partition: i32,
+            offset: i64,
+        }
+        let mut out = HashSet::new();
+        for (topic, list) in by_topic {
+            let sql = format!(
+                "SELECT partition, offset FROM {}.ingest_quarantine FINAL \
+                 WHERE topic = {} AND status = 'quarantined' AND (partition, offset) IN ({})",
+                self.db(),
+                quote(topic),
+                list.join(", ")
+            );
+            for r in self.clickhouse.query::<Row>(&sql).await? {
+                out.insert((topic.to_string(), r.partition, r.offset));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Processes and writes one live batch. Any error means nothing was recorded: the caller re-seeks.
+    pub async fn process(&self, records: &[RawRecord]) -> Result<BatchOutcome> {
+        self.process_as(records, &Mode::Live).await
+    }
+
+    /// Processes and writes one batch, live or as a replay (see [`Mode`]). Records keep their
+    /// original provenance; a replay must pass them in (topic, partition, offset) order.
+    pub async fn process_as(&self, records: &[RawRecord], mode: &Mode) -> Result<BatchOutcome> {
+        let started = Instant::now();
+        let ingested_ms = chrono::Utc::now().timestamp_millis();
+        let batch_id = uuid::Uuid::new_v4().to_string();
+
+        let writers = self.writers(records).await?;
+        let mut judged = Vec::with_capacity(records.len());
+        for raw in records {
+            let Some(tp) = self.chain.topics.get(&raw.topic) else {
+                continue; // not ours (cannot happen: we consume configured topics only)
+            };
+            let writer = |id: u32| match writers.get(&id) {
+                Some(Ok(schema)) => Ok(WriterRef::Shared(schema.clone())),
+                Some(Err(failure)) => Err(failure.clone()),
+                // Not framed (no id): judge reports that before asking.
+                None => Err(DecodeFailure::UnknownSchema(id)),
+            };
+            judged.push((tp, self.chain.judge(tp, raw, writer)));
+        }
+        let stored = self.stored_versions(&judged).await?;
+        apply_version_safety(&mut judged, &stored);
+        let previously_quarantined = match mode {
+            Mode::Live => HashSet::new(),
+            Mode::Replay { .. } => self.quarantined_now(records).await?,
+        };
+        if self.chain.publish_enriched {
+            for (tp, j) in &judged {
+                if verdict_of(&j.findings) != Verdict::Quarantine {
+                    tp.register_enriched(&self.registry).await?;
+                }
+            }
+        }
+        let batch = self.chain.build(
+            &judged,
+            mode,
+            &previously_quarantined,
+            ingested_ms,
+            &batch_id,
+        )?;
+
+        let prepared_ms = started.elapsed().as_millis() as u64;
+        // 1. Idempotent tables first.
+        let db = self.db().to_string();
+        self.clickhouse
+            .insert_json(&format!("{db}.ingest_quarantine"), batch.quarantine)
+            .await?;
+        for (table, rows) in batch.tables {
+            self.clickhouse
+                .insert_json(&format!("{db}.{table}_history"), rows.clone())
+                .await?;
+            self.clickhouse
+                .insert_json(&format!("{db}.{table}_current"), rows)
+                .await?;
+        }
+        let tables_ms = started.elapsed().as_millis() as u64;
+        // 2. Kafka (at-least-once), awaited.
+        self.publisher.send_all(&batch.outgoing).await?;
+        let published_ms = started.elapsed().as_millis() as u64;
+        // 3. Last: the offset of record as one INSERT into one partition (a replay records its
+        //    verdicts in ingest_replay_events instead; the offset of record is never rewritten).
+        let events_table = match mode {
+            Mode::Live => "ingest_events",
+            Mode::Replay { .. } => "ingest_replay_events",
+        };
+        self.clickhouse
+            .insert_json(&format!("{db}.{events_table}"), batch.events)
+            .await?;
+
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        if matches!(mode, Mode::Live) {
+            for published in batch.latencies {
+                metrics::publish_to_queryable(((now_ms - published).max(0) as f64) / 1000.0);
+            }
+        }
+        let outcome = batch.outcome;
+        tracing::debug!(
+            prepared_ms,
+            tables_ms,
+            published_ms,
+            total_ms = started.elapsed().as_millis() as u64,
+            "batch timings"
+        );
+        metrics::batch(outcome.rows, started.elapsed().as_secs_f64());
+        Ok(outcome)
+    }
+}
+
+impl TopicPipeline {
+    /// The compiled resolution of a writer schema into ours, built on first use of the id.
+    fn resolution(&self, id: u32, writer: &Schema) -> Arc<std::result::Result<Resolution, String>> {
+        if let Ok(cache) = self.resolutions.read() {
+            if let Some(r) = cache.get(&id) {
+                return r.clone();
+            }
+        }
+        let compiled = Arc::new(Resolution::compile(writer, &self.schema));
+        if let Ok(mut cache) = self.resolutions.write() {
+            cache.insert(id, compiled.clone());
+        }
+        compiled
+    }
+
+    /// Sets the enriched schema id without a registry (offline use: benchmarks, tests).
+    pub fn set_enriched_id(&self, id: u32) {
+        let _ = self.enriched_id.set(id);
+    }
+
+    async fn register_enriched(&self, registry: &Registry) -> Result<u32> {
+        self.enriched_id
             .get_or_try_init(|| async {
-                let text = tp.layout.avro_schema().to_string();
-                self.registry
-                    .register(&format!("{}-value", tp.enriched_topic), &text)
+                let text = self.layout.avro_schema().to_string();
+                registry
+                    .register(&format!("{}-value", self.enriched_topic), &text)
                     .await
             })
-            .await?;
+            .await
+            .copied()
+    }
+
+    fn enriched_message(&self, id: u32, j: &Judged<'_>, cells: &[Scalar]) -> Result<Outgoing> {
         let record = Value::Record(
-            tp.layout
+            self.layout
                 .columns
                 .iter()
                 .zip(cells)
                 .map(|(c, v)| (c.name.clone(), avro_cell(&c.ty, v)))
                 .collect(),
         );
-        let body = apache_avro::writer::datum::GenericDatumWriter::builder(&tp.enriched_schema)
+        let body = apache_avro::writer::datum::GenericDatumWriter::builder(&self.enriched_schema)
             .build()
             .and_then(|w| w.write_value_to_vec(record))
             .map_err(|e| Error::Avro(e.to_string()))?;
         Ok(Outgoing {
-            topic: tp.enriched_topic.clone(),
+            topic: self.enriched_topic.clone(),
             key: Some(j.env.entity_id.clone().into_bytes()),
-            value: Some(lgma_core::framing::encode(*id, &body)),
+            value: Some(lgma_core::framing::encode(id, &body)),
             headers: vec![
                 ("event_id".into(), j.env.event_id.clone()),
                 ("la_code".into(), j.env.la_code.clone()),
