@@ -33,6 +33,8 @@ pub enum Error {
     Kafka(#[from] rdkafka::error::KafkaError),
     #[error("avro: {0}")]
     Avro(String),
+    #[error("replay: {0}")]
+    Replay(String),
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
 }

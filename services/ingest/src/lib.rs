@@ -15,6 +15,7 @@ pub mod offsets;
 pub mod pipeline;
 pub mod pseudonymise;
 pub mod publish;
+pub mod replay;
 pub mod resolve;
 pub mod row;
 pub mod rules;

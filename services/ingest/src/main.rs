@@ -9,6 +9,7 @@ use lgma_ingest::config::Settings;
 use lgma_ingest::consumer::Ingest;
 use lgma_ingest::pipeline::{Pipeline, TopicPipeline};
 use lgma_ingest::publish::Publisher;
+use lgma_ingest::replay::{ReplayKind, Request, Selection};
 
 #[derive(Parser)]
 #[command(
@@ -36,6 +37,68 @@ enum Command {
     },
     /// Print the effective settings (secrets redacted).
     PrintConfig,
+    /// Re-drive quarantined events from the DLQ, or re-ingest a source topic range, exactly once.
+    ///
+    /// Replayed records keep their original provenance (topic, partition, offset): rows they
+    /// already produced collapse (ReplacingMergeTree), the offset of record is not touched, and
+    /// each run is audited in lgma.ingest_replay_audit. Only records the live service has already
+    /// consumed are replayed. Rules, schemas and keys come from the config (point `rules_dir` at a
+    /// fixed rules folder, e.g. LGMA_INGEST_RULES_DIR=...). Progress and a summary go to stderr;
+    /// the replay id is printed on stdout.
+    Replay {
+        #[command(subcommand)]
+        what: ReplayCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReplayCommand {
+    /// Re-drive records quarantined in the DLQ topic (after a rules or schema fix). Records that
+    /// still fail stay quarantined (a new quarantine row with this run's replay_id; they are not
+    /// re-published to the DLQ); records that now pass land once and their quarantine row becomes
+    /// status = 'released'. Offsets select by the record's ORIGINAL source offset; times by when it
+    /// was quarantined (the DLQ record's timestamp).
+    Dlq {
+        #[command(flatten)]
+        select: ReplayArgs,
+    },
+    /// Re-ingest a source topic's offset or time range per partition through the normal chain
+    /// (e.g. after a schema fix). Rows already stored collapse; records that fail are quarantined
+    /// and re-published to the DLQ with an lgma.replay_id header. Offsets are clamped to what the
+    /// live service has consumed.
+    Range {
+        #[command(flatten)]
+        select: ReplayArgs,
+    },
+}
+
+#[derive(clap::Args)]
+struct ReplayArgs {
+    /// Source topic (base name as configured, e.g. lgma.planning.application); repeatable.
+    /// Default: every configured topic (`range` requires at least one).
+    #[arg(long = "topic")]
+    topics: Vec<String>,
+    /// Source partition; repeatable. Default: all.
+    #[arg(long = "partition")]
+    partitions: Vec<i32>,
+    /// First source offset (inclusive).
+    #[arg(long)]
+    from_offset: Option<i64>,
+    /// Last source offset (inclusive).
+    #[arg(long)]
+    to_offset: Option<i64>,
+    /// Start time (inclusive): RFC 3339, YYYY-MM-DD (UTC) or epoch milliseconds.
+    #[arg(long, value_parser = lgma_ingest::replay::parse_time)]
+    since: Option<i64>,
+    /// End time (inclusive), same formats as --since.
+    #[arg(long, value_parser = lgma_ingest::replay::parse_time)]
+    until: Option<i64>,
+    /// Who asked for the replay (audit). Default: $USER.
+    #[arg(long)]
+    requested_by: Option<String>,
+    /// Why (audit), e.g. "rules v3 fixes planning.units.range".
+    #[arg(long, default_value = "")]
+    reason: String,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -55,11 +118,64 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Replay { what } => {
+            let (kind, args) = match what {
+                ReplayCommand::Dlq { select } => (ReplayKind::Dlq, select),
+                ReplayCommand::Range { select } => (ReplayKind::Range, select),
+            };
+            if kind == ReplayKind::Range && args.topics.is_empty() {
+                anyhow::bail!("replay range needs at least one --topic");
+            }
+            let request = Request {
+                kind,
+                selection: Selection {
+                    topics: args.topics,
+                    partitions: args.partitions,
+                    from_offset: args.from_offset,
+                    to_offset: args.to_offset,
+                    since_ms: args.since,
+                    until_ms: args.until,
+                },
+                requested_by: args
+                    .requested_by
+                    .or_else(|| std::env::var("USER").ok())
+                    .unwrap_or_else(|| "unknown".into()),
+                reason: args.reason,
+            };
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(replay(settings, request))
+        }
         Command::Run => {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(run(settings))
         }
     }
+}
+
+async fn replay(settings: Settings, request: Request) -> anyhow::Result<()> {
+    lgma_core::telemetry::init_tracing(settings.log_json);
+    let publisher = Publisher::new(&settings.kafka)?;
+    let pipeline = Pipeline::new(&settings, publisher)?;
+    let summary = lgma_ingest::replay::run(&settings, &pipeline, &request).await?;
+    for ((topic, partition), p) in &summary.partitions {
+        eprintln!(
+            "  {topic}[{partition}] offsets {}..={}: {} records, accepted {}, warned {}, quarantined {}, released {}",
+            p.from_offset, p.to_offset, p.records, p.accepted, p.warned, p.quarantined, p.released
+        );
+    }
+    let t = summary.total();
+    eprintln!(
+        "replay {} {}: {} records, accepted {}, warned {}, quarantined {}, released {}",
+        summary.replay_id,
+        summary.result,
+        t.records,
+        t.accepted,
+        t.warned,
+        t.quarantined,
+        t.released
+    );
+    println!("{}", summary.replay_id);
+    Ok(())
 }
 
 async fn run(settings: Settings) -> anyhow::Result<()> {

@@ -418,7 +418,9 @@ impl Chain {
             }
             if verdict == Verdict::Quarantine {
                 if to_dlq {
-                    batch.outgoing.push(self.dlq_record(tp, j, &rule_ids, &messages, replay_id));
+                    batch
+                        .outgoing
+                        .push(self.dlq_record(tp, j, &rule_ids, &messages, replay_id));
                 }
                 continue;
             }
@@ -625,18 +627,18 @@ impl Pipeline {
     }
 
     /// Accepted versions already stored for the batch's entities (offset of record and replays).
-    async fn stored_versions(
-        &self,
-        judged: &[(&TopicPipeline, Judged<'_>)],
-    ) -> Result<Stored> {
+    async fn stored_versions(&self, judged: &[(&TopicPipeline, Judged<'_>)]) -> Result<Stored> {
         let mut wanted: HashMap<&str, Vec<String>> = HashMap::new();
         for (tp, j) in judged {
             if j.decoded && verdict_of(&j.findings) != Verdict::Quarantine {
-                wanted.entry(tp.source_topic.as_str()).or_default().push(format!(
-                    "({}, {})",
-                    quote(&j.env.la_code),
-                    quote(&j.env.entity_id)
-                ));
+                wanted
+                    .entry(tp.source_topic.as_str())
+                    .or_default()
+                    .push(format!(
+                        "({}, {})",
+                        quote(&j.env.la_code),
+                        quote(&j.env.entity_id)
+                    ));
             }
         }
         #[derive(serde::Deserialize)]
