@@ -153,7 +153,13 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn replay(settings: Settings, request: Request) -> anyhow::Result<()> {
-    lgma_core::telemetry::init_tracing(settings.log_json);
+    // Logs to stderr: stdout carries only the replay id (scripts read it).
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
     let publisher = Publisher::new(&settings.kafka)?;
     let pipeline = Pipeline::new(&settings, publisher)?;
     let summary = lgma_ingest::replay::run(&settings, &pipeline, &request).await?;

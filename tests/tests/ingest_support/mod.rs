@@ -42,13 +42,19 @@ pub struct World {
     pub topics: Vec<Topic>,
     /// ClickHouse URL written into the config instead of the stack's (e.g. a fault proxy).
     pub clickhouse_override: std::sync::Mutex<Option<String>>,
+    /// Registry URL written into the config instead of the stack's (e.g. a fault proxy).
+    pub registry_override: std::sync::Mutex<Option<String>>,
+    /// Rules folder written into the config instead of `schemas/rules`.
+    pub rules_override: std::sync::Mutex<Option<PathBuf>>,
 }
 
-/// A TCP proxy in front of ClickHouse that can be switched off (connections dropped) and on,
-/// to simulate an outage without touching the shared server.
+/// A TCP proxy in front of a shared service (ClickHouse, the registry) that can be switched off
+/// and on, to simulate an outage without touching the shared server. Switching it off refuses new
+/// connections AND cuts the open ones (kept-alive HTTP connections must not outlive the outage).
 pub struct FaultProxy {
     pub url: String,
     up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    cut: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl FaultProxy {
@@ -56,7 +62,9 @@ impl FaultProxy {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}", listener.local_addr()?);
         let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let cut = std::sync::Arc::new(tokio::sync::Notify::new());
         let flag = up.clone();
+        let cut_all = cut.clone();
         let target = target
             .trim_start_matches("http://")
             .trim_end_matches('/')
@@ -68,18 +76,25 @@ impl FaultProxy {
                     continue;
                 }
                 let target = target.clone();
+                let cut = cut_all.clone();
                 tokio::spawn(async move {
                     if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                        tokio::select! {
+                            _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                            _ = cut.notified() => {}
+                        }
                     }
                 });
             }
         });
-        Ok(Self { url, up })
+        Ok(Self { url, up, cut })
     }
 
     pub fn set_up(&self, up: bool) {
         self.up.store(up, std::sync::atomic::Ordering::SeqCst);
+        if !up {
+            self.cut.notify_waiters();
+        }
     }
 }
 
@@ -147,6 +162,8 @@ impl World {
             dir,
             topics: topics.to_vec(),
             clickhouse_override: std::sync::Mutex::new(None),
+            registry_override: std::sync::Mutex::new(None),
+            rules_override: std::sync::Mutex::new(None),
         };
         world.write_config(max_rows, 300)?;
         Ok(world)
@@ -178,13 +195,25 @@ impl World {
             .ok()
             .and_then(|o| o.clone())
             .unwrap_or_else(clickhouse_url);
+        let registry = self
+            .registry_override
+            .lock()
+            .ok()
+            .and_then(|o| o.clone())
+            .unwrap_or_else(registry_url);
+        let rules = self
+            .rules_override
+            .lock()
+            .ok()
+            .and_then(|o| o.clone())
+            .unwrap_or_else(|| root.join("schemas/rules"));
         let mut text = format!(
             r#"group_id = "ingest-test{suffix}{group}"
 assignment = "{assignment}"
 topic_suffix = "{suffix}"
 registry_url = "{registry}"
 schemas_dir = "{root}/schemas"
-rules_dir = "{root}/schemas/rules"
+rules_dir = "{rules}"
 keys_file = "{root}/infra/config/keys.example.toml"
 metrics_listen = "127.0.0.1:{port}"
 [kafka]
@@ -196,8 +225,8 @@ max_wait_ms = {max_wait_ms}
 url = "{ch}"
 "#,
             suffix = self.suffix,
-            registry = registry_url(),
             root = root.display(),
+            rules = rules.display(),
             kafka = kafka_bootstrap(),
         );
         for topic in &self.topics {
@@ -282,6 +311,48 @@ pub fn events_of(topic: Topic, seed: u64, n: usize) -> Vec<GeneratedEvent> {
         }
     }
     out
+}
+
+/// Copies the committed rules into `<dir>/<name>` and applies `edit` to one entity's file
+/// (e.g. a stricter rule and another version), for tests that change rules between runs.
+pub fn rules_copy(
+    world: &World,
+    name: &str,
+    entity: &str,
+    edit: impl Fn(&str) -> String,
+) -> Result<PathBuf> {
+    let dir = world.dir.join(name);
+    std::fs::create_dir_all(&dir)?;
+    for entry in std::fs::read_dir(repo().join("schemas/rules"))? {
+        let path = entry?.path();
+        let file = path.file_name().context("file name")?.to_owned();
+        let text = std::fs::read_to_string(&path)?;
+        let text = if file.to_string_lossy() == format!("{entity}.toml") {
+            edit(&text)
+        } else {
+            text
+        };
+        std::fs::write(dir.join(file), text)?;
+    }
+    Ok(dir)
+}
+
+/// Runs `lgma-ingest replay <args>` with this world's config to completion; returns
+/// (success, stdout, stderr).
+pub fn run_replay(world: &World, args: &[&str]) -> Result<(bool, String, String)> {
+    let output = Command::new(ingest_binary())
+        .arg("--config")
+        .arg(&world.config)
+        .arg("replay")
+        .args(args)
+        .env("RUST_LOG", "info,librdkafka=warn,rdkafka=warn")
+        .output()
+        .context("running lgma-ingest replay")?;
+    Ok((
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).to_string(),
+        String::from_utf8_lossy(&output.stderr).to_string(),
+    ))
 }
 
 pub fn free_port() -> Result<u16> {
