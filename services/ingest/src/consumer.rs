@@ -308,7 +308,13 @@ impl Ingest {
                         let _ = tpl.add_partition_offset(&tp.0, tp.1, Offset::Offset(next));
                         self.next.insert(tp, next);
                     }
-                    match self.consumer.assign(&tpl) {
+                    // A failed batch paused the partitions; librdkafka keeps a partition's pause
+                    // flag across re-assignment, so resume explicitly.
+                    match self
+                        .consumer
+                        .assign(&tpl)
+                        .and_then(|()| self.consumer.resume(&tpl))
+                    {
                         Ok(()) => {
                             info!(
                                 partitions = self.next.len(),
