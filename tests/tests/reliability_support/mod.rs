@@ -1,0 +1,242 @@
+//! Shared by the reliability tests (tests/RELIABILITY.md): a background producer that records every
+//! delivered position, the exact-count check (by topic/partition/offset and by event id), ingest
+//! spawned with extra environment, and a guard that brings a stopped shared service back.
+#![allow(dead_code)]
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Context, Result};
+use lgma_publisher::GeneratedEvent;
+use rdkafka::producer::FutureRecord;
+
+use crate::ingest_support::{ch_query, ingest_binary, quote, repo, World};
+
+/// Produces `events` in chunks with a pause between chunks (a steady stream), returning the
+/// (partition, offset) of every delivered record, in send order. A chunk is enqueued at once and
+/// then awaited, so the pace is set by `pause`, not by one broker round trip per event.
+pub fn stream(
+    world: Arc<World>,
+    events: Vec<GeneratedEvent>,
+    chunk: usize,
+    pause: Duration,
+) -> tokio::task::JoinHandle<Result<Vec<(i32, i64)>>> {
+    tokio::spawn(async move {
+        let mut delivered = Vec::with_capacity(events.len());
+        for part in events.chunks(chunk) {
+            let mut pending = Vec::with_capacity(part.len());
+            for e in part {
+                let bytes = world.encoder.encode(e)?;
+                let topic = world.topic(e.topic);
+                let record = FutureRecord::to(&topic).key(&e.key).payload(&bytes);
+                let future = world
+                    .producer
+                    .send_result(record)
+                    .map_err(|(err, _)| anyhow::anyhow!("enqueue to {topic}: {err}"))?;
+                pending.push(future);
+            }
+            for future in pending {
+                let delivery = future
+                    .await
+                    .context("delivery future cancelled")?
+                    .map_err(|(err, _)| anyhow::anyhow!("produce: {err}"))?;
+                delivered.push((delivery.partition, delivery.offset));
+            }
+            tokio::time::sleep(pause).await;
+        }
+        Ok(delivered)
+    })
+}
+
+#[derive(serde::Deserialize, Debug)]
+pub struct Totals {
+    pub rows: u64,
+    pub offsets: u64,
+    pub events: u64,
+}
+
+#[derive(serde::Deserialize)]
+struct Position {
+    partition: i32,
+    offset: i64,
+    event_id: String,
+}
+
+/// The exact-count check every fault ends with: the offset of record holds each delivered
+/// (partition, offset) exactly once, nothing else, and each event id once; the entity history
+/// (FINAL) holds each event once. Prints what it counted.
+pub async fn assert_exactly_once(
+    label: &str,
+    topic: &str,
+    history_table: &str,
+    delivered: &[(i32, i64)],
+    event_ids: &HashSet<String>,
+) -> Result<()> {
+    let t: Vec<Totals> = ch_query(&format!(
+        "SELECT count() AS rows, uniqExact(partition, offset) AS offsets, uniqExact(event_id) AS events \
+         FROM lgma.ingest_events WHERE topic = {}",
+        quote(topic)
+    ))
+    .await?;
+    let t = &t[0];
+    let stored: Vec<Position> = ch_query(&format!(
+        "SELECT partition, offset, event_id FROM lgma.ingest_events WHERE topic = {}",
+        quote(topic)
+    ))
+    .await?;
+    let stored_positions: HashSet<(i32, i64)> =
+        stored.iter().map(|p| (p.partition, p.offset)).collect();
+    let produced: HashSet<(i32, i64)> = delivered.iter().copied().collect();
+    let lost = produced.difference(&stored_positions).count();
+    let extra = stored_positions.difference(&produced).count();
+    let doubled_positions = t.rows - t.offsets;
+    let stored_ids: HashSet<&str> = stored.iter().map(|p| p.event_id.as_str()).collect();
+    let lost_ids = event_ids
+        .iter()
+        .filter(|id| !stored_ids.contains(id.as_str()))
+        .count();
+    let history = crate::ingest_support::count(&format!(
+        "SELECT count() AS n FROM lgma.{history_table} FINAL WHERE topic = {}",
+        quote(topic)
+    ))
+    .await?;
+    println!(
+        "[{label}] counted: produced {} records ({} event ids); offset of record rows {}, distinct \
+         (partition, offset) {}, distinct event ids {}, history FINAL {}; lost {lost} (by position) / \
+         {lost_ids} (by event id), doubled {doubled_positions}, unexpected {extra}",
+        delivered.len(),
+        event_ids.len(),
+        t.rows,
+        t.offsets,
+        t.events,
+        history
+    );
+    ensure!(lost == 0 && lost_ids == 0, "[{label}] lost records");
+    ensure!(extra == 0, "[{label}] positions that were never produced");
+    ensure!(
+        doubled_positions == 0,
+        "[{label}] a (partition, offset) twice"
+    );
+    ensure!(
+        t.events == t.rows && t.rows == delivered.len() as u64,
+        "[{label}] an event id twice or a wrong row count"
+    );
+    ensure!(
+        history == delivered.len() as u64,
+        "[{label}] history FINAL {history} != produced {}",
+        delivered.len()
+    );
+    Ok(())
+}
+
+pub fn event_ids(events: &[GeneratedEvent]) -> HashSet<String> {
+    events.iter().map(|e| e.event.meta().event_id).collect()
+}
+
+/// `lgma-ingest run` with this world's config and extra environment; log in `<dir>/ingest-<n>.log`.
+pub fn spawn_ingest_env(world: &World, n: usize, env: &[(&str, &str)]) -> Result<Child> {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(world.dir.join(format!("ingest-{n}.log")))?;
+    let mut cmd = Command::new(ingest_binary());
+    cmd.arg("run")
+        .arg("--config")
+        .arg(&world.config)
+        .env(
+            "RUST_LOG",
+            "info,lgma_ingest=debug,librdkafka=warn,rdkafka=warn",
+        )
+        .stdout(Stdio::from(log.try_clone()?))
+        .stderr(Stdio::from(log));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.spawn().context("spawning lgma-ingest")
+}
+
+/// Appends a table to the world's config (e.g. `[kafka.properties]`): the config is re-written by
+/// `write_config_full`, so call this after it.
+pub fn append_config(world: &World, text: &str) -> Result<()> {
+    let mut config = std::fs::read_to_string(&world.config)?;
+    config.push_str(text);
+    std::fs::write(&world.config, config)?;
+    Ok(())
+}
+
+/// Replaces the keys file the config points at.
+pub fn set_keys_file(world: &World, keys: &std::path::Path) -> Result<()> {
+    let config = std::fs::read_to_string(&world.config)?;
+    let example = repo().join("infra/config/keys.example.toml");
+    let replaced = config.replace(
+        &format!("keys_file = \"{}\"", example.display()),
+        &format!("keys_file = \"{}\"", keys.display()),
+    );
+    ensure!(replaced != config, "keys_file line not found in the config");
+    std::fs::write(&world.config, replaced)?;
+    Ok(())
+}
+
+pub fn stack_script() -> PathBuf {
+    repo().join("infra/stack")
+}
+
+/// Runs `infra/stack <args>`; its output goes to the test's output.
+pub fn stack(args: &[&str]) -> Result<()> {
+    let status = Command::new("bash")
+        .arg(stack_script())
+        .args(args)
+        .status()
+        .context("running infra/stack")?;
+    ensure!(status.success(), "infra/stack {args:?}: {status}");
+    Ok(())
+}
+
+/// Brings a shared service back when dropped (also when the test panics): `infra/stack up <svc>` is
+/// idempotent, so this is harmless when the test already restored it.
+pub struct RestoreOnDrop(pub &'static str);
+
+impl Drop for RestoreOnDrop {
+    fn drop(&mut self) {
+        if let Err(e) = stack(&["up", self.0]) {
+            eprintln!("could not restore {}: {e}", self.0);
+        }
+    }
+}
+
+/// The PID the stack recorded for a service (`.data/<svc>/<svc>.pid`).
+pub fn stack_pid(service: &str) -> Result<u32> {
+    let data = std::env::var("LGMA_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo().join(".data"));
+    let text = std::fs::read_to_string(data.join(service).join(format!("{service}.pid")))
+        .with_context(|| format!("{service} pid file"))?;
+    text.trim().parse().context("pid")
+}
+
+/// SIGKILL a process by id (a crash, no shutdown path).
+pub fn kill9_pid(pid: u32) -> Result<()> {
+    let status = Command::new("kill")
+        .arg("-KILL")
+        .arg(pid.to_string())
+        .status()?;
+    ensure!(status.success(), "kill -9 {pid}: {status}");
+    Ok(())
+}
+
+/// Polls `f` until it returns true or `timeout` passes; returns how long it took.
+pub async fn wait_until<F, Fut>(timeout: Duration, mut f: F) -> Result<Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !f().await {
+        ensure!(start.elapsed() < timeout, "not reached within {timeout:?}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    Ok(start.elapsed())
+}
