@@ -8,11 +8,15 @@ the history tables without the summary machinery, that independent count too.
 Because rows land between two reads, each comparison reads ClickHouse, then the API, then
 ClickHouse again, and only compares when the two direct reads agree (retrying otherwise); a
 mismatch fails. After the stream stops and ingest has landed every delivered event, the closed
-months and current state are compared once more, and the open datasets (suppressed) are checked
-against the landed data (tests of suppression: test_api_suppression.py reuses this module's stream).
+months and current state are compared once more, and every open dataset is checked for suppression
+against the landed data: no published cell or total below the threshold, no line with a single
+hidden entry, no hidden entry derivable from the published cells and totals (exact linear algebra),
+published values equal to the true ones, CSV equal to JSON; with the default threshold and with 25.
 
 Requires `infra/stack up`, `infra/stack migrate`, and built lgma-api, lgma-ingest, lgma-publisher.
 """
+from fractions import Fraction
+
 import pytest
 
 from api_support import Api, Retry, Stream, agree, csv_rows, direct, same_cell
@@ -248,3 +252,139 @@ def test_no_view_gives_nan_or_inf(stream):
             assert n[0]["n"] == 0, (v["name"], c["name"])
             checked += 1
     assert checked >= 15
+
+
+# ---------------------------------------------------------------------------------------------
+# Open data: small-number and complementary suppression over the landed stream
+# ---------------------------------------------------------------------------------------------
+
+TRUTH = {
+    "homelessness-adults-in-ea-by-council":
+        "SELECT la_code, age_band AS category, toUInt64(sum(adults)) AS value FROM lgma.v_hl_adults_in_ea_monthly "
+        "WHERE month = toDate('{period}-01') GROUP BY la_code, category",
+    "planning-decisions-by-council":
+        "SELECT la_code, if(decision = 'GRANTED_WITH_CONDITIONS', 'GRANTED', decision) AS category, toUInt64(count()) AS value FROM "
+        "(SELECT la_code, assumeNotNull(decision) AS decision, decision_date FROM lgma.planning_application_current FINAL "
+        "WHERE is_deleted = 0 AND decision_date IS NOT NULL) "
+        "WHERE decision IN ('GRANTED', 'GRANTED_WITH_CONDITIONS', 'REFUSED', 'SPLIT') "
+        "AND toStartOfMonth(toDate(toDateTime(intDiv(assumeNotNull(decision_date), 1000), 'Europe/Dublin'))) = toDate('{period}-01') "
+        "GROUP BY la_code, category",
+}
+
+
+def extended(body):
+    """The published grid with its totals: council rows + a total column, then the totals row."""
+    cats = body["categories"]
+    grid = [[r["cells"][c] for c in cats] + [r["total"]] for r in body["rows"]]
+    grid.append([body["column_totals"][c] for c in cats] + [body["grand_total"]])
+    return grid
+
+
+def derivable_hidden(grid):
+    """Hidden entries whose value follows from the published ones through the table's equations
+    (each row's cells sum to its total, each column's cells sum to its total): exact Gaussian
+    elimination over the rationals. An entry is derivable iff its unit vector lies in the row space
+    of the equations restricted to the hidden entries."""
+    R, C = len(grid) - 1, len(grid[0]) - 1
+    hidden = [(r, c) for r in range(R + 1) for c in range(C + 1) if grid[r][c] is None]
+    index = {p: i for i, p in enumerate(hidden)}
+    equations = []
+    for r in range(R + 1):
+        equations.append([((r, c), 1) for c in range(C)] + [((r, C), -1)])
+    for c in range(C + 1):
+        equations.append([((r, c), 1) for r in range(R)] + [((R, c), -1)])
+    rows = []
+    for eq in equations:
+        v = [Fraction(0)] * len(hidden)
+        for p, k in eq:
+            if p in index:
+                v[index[p]] += k
+        if any(v):
+            rows.append(v)
+    pivots = []  # reduced rows with their pivot column
+    for v in rows:
+        for p, row in pivots:
+            if v[p]:
+                f = v[p]
+                v = [a - f * b for a, b in zip(v, row)]
+        nz = next((i for i, a in enumerate(v) if a), None)
+        if nz is not None:
+            v = [a / v[nz] for a in v]
+            pivots = [(p, [a - row[nz] * b for a, b in zip(row, v)]) for p, row in pivots]
+            pivots.append((nz, v))
+    out = []
+    for k, pos in enumerate(hidden):
+        e = [Fraction(0)] * len(hidden)
+        e[k] = Fraction(1)
+        for p, row in pivots:
+            if e[p]:
+                f = e[p]
+                e = [a - f * b for a, b in zip(e, row)]
+        if not any(e):
+            out.append(pos)
+    return out
+
+
+def test_derivability_check_finds_a_lone_hidden_cell():
+    # The auditor itself: one hidden cell in a row is derivable; a 2x2 rectangle of hidden cells is not.
+    assert derivable_hidden([[None, 20, 23], [40, 50, 90], [None, 70, 113]]) == [(0, 0), (2, 0)]
+    assert derivable_hidden([[None, None, 30, 53], [None, None, 60, 113], [40, 56, 90, 166]]) == []
+
+
+@pytest.fixture(scope="module")
+def api25(tmp_path_factory):
+    a = Api(tmp_path_factory.mktemp("live-api25"), threshold=25)
+    yield a
+    a.stop()
+
+
+@pytest.mark.parametrize("threshold", [10, 25])
+def test_open_data_suppression_over_the_stream(stream, api, api25, threshold):
+    server = api if threshold == 10 else api25
+    catalogue = server.get("/v1/open-data").json()["dataset"]
+    ids = [d["identifier"] for d in catalogue]
+    assert set(ids) == set(TRUTH), "every open dataset needs a suppression test here"
+    primary = complementary = 0
+    for dataset in ids:
+        for period in stream.months[:2]:
+            r = server.get(f"/v1/open-data/{dataset}", period=period)
+            assert r.status_code == 200, r.text[:300]
+            body = r.json()
+            assert body["period"] == period and body["dataset"]["suppression"]["threshold"] == threshold
+            assert len(body["rows"]) == 31
+            grid = extended(body)
+            where = f"{dataset} {period} threshold {threshold}"
+            # No published cell or total is a small non-zero count.
+            for row in grid:
+                assert all(v is None or v == 0 or v >= threshold for v in row), (where, row)
+            # No row or column (totals included) with exactly one hidden entry ...
+            for line in grid + [list(col) for col in zip(*grid)]:
+                assert sum(v is None for v in line) != 1, (where, line)
+            # ... and no hidden entry derivable by any combination of the published equations.
+            assert derivable_hidden(grid) == [], where
+            # Published values are the true ones; every small true value is hidden.
+            truth = {(x["la_code"], x["category"]): x["value"] for x in direct(TRUTH[dataset].format(period=period))[0]}
+            cats = body["categories"]
+            true_grid = [[truth.get((row["la_code"], c), 0) for c in cats] for row in body["rows"]]
+            true_grid = [row + [sum(row)] for row in true_grid]
+            true_grid.append([sum(col) for col in zip(*true_grid)])
+            assert true_grid[-1][-1] > 0, f"{where}: no landed data to publish"
+            for pub_row, true_row in zip(grid, true_grid):
+                for pub, true in zip(pub_row, true_row):
+                    assert pub is None or pub == true, (where, pub, true)
+                    if 0 < true < threshold:
+                        assert pub is None, (where, true)
+                        primary += 1
+                    elif pub is None:
+                        complementary += 1
+            # The CSV publishes the same table ([c] = suppressed).
+            csv = server.get(f"/v1/open-data/{dataset}", period=period, format="csv")
+            assert csv.headers["content-type"].startswith("text/csv")
+            lines = csv_rows(csv.text)
+            assert len(lines) == 32
+            for line, pub_row in zip(lines, grid):
+                shown = [line[c] for c in cats] + [line["total"]]
+                assert shown == ["[c]" if v is None else str(v) for v in pub_row], (where, line, pub_row)
+            assert body["suppressed_entries"] == sum(v is None for row in grid for v in row)
+    # Real data exercised both kinds of suppression.
+    assert primary > 0 and complementary > 0, (primary, complementary)
