@@ -19,6 +19,7 @@ MARK = f"api-test-{RUN}"
 YEAR, MONTH = random.randint(2001, 2009), random.randint(1, 10)
 PERIOD = f"{YEAR:04d}-{MONTH:02d}"
 ENTITY_TABLE = f"api_test_{RUN}"
+VOID_LA = f"Z{RUN[:8]}"
 
 
 def ms(y, m, d):
@@ -67,7 +68,7 @@ def placement_rows():
 
 def cleanup():
     for t in ["planning_application_history", "planning_application_current", "hl_placement_history",
-              "hl_placement_current", "hl_exit_history", "hl_exit_current"]:
+              "hl_placement_current", "hl_exit_history", "hl_exit_current", "housing_dwelling_unit_current"]:
         ch(f"ALTER TABLE lgma.{t} DELETE WHERE source_system = '{MARK}'", "admin")
     month = f"{YEAR:04d}-{MONTH:02d}-01"
     for t in ["sum_planning_received", "sum_planning_decided", "sum_hl_exits"]:
@@ -94,6 +95,11 @@ def fixtures():
                "batch_id": RUN} for i in range(10)]
     insert("ingest_events", events)
     insert("ingest_events", events[:3])  # a re-inserted batch must not count twice in the summaries
+    # A council-like code of its own with two units and no relet: the void averages have nothing to
+    # average (0/0 in ClickHouse is nan).
+    for n, status in enumerate(["TENANTED", "VACANT_RELETTABLE"]):
+        insert("housing_dwelling_unit_current", [base("lgma.housing.dwelling-unit", f"{MARK}-du-{n}", 1, VOID_LA)
+                                                 | {"status": status, "ownership": "LA_OWNED"}])
     yield
     cleanup()
 
@@ -127,10 +133,17 @@ def test_planning_summary_matches_fixture_and_clickhouse(api):
 
 
 def test_current_state_takes_highest_version(api):
-    r = api.get("/v1/current/planning-applications", "analyst", la_code="CK", limit=1000)
-    mine = [x for x in r.json()["data"] if x["source_system"] == "" or x["entity_id"].startswith(MARK)]
+    # Other streams share CK: read every page (the fixture's ids sort after the simulator's).
+    data, offset = [], 0
+    while True:
+        page = api.get("/v1/current/planning-applications", "analyst", la_code="CK", limit=1000, offset=offset).json()
+        data += page["data"]
+        if len(page["data"]) < 1000:
+            break
+        offset += 1000
+    mine = [x for x in data if x["entity_id"].startswith(MARK)]
     assert len(mine) == 4 and all(x["entity_version"] == 2 and x["decision"] for x in mine)
-    assert not any("ppsn" in k or "forename" in k for k in r.json()["data"][0])
+    assert not any("ppsn" in k or "forename" in k for k in data[0])
 
 
 def test_homelessness_stock_and_trend(api):
@@ -214,6 +227,24 @@ def test_open_data_suppressed_and_described(api):
     assert dc == "DC,Dublin City Council,[c],[c],0,[c]"
     catalogue = api.get("/v1/open-data", None).json()
     assert {d["identifier"] for d in catalogue["dataset"]} >= {"planning-decisions-by-council", "homelessness-adults-in-ea-by-council"}
+
+
+def test_empty_averages_are_null_not_nan(api):
+    """0/0 figures are NULL everywhere: null in the API's JSON, an empty cell in its CSV, \\N in
+    ClickHouse's own CSV (what Grafana / Superset users read), never nan."""
+    rows = [x for x in api.get("/v1/summaries/housing/voids", "analyst", limit=1000).json()["data"] if x["la_code"] == VOID_LA]
+    assert len(rows) == 1, rows
+    row = rows[0]
+    assert (row["stock"], row["voids"], row["void_rate"], row["relets"]) == (2, 1, 0.5, 0)
+    assert row["avg_void_days"] is None and row["avg_relet_cost_eur"] is None and row["stock_per_1000"] is None
+    csv = api.get("/v1/summaries/housing/voids", "analyst", limit=1000, format="csv").text.splitlines()
+    header = csv[0].split(",")
+    line = dict(zip(header, [x for x in csv if x.startswith(VOID_LA + ",")][0].split(",")))
+    assert line["avg_void_days"] == "" and line["avg_relet_cost_eur"] == "" and line["void_rate"] == "0.5"
+    cells = {c.strip('"').lower() for x in csv for c in x.split(",")}
+    assert not cells & {"nan", "inf", "-inf", "+inf"}
+    direct = ch(f"SELECT avg_void_days, avg_relet_cost_eur FROM lgma.v_housing_voids WHERE la_code = '{VOID_LA}' FORMAT CSV")
+    assert direct.strip() == "\\N,\\N", direct
 
 
 HOSTILE = [

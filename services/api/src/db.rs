@@ -4,6 +4,11 @@
 //! code path serves every endpoint (JSON or CSV out) without a struct per query. The reader runs
 //! under a `readonly` profile that forbids changing settings, so 64-bit integers arrive quoted;
 //! they are turned back into numbers here using the column types.
+//!
+//! Nulls: a float that is not a number (0/0, x/0) is `null` in JSON and an empty CSV cell, like
+//! SQL NULL. ClickHouse writes nan/inf as `null` by default, but as `"nan"`/`"inf"` strings when a
+//! server sets `output_format_json_quote_denormals`; those are turned into `null` here too, so
+//! the API's output does not depend on a server setting.
 
 use clickhouse::Client;
 use serde::Deserialize;
@@ -83,9 +88,12 @@ impl Table {
         let mut rows = parsed.data;
         for row in &mut rows {
             for (name, ty) in &columns {
-                if is_64bit_int(ty) {
-                    if let Some(v) = row.get_mut(name) {
+                if let Some(v) = row.get_mut(name) {
+                    if is_64bit_int(ty) {
                         unquote_int(v);
+                    } else if is_float(ty) && v.is_string() {
+                        // "nan", "inf", "-inf", "+inf": not a figure.
+                        *v = Value::Null;
                     }
                 }
             }
@@ -108,6 +116,14 @@ fn is_64bit_int(ty: &str) -> bool {
         .and_then(|t| t.strip_suffix(')'))
         .unwrap_or(ty);
     matches!(inner, "Int64" | "UInt64")
+}
+
+fn is_float(ty: &str) -> bool {
+    let inner = ty
+        .strip_prefix("Nullable(")
+        .and_then(|t| t.strip_suffix(')'))
+        .unwrap_or(ty);
+    matches!(inner, "Float32" | "Float64")
 }
 
 fn unquote_int(v: &mut Value) {
@@ -147,5 +163,20 @@ mod tests {
         assert_eq!(t.rows[0]["m"], Value::Null);
         assert_eq!(t.rows_before_limit, Some(7));
         assert_eq!(as_u64(t.rows[0].get("n")), 12);
+    }
+
+    #[test]
+    fn non_finite_floats_are_null_whatever_the_server_quoting() {
+        let body = br#"{"meta":[{"name":"a","type":"Float64"},{"name":"b","type":"Nullable(Float64)"},
+            {"name":"c","type":"Float32"},{"name":"d","type":"Float64"},{"name":"s","type":"String"}],
+            "data":[{"a":"nan","b":"-inf","c":null,"d":1.5,"s":"nan"}],"rows":1}"#;
+        let t = Table::from_json(body).expect("parses");
+        let r = &t.rows[0];
+        assert_eq!(
+            (&r["a"], &r["b"], &r["c"]),
+            (&Value::Null, &Value::Null, &Value::Null)
+        );
+        assert_eq!(r["d"], Value::from(1.5));
+        assert_eq!(r["s"], Value::from("nan"), "strings are data, not numbers");
     }
 }
