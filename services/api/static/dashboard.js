@@ -9,6 +9,7 @@
   var interval = Math.max(2, Number(params.get("interval")) || 15) * 1000;
   var REGION_COLOURS = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666", "#1f78b4"];
   var councils = [];
+  var TREND_MONTHS = 24;
 
   function el(tag, attrs, text) {
     var e = document.createElement(tag);
@@ -27,6 +28,13 @@
       if (!r.ok) throw new Error(path + ": HTTP " + r.status);
       return r.json();
     });
+  }
+  // "YYYY-MM" of the month n months before the current one (UTC).
+  function monthsAgo(n) {
+    var d = new Date();
+    d.setUTCDate(1);
+    d.setUTCMonth(d.getUTCMonth() - n);
+    return d.toISOString().slice(0, 7);
   }
   function pct(x) { return x === null || x === undefined ? "–" : (x * 100).toFixed(1) + "%"; }
   function num(x) { return x === null || x === undefined ? "–" : String(x); }
@@ -85,7 +93,7 @@
       var last = pts[pts.length - 1];
       var tr = el("tr", { "data-region": region });
       tr.appendChild(el("td", {}, region));
-      tr.appendChild(el("td", {}, last.month.slice(0, 7)));
+      tr.appendChild(el("td", { "data-test": "trend-month-" + region }, last.month.slice(0, 7)));
       tr.appendChild(el("td", { class: "num", "data-test": "trend-adults-" + region }, last.adults));
       tr.appendChild(el("td", { class: "num" }, num(last.adults_per_1000)));
       rows.push(tr);
@@ -136,7 +144,9 @@
     var status = document.getElementById("status");
     return Promise.all([
       api("/v1/quality/freshness?limit=1000").then(freshness),
-      api("/v1/summaries/homelessness/region-trend?limit=1000").then(trend),
+      // The last 24 months only: the full history (years x 9 regions) outgrows a page, and a page
+      // cut in the past would show an old month as the latest.
+      api("/v1/summaries/homelessness/region-trend?limit=1000&from=" + monthsAgo(TREND_MONTHS - 1)).then(trend),
       api("/v1/summaries/planning/decision-times?limit=1000").then(planning),
       api("/v1/summaries/housing/voids?limit=1000").then(voids)
     ]).then(function () {
