@@ -247,6 +247,19 @@ def test_empty_averages_are_null_not_nan(api):
     assert direct.strip() == "\\N,\\N", direct
 
 
+def test_shipped_example_queries_run_as_the_reader():
+    """The Grafana / Superset examples of infra/clickhouse/queries run on the local server as the
+    read-only dashboard user (test_sql_current_engine runs them on a current engine)."""
+    import migrate
+    from api_support import ROOT
+    paths = sorted((ROOT / "infra" / "clickhouse" / "queries").glob("*.sql"))
+    assert len(paths) >= 4
+    for path in paths:
+        for step in migrate.parse(path.read_text()):
+            header = ch(step.sql + " FORMAT TSVWithNames", "reader").splitlines()[0].split("\t")
+            assert len(header) >= 3, (path.name, header)
+
+
 HOSTILE = [
     {"la_code": "DC' OR '1'='1"}, {"la_code": "DC); DROP TABLE lgma.api_access_audit; --"},
     {"region": "Dublin' UNION SELECT * FROM system.users --"}, {"period": "2024-05' OR 1=1 --"},
