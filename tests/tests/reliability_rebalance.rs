@@ -51,10 +51,10 @@ async fn two_instances_one_sigkilled_then_restarted_keep_exactly_once() -> anyho
         quote(&name)
     );
 
-    let mut a = world.spawn_ingest(0)?;
+    let mut a = ChildGuard(world.spawn_ingest(0)?);
     wait_for_count(&count_sql, 100, Duration::from_secs(40)).await?;
     world.write_config_full(200, 200, "", "group")?; // B: same group, its own ops port
-    let mut b = world.spawn_ingest(1)?;
+    let mut b = ChildGuard(world.spawn_ingest(1)?);
     let w = world.clone();
     let joined = wait_until(Duration::from_secs(60), || {
         let w = w.clone();
@@ -90,7 +90,7 @@ async fn two_instances_one_sigkilled_then_restarted_keep_exactly_once() -> anyho
         !producing.is_finished()
     );
     world.write_config_full(200, 200, "", "group")?;
-    let mut b2 = world.spawn_ingest(2)?;
+    let mut b2 = ChildGuard(world.spawn_ingest(2)?);
     let at_restart = max_offsets(&name).await?;
     let stalled: Vec<i32> = (0..partitions).filter(|p| !advanced.contains(p)).collect();
     let healed = wait_until(Duration::from_secs(60), || {

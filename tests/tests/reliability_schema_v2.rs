@@ -67,7 +67,7 @@ async fn v2_registered_and_published_while_ingest_runs_both_versions_land() -> a
         quote(&name)
     );
 
-    let mut child = world.spawn_ingest(0)?;
+    let mut child = ChildGuard(world.spawn_ingest(0)?);
     let mut delivered = Vec::with_capacity(events.len());
     let mut v2_id = None;
     let mut sent_v2 = 0u64;

@@ -240,3 +240,28 @@ where
     }
     Ok(start.elapsed())
 }
+
+/// An ingest child process that is SIGKILLed when dropped, so a failing test (an early `?` or a
+/// panic) leaves no instance running against the shared stack.
+pub struct ChildGuard(pub Child);
+
+impl std::ops::Deref for ChildGuard {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ChildGuard {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            crate::ingest_support::kill9(&mut self.0);
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! Faults that stop SHARED services, so `#[ignore]`d: `infra/stack test` runs them in its serial
+//! phase (`cargo test -- --ignored --test-threads=1`). Each restores the service before returning,
+//! also on failure (a drop guard runs `infra/stack up|restart <service>`).
+//!
+//! - ClickHouse SIGKILLed three times while ingest writes batches (some kills land inside an INSERT),
+//!   restarted with `infra/stack up clickhouse`;
+//! - the broker restarted (`infra/stack restart tansu`) while the producer streams and ingest
+//!   consumes.
+//!
+//! Both end with the exact count: every delivered (partition, offset) once in the offset of record,
+//! every event id once, history FINAL = produced.
+
+mod ingest_support;
+mod reliability_support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ingest_support::*;
+use lgma_publisher::Topic;
+use reliability_support::*;
+
+/// Restarts a service on drop (the broker may be up but broken after a failed test).
+struct RestartOnDrop(&'static str, bool);
+
+impl Drop for RestartOnDrop {
+    fn drop(&mut self) {
+        if self.1 {
+            let _ = stack(&["restart", self.0]);
+        } else {
+            let _ = stack(&["up", self.0]);
+        }
+    }
+}
+
+async fn clickhouse_answers() -> bool {
+    reqwest::Client::new()
+        .get(format!("{}/ping", lgma_e2e::clickhouse_url()))
+        .timeout(Duration::from_secs(1))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "SIGKILLs the shared ClickHouse: run in the serial phase of infra/stack test"]
+async fn clickhouse_killed_mid_insert_three_times_loses_and_doubles_nothing() -> anyhow::Result<()>
+{
+    let _restore = RestartOnDrop("clickhouse", false);
+    let started = Instant::now();
+    let topic = Topic::PlanningApplication;
+    let world = Arc::new(World::with_topics(&[topic], 2, 400).await?);
+    // Bigger batches written often: INSERTs are in flight most of the time.
+    world.write_config_full(400, 100, "", "manual")?;
+    let name = world.topic(topic);
+    let events = events_of(topic, 61, 3000);
+    let ids = event_ids(&events);
+    let count_sql = format!(
+        "SELECT count() AS n FROM lgma.ingest_events WHERE topic = {}",
+        quote(&name)
+    );
+    let mut child = ChildGuard(world.spawn_ingest(0)?);
+    let producing = stream(
+        world.clone(),
+        events.clone(),
+        100,
+        Duration::from_millis(200),
+    );
+    wait_for_count(&count_sql, 200, Duration::from_secs(60)).await?;
+
+    let mut seed = 0x2545_f491_u64;
+    for kill in 0..3 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        // Wait for the next batch to start, then kill a few ms into it (inside the INSERTs).
+        let batches = world.log(0).matches("first record of a batch").count();
+        let w = world.clone();
+        let _ = wait_until(Duration::from_secs(10), || {
+            let w = w.clone();
+            async move { w.log(0).matches("first record of a batch").count() > batches }
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(100 + seed % 200)).await;
+        let landed = count(&count_sql).await?;
+        let pid = stack_pid("clickhouse")?;
+        kill9_pid(pid)?;
+        println!(
+            "injected: SIGKILL of clickhouse-server (pid {pid}), kill {} of 3, {landed} records recorded so far",
+            kill + 1
+        );
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert!(
+            child.try_wait()?.is_none(),
+            "ingest keeps running while ClickHouse is gone"
+        );
+        stack(&["up", "clickhouse"])?;
+        wait_until(Duration::from_secs(60), || async {
+            clickhouse_answers().await
+        })
+        .await?;
+        let now = count(&count_sql).await?;
+        wait_for_count(&count_sql, now + 1, Duration::from_secs(60)).await?;
+    }
+    let delivered = producing.await??;
+    let n = wait_for_count(&count_sql, delivered.len() as u64, Duration::from_secs(90)).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    terminate(&mut child, Duration::from_secs(10));
+    let log = world.log(0);
+    assert_eq!(n, delivered.len() as u64, "log:\n{log}");
+    let failed = log.matches("batch failed").count();
+    let down = log.matches("ClickHouse down?").count();
+    println!("counted: {failed} failed batches, {down} failed re-reads of the offsets of record while ClickHouse was down");
+    assert!(failed >= 1, "a kill interrupted at least one batch");
+    assert_exactly_once(
+        "clickhouse kill -9",
+        &name,
+        "planning_application_history",
+        &delivered,
+        &ids,
+    )
+    .await?;
+    println!("run time {:?}", started.elapsed());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "restarts the shared broker: run in the serial phase of infra/stack test"]
+async fn broker_restarted_while_streaming_loses_and_doubles_nothing() -> anyhow::Result<()> {
+    let _restore = RestartOnDrop("tansu", false);
+    let started = Instant::now();
+    let topic = Topic::PlanningApplication;
+    let world = Arc::new(World::with_topics(&[topic], 2, 200).await?);
+    world.write_config_full(200, 200, "", "manual")?;
+    let name = world.topic(topic);
+    let events = events_of(topic, 67, 1500);
+    let ids = event_ids(&events);
+    let count_sql = format!(
+        "SELECT count() AS n FROM lgma.ingest_events WHERE topic = {}",
+        quote(&name)
+    );
+    let mut child = ChildGuard(world.spawn_ingest(0)?);
+    let producing = stream(
+        world.clone(),
+        events.clone(),
+        50,
+        Duration::from_millis(200),
+    );
+    wait_for_count(&count_sql, 300, Duration::from_secs(60)).await?;
+    let landed = count(&count_sql).await?;
+    println!(
+        "injected: infra/stack restart tansu with {landed} records recorded, producer streaming"
+    );
+    let t = Instant::now();
+    stack(&["restart", "tansu"])?;
+    println!("broker back after {:?}", t.elapsed());
+    let delivered = producing.await??;
+    let n = wait_for_count(&count_sql, delivered.len() as u64, Duration::from_secs(120)).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let alive = child.try_wait()?.is_none();
+    terminate(&mut child, Duration::from_secs(10));
+    let log = world.log(0);
+    assert!(alive, "ingest survived the broker restart; log:\n{log}");
+    assert_eq!(n, delivered.len() as u64, "log:\n{log}");
+    assert_exactly_once(
+        "broker restart",
+        &name,
+        "planning_application_history",
+        &delivered,
+        &ids,
+    )
+    .await?;
+    println!("run time {:?}", started.elapsed());
+    Ok(())
+}
