@@ -172,7 +172,7 @@ class Stream:
             f'dlq_topic = "lgma.dlq"\npublish_enriched = false\nregistry_url = "{REGISTRY}"\n'
             f'schemas_dir = "{ROOT}/schemas"\nrules_dir = "{ROOT}/schemas/rules"\n'
             f'keys_file = "{ROOT}/infra/config/keys.example.toml"\nmetrics_listen = "127.0.0.1:{free_port()}"\n'
-            f'[kafka]\nbootstrap_servers = "{KAFKA}"\n[batch]\nmax_rows = 5000\nmax_wait_ms = 300\n'
+            f'[kafka]\nbootstrap_servers = "{KAFKA}"\n[batch]\nmax_rows = 5000\nmax_wait_ms = 1000\n'
             f'[clickhouse]\nurl = "{CLICKHOUSE}"\nuser = "{USERS["writer"][0]}"\npassword = "{USERS["writer"][1]}"\n'
             'database = "lgma"\n')
         for topic, (entity, table) in TABLES.items():
@@ -269,7 +269,7 @@ class Retry(Exception):
     """A read saw the data move under it (e.g. the paging total changed between pages)."""
 
 
-def agree(read_direct, read_api, what: str, tries: int = 40):
+def agree(read_direct, read_api, what: str, tries: int = 80):
     """Direct read, API read, direct read again: when the two direct reads agree (nothing landed in
     between that changes them), the API must give exactly the same; otherwise retry. Fails on a
     mismatch, and when ClickHouse never held still long enough to compare."""

@@ -106,7 +106,7 @@ def compare_view(api, path, view, where_sql, order_by, what, **params):
         d2 = direct(sql)[0]
         return d1 == d2, d1, c
 
-    for _ in range(40):
+    for _ in range(80):
         stable, d, c = csv_matches()
         if stable:
             d = d[:1000]

@@ -202,7 +202,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         role: Role::Analyst,
         relation: "lgma.v_planning_application",
         filters: COUNCIL,
-        order_by: "la_code, entity_id",
+        order_by: "la_code, entity_id, topic",
         summary: "Current state of planning applications (latest version, deletes removed)",
     },
     Endpoint {
@@ -214,7 +214,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
             region: Some("homeless_region"),
             month: None,
         },
-        order_by: "la_code, entity_id",
+        order_by: "la_code, entity_id, topic",
         summary: "Current state of emergency accommodation placements (pseudonymised)",
     },
     Endpoint {
@@ -222,7 +222,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         role: Role::Analyst,
         relation: "lgma.v_housing_dwelling_unit",
         filters: COUNCIL,
-        order_by: "la_code, entity_id",
+        order_by: "la_code, entity_id, topic",
         summary: "Current state of social housing units (pseudonymised)",
     },
 ];
