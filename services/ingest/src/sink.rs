@@ -11,6 +11,9 @@ use serde::de::DeserializeOwned;
 use crate::config::ClickHouseSettings;
 use crate::{Error, Result};
 
+/// Bytes of SQL a look-up may send (see [`ClickHouse::query`]).
+const MAX_QUERY_SIZE: &str = "16777216";
+
 #[derive(Clone)]
 pub struct ClickHouse {
     http: reqwest::Client,
@@ -95,10 +98,17 @@ impl ClickHouse {
     }
 
     /// Runs a SELECT and parses `FORMAT JSONEachRow` output (64-bit integers unquoted).
+    ///
+    /// The batch's version and quarantine look-ups put every key of a batch in an `IN (...)` list:
+    /// a full 5,000-event batch is ~300 KB of SQL, over ClickHouse's default `max_query_size`
+    /// (256 KiB), which would fail the batch forever. The limit is raised per query.
     pub async fn query<T: DeserializeOwned>(&self, sql: &str) -> Result<Vec<T>> {
         let text = self
             .post(
-                &[("output_format_json_quote_64bit_integers", "0")],
+                &[
+                    ("output_format_json_quote_64bit_integers", "0"),
+                    ("max_query_size", MAX_QUERY_SIZE),
+                ],
                 format!("{sql} FORMAT JSONEachRow").into_bytes(),
             )
             .await?;
