@@ -9,6 +9,7 @@ live ingest may move them in between), formatted as the page formats it. The pag
 two refreshes are required), and the screenshot goes to tests/artifacts/dashboard.png.
 """
 import datetime as dt
+import decimal
 import html.parser
 import shutil
 import subprocess
@@ -95,8 +96,11 @@ def num(x):
 
 
 def pct(x):
-    """As dashboard.js `pct`."""
-    return "–" if x is None else f"{x * 100:.1f}%"
+    """As dashboard.js `pct`: `(x * 100).toFixed(1)`, which rounds the exact binary value half up
+    (26.25 -> 26.3), where Python's format rounds half to even."""
+    if x is None:
+        return "–"
+    return str(decimal.Decimal(x * 100).quantize(decimal.Decimal("0.1"), rounding=decimal.ROUND_HALF_UP)) + "%"
 
 
 def base(topic, entity_id, version=1):
