@@ -149,6 +149,8 @@ class Stream:
         return "(" + ", ".join(f"'{self.topic(t)}'" for t in TABLES) + ")"
 
     def start(self):
+        for b in ("lgma-publisher", "lgma-ingest"):
+            assert (ROOT / "target/debug" / b).exists(), f"build it first: cargo build -p {b} (or infra/stack build)"
         env = dict(os.environ, LGMA_PUBLISHER_KAFKA__BOOTSTRAP_SERVERS=KAFKA, LGMA_PUBLISHER_REGISTRY_URL=REGISTRY,
                    LGMA_PUBLISHER_PROGRESS_INTERVAL_SECS="5")
         self.pub_log = open(self.tmp / "publisher.log", "wb")
