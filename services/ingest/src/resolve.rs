@@ -280,7 +280,7 @@ impl<'w> Compiler<'w> {
             let branches = u
                 .variants()
                 .iter()
-                .map(|b| self.field(b, reader, out).unwrap_or_else(|e| Node::Fail(e)))
+                .map(|b| self.field(b, reader, out).unwrap_or_else(Node::Fail))
                 .collect();
             return Ok(Node::Union(branches));
         }
