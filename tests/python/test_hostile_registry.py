@@ -82,6 +82,22 @@ def registry(tmp_path_factory):
     log.close()
 
 
+class OneShot:
+    """requests' API with basic auth, a new connection for every request."""
+
+    def __init__(self, credentials):
+        self.credentials = credentials
+
+    def request(self, method, url, **kw):
+        return requests.request(method, url, auth=self.credentials, **kw)
+
+    def get(self, url, **kw):
+        return self.request("GET", url, **kw)
+
+    def post(self, url, **kw):
+        return self.request("POST", url, **kw)
+
+
 def state(base: str) -> dict:
     s = requests.Session()
     s.auth = READER
@@ -128,8 +144,9 @@ def test_hostile_input_refused_without_change(registry):
     base, proc, tmp = registry
     before = state(base)
     tried = 0
-    w = requests.Session()
-    w.auth = WRITER
+    # A fresh connection per request: after a refused write the registry may drop a kept-alive
+    # connection (see test_connection_reusable_after_refused_write).
+    w = OneShot(WRITER)
     url = base + "/subjects/hostile-value/versions"
 
     # Malformed JSON and wrong shapes, on every endpoint that takes a body.
@@ -188,8 +205,7 @@ def test_hostile_input_refused_without_change(registry):
         tried += 1
 
     # SQL-injection strings (and friends) in every query parameter and in path values.
-    r_ = requests.Session()
-    r_.auth = READER
+    r_ = OneShot(READER)
     for inj in INJECTIONS:
         for path, params in [("/subjects", {"subjectPrefix": inj}), ("/subjects", {"offset": inj}),
                              ("/subjects", {"limit": inj}), ("/subjects", {"deleted": inj}),
@@ -268,3 +284,23 @@ def test_shared_registry_survives_hostile_input():
     r = requests.get(url, timeout=10)
     assert (r.status_code, r.json()["error_code"]) == (404, 40401)
     print(f"injected {len(cases) + 2} hostile requests into the shared registry: 4xx each, still healthy, nothing registered")
+
+
+@pytest.mark.xfail(strict=True, reason="registry bug: after a 401/403 to a request with a body it closes the "
+                   "kept-alive connection without `Connection: close`, so the client's next request on it fails "
+                   "(RemoteDisconnected) in ~15% of tries; the API does not do this")
+def test_connection_reusable_after_refused_write(registry):
+    base, proc, _ = registry
+    failures = 0
+    for _ in range(200):
+        s = requests.Session()
+        s.auth = READER
+        r = s.put(base + "/config", headers=CT, data=json.dumps({"compatibility": "NONE"}), timeout=10)
+        assert r.status_code == 403
+        try:
+            assert s.get(base + "/subjects", timeout=10).status_code == 200
+        except requests.ConnectionError:
+            failures += 1
+    print(f"200 refused writes, each followed by a read on the same connection: {failures} reads failed")
+    assert proc.poll() is None
+    assert failures == 0
