@@ -2,8 +2,8 @@
 //! phase (`cargo test -- --ignored --test-threads=1`). Each restores the service before returning,
 //! also on failure (a drop guard runs `infra/stack up|restart <service>`).
 //!
-//! - ClickHouse SIGKILLed three times while ingest writes batches (some kills land inside an INSERT),
-//!   restarted with `infra/stack up clickhouse`;
+//! - ClickHouse SIGKILLed twice while ingest writes batches (the kills land inside a batch's
+//!   INSERTs), then stopped for 30 s (SIGTERM), each time restarted with `infra/stack up clickhouse`;
 //! - the broker restarted (`infra/stack restart tansu`) while the producer streams and ingest
 //!   consumes.
 //!
@@ -44,8 +44,8 @@ async fn clickhouse_answers() -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "SIGKILLs the shared ClickHouse: run in the serial phase of infra/stack test"]
-async fn clickhouse_killed_mid_insert_three_times_loses_and_doubles_nothing() -> anyhow::Result<()>
-{
+async fn clickhouse_killed_twice_mid_insert_then_stopped_30s_loses_and_doubles_nothing(
+) -> anyhow::Result<()> {
     let _restore = RestartOnDrop("clickhouse", false);
     let started = Instant::now();
     let topic = Topic::PlanningApplication;
@@ -53,7 +53,7 @@ async fn clickhouse_killed_mid_insert_three_times_loses_and_doubles_nothing() ->
     // Bigger batches written often: INSERTs are in flight most of the time.
     world.write_config_full(400, 100, "", "manual")?;
     let name = world.topic(topic);
-    let events = events_of(topic, 61, 3000);
+    let events = events_of(topic, 61, 4000);
     let ids = event_ids(&events);
     let count_sql = format!(
         "SELECT count() AS n FROM lgma.ingest_events WHERE topic = {}",
@@ -63,17 +63,17 @@ async fn clickhouse_killed_mid_insert_three_times_loses_and_doubles_nothing() ->
     let producing = stream(
         world.clone(),
         events.clone(),
-        100,
-        Duration::from_millis(200),
+        50,
+        Duration::from_millis(500),
     );
     wait_for_count(&count_sql, 200, Duration::from_secs(60)).await?;
 
     let mut seed = 0x2545_f491_u64;
-    for kill in 0..3 {
+    for outage in 0..3 {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        // Wait for the next batch to start, then kill a few ms into it (inside the INSERTs).
+        // Wait for the next batch to start, then strike a few ms into it (inside the INSERTs).
         let batches = world.log(0).matches("first record of a batch").count();
         let w = world.clone();
         let _ = wait_until(Duration::from_secs(10), || {
@@ -84,12 +84,19 @@ async fn clickhouse_killed_mid_insert_three_times_loses_and_doubles_nothing() ->
         tokio::time::sleep(Duration::from_millis(100 + seed % 200)).await;
         let landed = count(&count_sql).await?;
         let pid = stack_pid("clickhouse")?;
-        kill9_pid(pid)?;
-        println!(
-            "injected: SIGKILL of clickhouse-server (pid {pid}), kill {} of 3, {landed} records recorded so far",
-            kill + 1
-        );
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        if outage < 2 {
+            kill9_pid(pid)?;
+            println!(
+                "injected: SIGKILL of clickhouse-server (pid {pid}) mid-batch, {landed} records recorded so far"
+            );
+            tokio::time::sleep(Duration::from_secs(3)).await;
+        } else {
+            stack(&["down-one", "clickhouse"])?;
+            println!(
+                "injected: clickhouse-server stopped (SIGTERM) for 30 s mid-batch, {landed} records recorded so far"
+            );
+            tokio::time::sleep(Duration::from_secs(30)).await;
+        }
         assert!(
             child.try_wait()?.is_none(),
             "ingest keeps running while ClickHouse is gone"
@@ -102,6 +109,10 @@ async fn clickhouse_killed_mid_insert_three_times_loses_and_doubles_nothing() ->
         let now = count(&count_sql).await?;
         wait_for_count(&count_sql, now + 1, Duration::from_secs(60)).await?;
     }
+    println!(
+        "producer still streaming after the last outage: {}",
+        !producing.is_finished()
+    );
     let delivered = producing.await??;
     let n = wait_for_count(&count_sql, delivered.len() as u64, Duration::from_secs(90)).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
