@@ -20,15 +20,27 @@ use ingest_support::*;
 use lgma_publisher::Topic;
 use reliability_support::*;
 
-/// Restarts a service on drop (the broker may be up but broken after a failed test).
-struct RestartOnDrop(&'static str, bool);
+/// Brings a shared service back on drop: `infra/stack up <svc>` always (idempotent), and a full
+/// `restart` when the test did not reach its end (the broker may be running but broken then).
+struct Restore {
+    service: &'static str,
+    completed: bool,
+}
 
-impl Drop for RestartOnDrop {
+impl Restore {
+    fn new(service: &'static str) -> Self {
+        Self {
+            service,
+            completed: false,
+        }
+    }
+}
+
+impl Drop for Restore {
     fn drop(&mut self) {
-        if self.1 {
-            let _ = stack(&["restart", self.0]);
-        } else {
-            let _ = stack(&["up", self.0]);
+        let action = if self.completed { "up" } else { "restart" };
+        if let Err(e) = stack(&[action, self.service]) {
+            eprintln!("could not {action} {}: {e}", self.service);
         }
     }
 }
@@ -46,7 +58,7 @@ async fn clickhouse_answers() -> bool {
 #[ignore = "SIGKILLs the shared ClickHouse: run in the serial phase of infra/stack test"]
 async fn clickhouse_killed_twice_mid_insert_then_stopped_30s_loses_and_doubles_nothing(
 ) -> anyhow::Result<()> {
-    let _restore = RestartOnDrop("clickhouse", false);
+    let mut restore = Restore::new("clickhouse");
     let started = Instant::now();
     let topic = Topic::PlanningApplication;
     let world = Arc::new(World::with_topics(&[topic], 2, 400).await?);
@@ -132,13 +144,14 @@ async fn clickhouse_killed_twice_mid_insert_then_stopped_30s_loses_and_doubles_n
     )
     .await?;
     println!("run time {:?}", started.elapsed());
+    restore.completed = true;
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "restarts the shared broker: run in the serial phase of infra/stack test"]
 async fn broker_restarted_while_streaming_loses_and_doubles_nothing() -> anyhow::Result<()> {
-    let _restore = RestartOnDrop("tansu", false);
+    let mut restore = Restore::new("tansu");
     let started = Instant::now();
     let topic = Topic::PlanningApplication;
     let world = Arc::new(World::with_topics(&[topic], 2, 200).await?);
@@ -182,5 +195,6 @@ async fn broker_restarted_while_streaming_loses_and_doubles_nothing() -> anyhow:
     )
     .await?;
     println!("run time {:?}", started.elapsed());
+    restore.completed = true;
     Ok(())
 }
