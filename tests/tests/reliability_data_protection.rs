@@ -3,8 +3,8 @@
 //!   INSERT, ALTER (DELETE/UPDATE/ADD COLUMN), DROP, TRUNCATE, DETACH, RENAME, OPTIMIZE, CREATE
 //!   (table, temporary table, database), SYSTEM, table functions, INTO OUTFILE, raising its own
 //!   `readonly`/limits, killing another user's query — each refused, and a canary table is unchanged;
-//! - pseudonymisation keys appear in no service log written during tests (every ingest test log in
-//!   the temp folder, the stack's logs), nor in `print-config`, nor in the errors for a bad keys file
+//! - pseudonymisation keys appear in no service log written during tests (every ingest/registry/
+//!   API/publisher log of the Rust and Python tests in the temp folder, the stack's logs), nor in `print-config`, nor in the errors for a bad keys file
 //!   or a bad key override.
 
 mod ingest_support;
@@ -361,8 +361,12 @@ async fn keys_never_appear_in_logs_config_dumps_or_errors() -> anyhow::Result<()
     let mut files = Vec::new();
     if let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) {
         for e in entries.flatten() {
-            if e.file_name().to_string_lossy().starts_with("lgma-") {
+            let name = e.file_name().to_string_lossy().to_string();
+            // Our e2e instances (lgma-*) and the Python tests' services (pytest-of-<user>/pytest-N/<test>/).
+            if name.starts_with("lgma-") {
                 log_files(&e.path(), 2, &mut files);
+            } else if name.starts_with("pytest-of-") {
+                log_files(&e.path(), 3, &mut files);
             }
         }
     }
