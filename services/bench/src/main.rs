@@ -660,7 +660,7 @@ async fn python(ctx: &mut Ctx, set: &TopicSet) -> Result<PythonStats> {
         .args(["--database", &db])
         .args(["--topics", &set.source_topics().join(",")])
         .args(["--max-events", &max.to_string()])
-        .args(["--topic-suffix", &set.suffix])
+        .arg(format!("--topic-suffix={}", set.suffix))
         .args(["--group", &format!("lgma-bench-{}-py", ctx.run_id)])
         .args([
             "--references",
