@@ -10,7 +10,7 @@ DDL by hand, this rewrites every migration statement:
   and service keeps using the names it uses locally.
 - `CREATE MATERIALIZED VIEW ... TO lgma.t AS SELECT ... FROM lgma.s` fires on the shard-local source and
   writes to the shard-local target (`TO lgma.t_local`, `FROM lgma.s_local`).
-- `CREATE VIEW` and `CREATE DATABASE` get `ON CLUSTER '{cluster}'`; `INSERT` (back-fills, reference
+- `CREATE VIEW`, `CREATE DATABASE` and `DROP TABLE` (how views are replaced) get `ON CLUSTER '{cluster}'`; `INSERT` (back-fills, reference
   loads) go through the Distributed tables unchanged.
 
 Sharding key: `cityHash64(topic, partition)` for the offset-of-record tables, so one ingest batch of one
@@ -37,6 +37,7 @@ MV_RE = re.compile(
 )
 VIEW_RE = re.compile(r"^\s*CREATE\s+VIEW\s+(IF\s+NOT\s+EXISTS\s+)?(\w+)\.(\w+)\s+AS\s+(.*)$", re.S | re.I)
 DB_RE = re.compile(r"^\s*CREATE\s+DATABASE\s+(IF\s+NOT\s+EXISTS\s+)?(\w+)\s*$", re.I)
+DROP_RE = re.compile(r"^\s*DROP\s+TABLE\s+(IF\s+EXISTS\s+)?(\w+)\.(\w+)\s*$", re.I)
 ALTER_RE = re.compile(r"^\s*ALTER\s+TABLE\s+(\w+)\.(\w+)\s+(.*)$", re.S | re.I)
 REFERENCE_TABLES = {"local_authorities", "schema_migrations"}
 # Offset-of-record style tables: one Kafka partition's batch must land on one shard.
@@ -87,6 +88,13 @@ def rewrite(stmt: str, cluster: str, local_tables: set[str]) -> list[str]:
     if m := VIEW_RE.match(stmt):
         ine, db, name, select = m.groups()
         return [f"CREATE VIEW {ine or ''}{db}.{name} {on} AS {select}"]
+    if m := DROP_RE.match(stmt):
+        # Views are replaced by DROP + CREATE (18.16 has no CREATE OR REPLACE): every node must drop.
+        ie, db, name = m.group(1) or "", m.group(2), m.group(3)
+        drops = [f"DROP TABLE {ie}{db}.{name} {on}"]
+        if name in local_tables:
+            drops.append(f"DROP TABLE {ie}{db}.{name}_local {on}")
+        return drops
     if m := ALTER_RE.match(stmt):
         db, name, rest = m.groups()
         if name in local_tables:

@@ -43,5 +43,8 @@ def test_tables_are_replicated_and_distributed_and_views_stay_shard_local():
     # The offset of record shards by Kafka partition, so one partition's batch stays on one shard.
     ingest_events = [s for s in statements if "lgma.ingest_events ON CLUSTER 'lgma' AS" in s]
     assert ingest_events and "cityHash64(topic, partition)" in ingest_events[0]
+    # A view replaced by DROP + CREATE is dropped on every node, not only the one running the DDL.
+    drops = [s for s in statements if s.startswith("DROP")]
+    assert drops and all("ON CLUSTER 'lgma'" in s for s in drops), drops
     # Reference data is a full replica on every node, never distributed (which would multiply rows).
     assert not any("local_authorities_local" in s for s in statements)
