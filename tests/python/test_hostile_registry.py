@@ -286,9 +286,6 @@ def test_shared_registry_survives_hostile_input():
     print(f"injected {len(cases) + 2} hostile requests into the shared registry: 4xx each, still healthy, nothing registered")
 
 
-@pytest.mark.xfail(strict=True, reason="registry bug: after a 401/403 to a request with a body it closes the "
-                   "kept-alive connection without `Connection: close`, so the client's next request on it fails "
-                   "(RemoteDisconnected) in ~15% of tries; the API does not do this")
 def test_connection_reusable_after_refused_write(registry):
     base, proc, _ = registry
     failures = 0

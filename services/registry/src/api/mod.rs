@@ -260,16 +260,20 @@ async fn authorize(State(state): State<AppState>, req: Request, next: Next) -> R
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let Some(role) = header.and_then(|h| users.authenticate(h)) else {
-        return Error::Unauthorized.into_response();
+        return refuse(req, Error::Unauthorized).await;
     };
     if role == Role::Read && is_write(req.method(), req.uri().path()) {
-        return Error::Forbidden(format!(
-            "User is denied operation Write on {}",
-            req.uri().path()
-        ))
-        .into_response();
+        let denied = format!("User is denied operation Write on {}", req.uri().path());
+        return refuse(req, Error::Forbidden(denied)).await;
     }
     next.run(req).await
+}
+
+/// Answers a refused request only after reading its body: a body left unread makes the server
+/// drop the kept-alive connection, and the client's next request on it fails.
+async fn refuse(req: Request, error: Error) -> Response {
+    drain(req.into_body()).await;
+    error.into_response()
 }
 
 async fn count_requests(req: Request<Body>, next: Next) -> Response {
