@@ -217,7 +217,9 @@ impl Ingest {
         }
         let records = std::mem::take(&mut self.batch);
         self.batch_bytes = 0;
-        self.batch_started = None;
+        if let Some(t) = self.batch_started.take() {
+            metrics::phase("fill", t.elapsed().as_secs_f64());
+        }
         let span = info_span!("batch", records = records.len());
         match self.pipeline.process(&records).instrument(span).await {
             Ok(outcome) => {
@@ -227,9 +229,11 @@ impl Ingest {
                     let _ = tpl.add_partition_offset(topic, *partition, Offset::Offset(offset + 1));
                 }
                 // A hint only: the offset of record is in ClickHouse.
+                let t = Instant::now();
                 if let Err(e) = self.consumer.commit(&tpl, CommitMode::Async) {
                     warn!(error = %e, "async offset commit failed (hint only)");
                 }
+                metrics::phase("commit", t.elapsed().as_secs_f64());
                 info!(
                     rows = outcome.rows,
                     accepted = outcome.accepted,

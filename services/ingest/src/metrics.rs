@@ -31,3 +31,14 @@ pub fn lag(topic: &str, partition: i32, lag: i64) {
     gauge!("lgma_ingest_consumer_lag", "topic" => topic.to_string(), "partition" => partition.to_string())
         .set(lag as f64);
 }
+
+/// Wall time of one phase of a batch (`writers`, `judge`, `lookup`, `build`, `tables`,
+/// `insert:<table>`, `publish`, `events`, `commit`, `fill`), so a slow batch points at its wait.
+pub fn phase(phase: &'static str, seconds: f64) {
+    histogram!("lgma_ingest_batch_phase_seconds", "phase" => phase).record(seconds);
+}
+
+/// Wall time of one INSERT, by table stem (`ingest_events`, `planning_application_history`, ...).
+pub fn insert(table: &str, seconds: f64) {
+    histogram!("lgma_ingest_insert_seconds", "table" => table.to_string()).record(seconds);
+}

@@ -176,6 +176,8 @@ fn leaf_type(leaf: &Leaf) -> ColType {
 pub struct Layout {
     pub table: String,
     pub columns: Vec<Column>,
+    /// `"name":` per column, rendered once (JSONEachRow keys are the same on every row).
+    json_keys: Vec<String>,
 }
 
 impl Layout {
@@ -225,9 +227,51 @@ impl Layout {
                 source: Source::Derived(i),
             });
         }
+        let json_keys = columns
+            .iter()
+            .map(|c| {
+                let mut key = Vec::new();
+                write_json_str(&c.name, &mut key);
+                key.push(b':');
+                String::from_utf8_lossy(&key).into_owned()
+            })
+            .collect();
         Self {
             table: table.into(),
             columns,
+            json_keys,
+        }
+    }
+
+    /// Appends one JSONEachRow line for `cells` (aligned with the columns), with the keys
+    /// rendered at start-up.
+    pub fn write_json_row(&self, cells: &[Scalar], out: &mut Vec<u8>) {
+        out.push(b'{');
+        for (i, ((col, key), cell)) in self
+            .columns
+            .iter()
+            .zip(&self.json_keys)
+            .zip(cells)
+            .enumerate()
+        {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(key.as_bytes());
+            write_json_cell(&col.ty, cell, out);
+        }
+        out.extend_from_slice(b"}\n");
+    }
+
+    /// Appends the Avro binary encoding of `cells` as a record of [`Layout::avro_schema`]:
+    /// the same bytes apache-avro writes for [`avro_cell`]'s values, without building them.
+    pub fn write_avro(&self, cells: &[Scalar], out: &mut Vec<u8>) {
+        for (col, cell) in self.columns.iter().zip(cells) {
+            write_avro_cell(&col.ty, cell, out);
+        }
+        // Always a complete record (cells are built one per column; a missing one is null).
+        for col in self.columns.iter().skip(cells.len()) {
+            write_avro_cell(&col.ty, &Scalar::Null, out);
         }
     }
 
@@ -279,8 +323,7 @@ pub fn write_json_row(columns: &[Column], cells: &[Scalar], out: &mut Vec<u8>) {
         if i > 0 {
             out.push(b',');
         }
-        // Column names are schema identifiers ([A-Za-z0-9_]); quote anyway via serde.
-        let _ = serde_json::to_writer(&mut *out, &col.name);
+        write_json_str(&col.name, out);
         out.push(b':');
         write_json_cell(&col.ty, cell, out);
     }
@@ -308,15 +351,20 @@ fn write_json_cell(ty: &ColType, cell: &Scalar, out: &mut Vec<u8>) {
             let _ = write!(DisplayBuf(out), "{f}");
         }
         Scalar::Float(_) => out.extend_from_slice(b"null"),
-        Scalar::Str(s) => {
-            let _ = serde_json::to_writer(&mut *out, s);
-        }
-        Scalar::Date(d) => {
-            let day = crate::schema::day_from_epoch_days(i64::from(*d))
-                .map(|d| d.format("%Y-%m-%d").to_string())
-                .unwrap_or_else(|| "1970-01-01".into());
-            let _ = serde_json::to_writer(&mut *out, &day);
-        }
+        Scalar::Str(s) => write_json_str(s, out),
+        Scalar::Date(d) => match crate::schema::day_from_epoch_days(i64::from(*d)) {
+            Some(day) => {
+                use chrono::Datelike as _;
+                let _ = write!(
+                    DisplayBuf(out),
+                    "\"{:04}-{:02}-{:02}\"",
+                    day.year(),
+                    day.month(),
+                    day.day()
+                );
+            }
+            None => out.extend_from_slice(b"\"1970-01-01\""),
+        },
         Scalar::List(items) => {
             out.push(b'[');
             let item_ty = ColType {
@@ -331,6 +379,103 @@ fn write_json_cell(ty: &ColType, cell: &Scalar, out: &mut Vec<u8>) {
             }
             out.push(b']');
         }
+    }
+}
+
+/// A JSON string literal; the common case (nothing to escape) is a plain copy.
+pub fn write_json_str(s: &str, out: &mut Vec<u8>) {
+    if s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        let _ = serde_json::to_writer(&mut *out, s);
+    } else {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    }
+}
+
+/// Avro `long`/`int`: zig-zag varint.
+fn write_avro_long(n: i64, out: &mut Vec<u8>) {
+    let mut z = ((n << 1) ^ (n >> 63)) as u64;
+    while z >= 0x80 {
+        out.push((z as u8) | 0x80);
+        z >>= 7;
+    }
+    out.push(z as u8);
+}
+
+/// One cell in the enriched schema's Avro encoding; mirrors [`avro_cell`] case by case.
+fn write_avro_cell(ty: &ColType, cell: &Scalar, out: &mut Vec<u8>) {
+    if ty.array {
+        let item_ty = ColType {
+            array: false,
+            ..ty.clone()
+        };
+        if let Scalar::List(items) = cell {
+            if !items.is_empty() {
+                write_avro_long(items.len() as i64, out);
+                for item in items {
+                    write_avro_cell(&item_ty, item, out);
+                }
+            }
+        }
+        out.push(0); // end of blocks
+        return;
+    }
+    // The value's own encoding, or None (null / a mismatched cell).
+    let start = out.len();
+    if ty.nullable {
+        out.push(2); // union branch 1 (zig-zag of 1), fixed up below when null
+    }
+    let wrote = match (ty.base, cell) {
+        (_, Scalar::Null) => false,
+        (Base::UInt8, Scalar::Bool(b)) => {
+            out.push(u8::from(*b));
+            true
+        }
+        (Base::UInt8, Scalar::Int(i)) => {
+            out.push(u8::from(*i != 0));
+            true
+        }
+        (Base::UInt32 | Base::Int32, Scalar::Int(i)) => {
+            write_avro_long(i64::from(*i as i32), out);
+            true
+        }
+        (Base::Int64 | Base::DateTime, Scalar::Int(i) | Scalar::Ts(i)) => {
+            write_avro_long(*i, out);
+            true
+        }
+        (Base::Float64, Scalar::Float(f)) => {
+            out.extend_from_slice(&f.to_le_bytes());
+            true
+        }
+        (Base::Float64, Scalar::Int(i)) => {
+            out.extend_from_slice(&(*i as f64).to_le_bytes());
+            true
+        }
+        (Base::String, Scalar::Str(s)) => {
+            write_avro_long(s.len() as i64, out);
+            out.extend_from_slice(s.as_bytes());
+            true
+        }
+        (Base::Date, Scalar::Date(d)) => {
+            write_avro_long(i64::from(*d), out);
+            true
+        }
+        _ => false,
+    };
+    if wrote {
+        return;
+    }
+    out.truncate(start);
+    if ty.nullable {
+        out.push(0); // union branch 0: null
+        return;
+    }
+    match ty.base {
+        Base::UInt8 => out.push(0),
+        Base::UInt32 | Base::Int32 | Base::Date | Base::Int64 | Base::DateTime => out.push(0),
+        Base::Float64 => out.extend_from_slice(&0f64.to_le_bytes()),
+        Base::String => out.push(0),
     }
 }
 
@@ -405,6 +550,95 @@ mod tests {
         assert!(ddl.contains("ReplacingMergeTree(entity_version)"));
         // The enriched schema is valid Avro.
         apache_avro::Schema::parse(&layout.avro_schema()).expect("valid avro");
+    }
+
+    /// `write_avro` gives exactly apache-avro's bytes for `avro_cell`'s values, including nulls
+    /// in non-nullable columns, mismatched cells, promotions and (nullable) arrays.
+    #[test]
+    fn direct_avro_matches_the_generic_writer() {
+        let types = [
+            ColType::plain(Base::UInt8),
+            ColType::plain(Base::Int32),
+            ColType::plain(Base::UInt32),
+            ColType::plain(Base::Int64),
+            ColType::plain(Base::Float64),
+            ColType::plain(Base::String),
+            ColType::plain(Base::Date),
+            ColType::plain(Base::DateTime),
+            ColType::nullable(Base::UInt8),
+            ColType::nullable(Base::Int32),
+            ColType::nullable(Base::Int64),
+            ColType::nullable(Base::Float64),
+            ColType::nullable(Base::String),
+            ColType::nullable(Base::Date),
+            ColType::nullable(Base::DateTime),
+            ColType::array(Base::String),
+            ColType {
+                base: Base::Int64,
+                nullable: true,
+                array: true,
+            },
+        ];
+        let cells = [
+            Scalar::Null,
+            Scalar::Bool(true),
+            Scalar::Int(0),
+            Scalar::Int(-1),
+            Scalar::Int(1 << 40),
+            Scalar::Int(i64::MIN),
+            Scalar::Float(2.5),
+            Scalar::Float(f64::NAN),
+            Scalar::Str(String::new()),
+            Scalar::Str("Baile Átha Cliath \"x\"".into()),
+            Scalar::Date(-3),
+            Scalar::Date(20_000),
+            Scalar::Ts(1_700_000_000_000),
+            Scalar::List(vec![]),
+            Scalar::List(vec![Scalar::Str("a".into()), Scalar::Null, Scalar::Int(5)]),
+        ];
+        let mut compared = 0;
+        for (n, ty) in types.iter().enumerate() {
+            for cell in &cells {
+                let columns = vec![
+                    Column {
+                        name: "c".into(),
+                        ty: ty.clone(),
+                        source: Source::Leaf(0),
+                    },
+                    Column {
+                        name: "d".into(),
+                        ty: ColType::plain(Base::Int64),
+                        source: Source::Leaf(1),
+                    },
+                ];
+                let layout = Layout {
+                    table: format!("t{n}"),
+                    json_keys: vec!["\"c\":".into(), "\"d\":".into()],
+                    columns,
+                };
+                let schema = apache_avro::Schema::parse(&layout.avro_schema()).expect("schema");
+                let row = [cell.clone(), Scalar::Int(7)];
+                let value = apache_avro::types::Value::Record(
+                    layout
+                        .columns
+                        .iter()
+                        .zip(&row)
+                        .map(|(c, v)| (c.name.clone(), avro_cell(&c.ty, v)))
+                        .collect(),
+                );
+                let Ok(generic) = apache_avro::writer::datum::GenericDatumWriter::builder(&schema)
+                    .build()
+                    .and_then(|w| w.write_value_to_vec(value))
+                else {
+                    panic!("apache-avro refuses {ty:?} {cell:?}");
+                };
+                let mut direct = Vec::new();
+                layout.write_avro(&row, &mut direct);
+                assert_eq!(direct, generic, "{ty:?} {cell:?}");
+                compared += 1;
+            }
+        }
+        assert_eq!(compared, types.len() * cells.len());
     }
 
     #[test]

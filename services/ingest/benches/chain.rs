@@ -1,0 +1,122 @@
+//! The in-process chain and its encoders, on the publisher's seeded events from every domain.
+//! Run: `cargo bench -p lgma-ingest --bench chain`.
+//!
+//! `chain/process_offline` = the whole chain per event (decode -> validate -> enrich ->
+//! pseudonymise -> entity rows, `ingest_events` rows, enriched Avro), the figure the 300k
+//! events/s/core target is about. `encode/*` compares the encoders the pipeline uses now with the
+//! generic ones it used before (apache-avro `Value` tree + writer per record; serde per key).
+
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::path::PathBuf;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use lgma_ingest::config::Settings;
+use lgma_ingest::pipeline::{Chain, RawRecord};
+use lgma_ingest::row::{avro_cell, write_json_row};
+use lgma_publisher::encode::Encoder;
+use lgma_publisher::{Generator, GeneratorConfig, Topic};
+
+const SAMPLE: usize = 5_000;
+
+#[allow(clippy::expect_used)]
+fn chain(c: &mut Criterion) {
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let settings = Settings {
+        schemas_dir: repo.join("schemas"),
+        rules_dir: repo.join("schemas/rules"),
+        keys_file: repo.join("infra/config/keys.example.toml"),
+        ..Settings::default()
+    };
+    let chain = Chain::new(&settings).expect("chain");
+    for tp in chain.topics.values() {
+        tp.set_enriched_id(1);
+    }
+    let encoder = Encoder::offline().expect("encoder");
+    let mut writers = HashMap::new();
+    for topic in Topic::ALL {
+        writers.insert(
+            encoder.schema_id(topic).expect("id"),
+            encoder.schema(topic).expect("schema").clone(),
+        );
+    }
+    let mut generator = Generator::new(42, GeneratorConfig::default()).expect("generator");
+    let records: Vec<RawRecord> = (0..SAMPLE as i64)
+        .map(|offset| {
+            let e = generator.next_event();
+            RawRecord {
+                topic: e.topic.name().to_string(),
+                partition: 0,
+                offset,
+                key: Some(e.key.clone().into_bytes()),
+                value: Some(encoder.encode(&e).expect("encodes")),
+            }
+        })
+        .collect();
+    let ms = 1_700_000_000_000;
+
+    let mut g = c.benchmark_group("chain");
+    g.throughput(Throughput::Elements(SAMPLE as u64));
+    g.sample_size(10);
+    g.bench_function("process_offline", |b| {
+        b.iter(|| black_box(chain.process_offline(&records, &writers, ms).expect("runs")))
+    });
+    g.finish();
+
+    let cells = chain.entity_cells_offline(&records, &writers, ms);
+    let mut g = c.benchmark_group("encode");
+    g.throughput(Throughput::Elements(cells.len() as u64));
+    g.sample_size(10);
+    g.bench_function("avro_direct", |b| {
+        b.iter(|| {
+            let mut out = Vec::new();
+            for (tp, row) in &cells {
+                out.clear();
+                tp.layout.write_avro(row, &mut out);
+                black_box(&out);
+            }
+        })
+    });
+    g.bench_function("avro_generic", |b| {
+        b.iter(|| {
+            for (tp, row) in &cells {
+                let record = apache_avro::types::Value::Record(
+                    tp.layout
+                        .columns
+                        .iter()
+                        .zip(row)
+                        .map(|(c, v)| (c.name.clone(), avro_cell(&c.ty, v)))
+                        .collect(),
+                );
+                let body =
+                    apache_avro::writer::datum::GenericDatumWriter::builder(tp.enriched_schema())
+                        .build()
+                        .and_then(|w| w.write_value_to_vec(record))
+                        .expect("encodes");
+                black_box(body);
+            }
+        })
+    });
+    g.bench_function("json_row_layout", |b| {
+        b.iter(|| {
+            let mut out = Vec::new();
+            for (tp, row) in &cells {
+                tp.layout.write_json_row(row, &mut out);
+            }
+            black_box(out)
+        })
+    });
+    g.bench_function("json_row_columns", |b| {
+        b.iter(|| {
+            let mut out = Vec::new();
+            for (tp, row) in &cells {
+                write_json_row(&tp.layout.columns, row, &mut out);
+            }
+            black_box(out)
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, chain);
+criterion_main!(benches);
