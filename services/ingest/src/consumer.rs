@@ -21,12 +21,38 @@ use tracing::{info, info_span, warn, Instrument};
 
 use crate::config::{Assignment, Settings};
 use crate::offsets::next_offsets;
-use crate::pipeline::{Pipeline, RawRecord};
+use crate::pipeline::{BatchOutcome, Mode, Pipeline, RawRecord};
 use crate::{metrics, Result};
 
 /// Flags a rebalance for the loop, which repositions every assigned partition before accepting records.
 pub struct IngestContext {
     rebalanced: Arc<AtomicBool>,
+    writing: Arc<WriteGate>,
+}
+
+/// Whether a batch is being written. A revocation waits for it (see `pre_rebalance`): the new
+/// owner of a partition reads the offset of record, which must include every batch we started.
+#[derive(Default)]
+pub struct WriteGate {
+    busy: std::sync::Mutex<bool>,
+    idle: std::sync::Condvar,
+}
+
+impl WriteGate {
+    fn set(&self, busy: bool) {
+        if let Ok(mut b) = self.busy.lock() {
+            *b = busy;
+        }
+        self.idle.notify_all();
+    }
+
+    /// Blocks until no batch is being written (bounded: a stuck write must not wedge the group).
+    fn wait_idle(&self, limit: Duration) {
+        let Ok(guard) = self.busy.lock() else {
+            return;
+        };
+        let _ = self.idle.wait_timeout_while(guard, limit, |busy| *busy);
+    }
 }
 
 impl ClientContext for IngestContext {
@@ -43,6 +69,13 @@ impl ClientContext for IngestContext {
 }
 
 impl ConsumerContext for IngestContext {
+    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(_) = rebalance {
+            // Runs on the thread polling the consumer; the write task runs on another worker.
+            self.writing.wait_idle(Duration::from_secs(120));
+        }
+    }
+
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(tpl) => {
@@ -73,11 +106,15 @@ pub struct Ingest {
     batch_bytes: usize,
     batch_started: Option<Instant>,
     failures: u32,
+    /// The batch being written while the next one is consumed and prepared (at most one).
+    in_flight: Option<tokio::task::JoinHandle<Result<BatchOutcome>>>,
+    writing: Arc<WriteGate>,
 }
 
 impl Ingest {
     pub fn new(settings: Settings, pipeline: Arc<Pipeline>) -> Result<Self> {
         let rebalanced = Arc::new(AtomicBool::new(false));
+        let writing = Arc::new(WriteGate::default());
         let mut config = settings.kafka.client_config();
         config
             .set("group.id", &settings.group_id)
@@ -95,6 +132,7 @@ impl Ingest {
         let consumer: StreamConsumer<IngestContext> =
             config.create_with_context(IngestContext {
                 rebalanced: rebalanced.clone(),
+                writing: writing.clone(),
             })?;
         let topics: Vec<String> = pipeline.chain.topics.keys().cloned().collect();
         let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
@@ -133,6 +171,8 @@ impl Ingest {
             batch_bytes: 0,
             batch_started: None,
             failures: 0,
+            in_flight: None,
+            writing,
         })
     }
 
@@ -142,6 +182,8 @@ impl Ingest {
         loop {
             if self.rebalanced.swap(false, Ordering::AcqRel) {
                 self.discard_batch("rebalance");
+                self.settle().await;
+                self.pipeline.forget_versions();
                 self.reposition(&shutdown).await;
             }
             let wait = match self.batch_started {
@@ -174,6 +216,7 @@ impl Ingest {
         if !self.batch.is_empty() && !self.rebalanced.load(Ordering::Acquire) {
             self.flush(&CancellationToken::new()).await;
         }
+        self.settle().await;
         Ok(())
     }
 
@@ -210,6 +253,10 @@ impl Ingest {
         self.batch_started = None;
     }
 
+    /// Prepares the batch (while the previous one is still being written), then waits for the
+    /// previous write and starts this one. Batches are recorded strictly in order: if the previous
+    /// write failed, this batch is dropped unwritten and everything is re-read from the offsets of
+    /// record.
     async fn flush(&mut self, shutdown: &CancellationToken) {
         if self.batch.is_empty() {
             self.batch_started = None;
@@ -221,8 +268,44 @@ impl Ingest {
             metrics::phase("fill", t.elapsed().as_secs_f64());
         }
         let span = info_span!("batch", records = records.len());
-        match self.pipeline.process(&records).instrument(span).await {
-            Ok(outcome) => {
+        let prepared = self
+            .pipeline
+            .prepare(&records, &Mode::Live)
+            .instrument(span.clone())
+            .await;
+        let t = Instant::now();
+        let previous_ok = self.settle().await;
+        metrics::phase("wait_previous", t.elapsed().as_secs_f64());
+        match (previous_ok, prepared) {
+            (true, Ok(prepared)) => {
+                let pipeline = self.pipeline.clone();
+                self.writing.set(true);
+                let gate = self.writing.clone();
+                self.in_flight = Some(tokio::spawn(
+                    async move {
+                        let result = pipeline.write(prepared).await;
+                        gate.set(false);
+                        result
+                    }
+                    .instrument(span),
+                ));
+            }
+            (true, Err(e)) => self.failed(&e.to_string(), shutdown).await,
+            // The previous batch failed (already logged): this one is dropped, re-read later.
+            (false, _) => self.failed("previous batch failed", shutdown).await,
+        }
+    }
+
+    /// Waits for the batch being written, if any; on success commits its offsets as a hint.
+    /// Returns false if it failed.
+    async fn settle(&mut self) -> bool {
+        let Some(handle) = self.in_flight.take() else {
+            return true;
+        };
+        let result = handle.await;
+        self.writing.set(false);
+        match result {
+            Ok(Ok(outcome)) => {
                 self.failures = 0;
                 let mut tpl = TopicPartitionList::new();
                 for ((topic, partition), offset) in &outcome.last_offsets {
@@ -241,18 +324,35 @@ impl Ingest {
                     quarantined = outcome.quarantined,
                     "batch written"
                 );
+                true
+            }
+            Ok(Err(e)) => {
+                warn!(error = %e, "batch write failed");
+                false
             }
             Err(e) => {
-                metrics::batch_failed();
-                self.failures += 1;
-                let backoff = backoff(self.failures);
-                warn!(error = %e, retry_in_ms = backoff.as_millis() as u64,
-                      "batch failed; nothing recorded, re-reading offsets of record");
-                self.pause_all();
-                self.idle(backoff, shutdown).await;
-                self.reposition(shutdown).await;
+                warn!(error = %e, "batch write task failed");
+                false
             }
         }
+    }
+
+    /// After a failed batch: nothing more of it is recorded; pause, back off, forget remembered
+    /// versions, re-read the offsets of record and resume from there.
+    async fn failed(&mut self, error: &str, shutdown: &CancellationToken) {
+        metrics::batch_failed();
+        self.failures += 1;
+        let backoff = backoff(self.failures);
+        warn!(
+            error,
+            retry_in_ms = backoff.as_millis() as u64,
+            "batch failed; nothing recorded, re-reading offsets of record"
+        );
+        self.discard_batch("batch failed");
+        self.pipeline.forget_versions();
+        self.pause_all();
+        self.idle(backoff, shutdown).await;
+        self.reposition(shutdown).await;
     }
 
     fn pause_all(&self) {

@@ -22,5 +22,6 @@ pub mod rules;
 pub mod schema;
 pub mod sink;
 pub mod validate;
+pub mod versions;
 
 pub use error::{Error, Result};

@@ -146,7 +146,13 @@ fn main() -> anyhow::Result<()> {
             runtime.block_on(replay(settings, request))
         }
         Command::Run => {
-            let runtime = tokio::runtime::Runtime::new()?;
+            // At least two workers even on one core: a partition revocation blocks the polling
+            // worker until the batch being written (on another worker) is recorded.
+            let workers = std::thread::available_parallelism().map_or(2, |n| n.get().max(2));
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(workers)
+                .enable_all()
+                .build()?;
             runtime.block_on(run(settings))
         }
     }

@@ -28,6 +28,7 @@ use crate::rules::RuleSet;
 use crate::schema::{Pii, ReaderSchema, Scalar};
 use crate::sink::{quote, ClickHouse};
 use crate::validate::{check_envelope, check_payload, verdict_of, Envelope, Finding, Verdict};
+use crate::versions::VersionCache;
 use crate::{metrics, Error, Result};
 
 /// One consumed Kafka record, owned (the batch outlives the consumer's borrow).
@@ -119,6 +120,22 @@ pub struct Pipeline {
     registry: Registry,
     clickhouse: ClickHouse,
     publisher: Publisher,
+    /// Live version safety's memory (see `versions`); replays ask ClickHouse instead.
+    versions: std::sync::Mutex<VersionCache>,
+}
+
+/// A batch judged and encoded, ready for [`Pipeline::write`].
+pub struct Prepared {
+    batch: Batch,
+    mode: Mode,
+    clock: Phases,
+    started: Instant,
+}
+
+impl Prepared {
+    pub fn rows(&self) -> usize {
+        self.batch.outcome.rows
+    }
 }
 
 /// One record after decoding and judging.
@@ -182,6 +199,9 @@ impl Mode {
         }
     }
 }
+
+/// How often live ingest merges versions a replay accepted (see `versions`).
+const REPLAY_POLL_SECONDS: i64 = 5;
 
 /// An accepted version already stored: (partition, offset, entity_version).
 type Stored = HashMap<(String, String, String), Vec<(i32, i64, i64)>>;
@@ -622,7 +642,16 @@ impl Pipeline {
             registry: Registry::new(&settings.registry_url)?,
             clickhouse: ClickHouse::new(settings.clickhouse.clone())?,
             publisher,
+            versions: std::sync::Mutex::default(),
         })
+    }
+
+    /// Forgets the remembered entity versions: after a failed batch or a rebalance, the next
+    /// batch re-seeds them from ClickHouse (the offset of record), see `versions`.
+    pub fn forget_versions(&self) {
+        if let Ok(mut cache) = self.versions.lock() {
+            cache.clear();
+        }
     }
 
     pub fn clickhouse(&self) -> &ClickHouse {
@@ -737,6 +766,14 @@ impl Pipeline {
     /// Processes and writes one batch, live or as a replay (see [`Mode`]). Records keep their
     /// original provenance; a replay must pass them in (topic, partition, offset) order.
     pub async fn process_as(&self, records: &[RawRecord], mode: &Mode) -> Result<BatchOutcome> {
+        let prepared = self.prepare(records, mode).await?;
+        self.write(prepared).await
+    }
+
+    /// Decodes, judges (version safety included) and encodes a batch; writes nothing. A live batch's
+    /// accepted versions are remembered at once, so the next batch can be prepared while this one
+    /// is written; if the write fails the caller must [`Pipeline::forget_versions`].
+    pub async fn prepare(&self, records: &[RawRecord], mode: &Mode) -> Result<Prepared> {
         let started = Instant::now();
         let mut clock = Phases::start();
         let ingested_ms = chrono::Utc::now().timestamp_millis();
@@ -758,9 +795,15 @@ impl Pipeline {
             judged.push((tp, self.chain.judge(tp, raw, writer)));
         }
         clock.lap("judge");
-        let stored = self.stored_versions(&judged).await?;
+        let stored = match mode {
+            Mode::Live => self.remembered_versions(&judged).await?,
+            Mode::Replay { .. } => self.stored_versions(&judged).await?,
+        };
         clock.lap("lookup");
         apply_version_safety(&mut judged, &stored);
+        if matches!(mode, Mode::Live) {
+            self.remember_versions(&judged);
+        }
         let previously_quarantined = match mode {
             Mode::Live => HashSet::new(),
             Mode::Replay { .. } => self.quarantined_now(records).await?,
@@ -780,28 +823,55 @@ impl Pipeline {
             &batch_id,
         )?;
         clock.lap("build");
+        Ok(Prepared {
+            batch,
+            mode: mode.clone(),
+            clock,
+            started,
+        })
+    }
 
-        // 1. Idempotent tables first.
+    /// Writes a prepared batch with the exactly-once protocol: the idempotent tables (all INSERTs
+    /// at once) and the Kafka messages (all in flight together) first, every one of them
+    /// confirmed; only then the one INSERT into the offset of record.
+    pub async fn write(&self, prepared: Prepared) -> Result<BatchOutcome> {
+        let Prepared {
+            batch,
+            mode,
+            mut clock,
+            started,
+        } = prepared;
+        clock.lap("queued"); // prepared -> write started (waiting for the previous batch)
         let db = self.db().to_string();
-        self.insert_timed(&db, "ingest_quarantine", batch.quarantine)
-            .await?;
+        // 1 + 2. Idempotent tables and Kafka (at-least-once), concurrently, all awaited.
+        let mut inserts = Vec::with_capacity(1 + 2 * batch.tables.len());
+        inserts.push(self.insert_timed(&db, "ingest_quarantine".to_string(), batch.quarantine));
         for (table, rows) in batch.tables {
-            self.insert_timed(&db, &format!("{table}_history"), rows.clone())
-                .await?;
-            self.insert_timed(&db, &format!("{table}_current"), rows)
-                .await?;
+            inserts.push(self.insert_timed(&db, format!("{table}_history"), rows.clone()));
+            inserts.push(self.insert_timed(&db, format!("{table}_current"), rows));
         }
-        clock.lap("tables");
-        // 2. Kafka (at-least-once), awaited.
-        self.publisher.send_all(&batch.outgoing).await?;
-        clock.lap("publish");
+        let tables = async {
+            let t = Instant::now();
+            let r = futures::future::try_join_all(inserts).await;
+            metrics::phase("tables", t.elapsed().as_secs_f64());
+            r
+        };
+        let publish = async {
+            let t = Instant::now();
+            let r = self.publisher.send_all(&batch.outgoing).await;
+            metrics::phase("publish", t.elapsed().as_secs_f64());
+            r
+        };
+        tokio::try_join!(tables, publish)?;
+        clock.lap("tables+publish");
         // 3. Last: the offset of record as one INSERT into one partition (a replay records its
         //    verdicts in ingest_replay_events instead; the offset of record is never rewritten).
         let events_table = match mode {
             Mode::Live => "ingest_events",
             Mode::Replay { .. } => "ingest_replay_events",
         };
-        self.insert_timed(&db, events_table, batch.events).await?;
+        self.insert_timed(&db, events_table.to_string(), batch.events)
+            .await?;
         clock.lap("events");
 
         let now_ms = chrono::Utc::now().timestamp_millis();
@@ -816,8 +886,142 @@ impl Pipeline {
         Ok(outcome)
     }
 
+    /// Live version safety from memory: seeds the batch's partitions not seen yet from ClickHouse
+    /// (one query per topic), merges versions a replay released since the last poll, and returns
+    /// what is remembered for the batch's entities (as stored below every offset of the batch).
+    async fn remembered_versions(&self, judged: &[(&TopicPipeline, Judged<'_>)]) -> Result<Stored> {
+        let candidate =
+            |j: &Judged<'_>| j.decoded && verdict_of(&j.findings) != Verdict::Quarantine;
+        let mut unseeded: HashMap<&str, Vec<i32>> = HashMap::new();
+        let replay_due;
+        {
+            let cache = self
+                .versions
+                .lock()
+                .map_err(|_| Error::Config("version cache poisoned".into()))?;
+            for (tp, j) in judged.iter().filter(|(_, j)| candidate(j)) {
+                if !cache.is_seeded(&tp.source_topic, j.raw.partition) {
+                    let list = unseeded.entry(tp.source_topic.as_str()).or_default();
+                    if !list.contains(&j.raw.partition) {
+                        list.push(j.raw.partition);
+                    }
+                }
+            }
+            let now = chrono::Utc::now().timestamp();
+            replay_due = cache
+                .replay_polled
+                .is_none_or(|t| now - t >= REPLAY_POLL_SECONDS);
+        }
+        #[derive(serde::Deserialize)]
+        struct Row {
+            #[serde(default)]
+            topic: String,
+            partition: i32,
+            la_code: String,
+            entity_id: String,
+            v: i64,
+        }
+        let db = self.db();
+        for (topic, partitions) in unseeded {
+            let list: Vec<String> = partitions.iter().map(i32::to_string).collect();
+            let filter = format!(
+                "topic = {} AND partition IN ({}) AND verdict != 'QUARANTINE'",
+                quote(topic),
+                list.join(", ")
+            );
+            let sql = format!(
+                "SELECT partition, la_code, entity_id, max(v) AS v FROM ( \
+                 SELECT partition, la_code, entity_id, entity_version AS v \
+                 FROM {db}.ingest_events WHERE {filter} \
+                 UNION ALL \
+                 SELECT partition, la_code, entity_id, entity_version AS v \
+                 FROM {db}.ingest_replay_events FINAL WHERE {filter}) \
+                 GROUP BY partition, la_code, entity_id"
+            );
+            let rows: Vec<Row> = self.clickhouse.query(&sql).await?;
+            let mut cache = self
+                .versions
+                .lock()
+                .map_err(|_| Error::Config("version cache poisoned".into()))?;
+            for p in &partitions {
+                cache.seed(topic, *p);
+            }
+            for r in rows {
+                cache.raise(topic, r.partition, &r.la_code, &r.entity_id, r.v);
+            }
+            tracing::debug!(topic, partitions = ?partitions, entities = cache.len(), "seeded entity versions");
+        }
+        if replay_due {
+            // Versions a concurrent `replay` accepted (records below our position): a small table.
+            let now = chrono::Utc::now().timestamp();
+            let since = self
+                .versions
+                .lock()
+                .ok()
+                .and_then(|c| c.replay_polled)
+                .map_or(0, |t| t - REPLAY_POLL_SECONDS * 10);
+            let sql = format!(
+                "SELECT topic, partition, la_code, entity_id, max(entity_version) AS v \
+                 FROM {db}.ingest_replay_events FINAL \
+                 WHERE ingested_at >= toDateTime({since}) AND verdict != 'QUARANTINE' \
+                 GROUP BY topic, partition, la_code, entity_id"
+            );
+            let rows: Vec<Row> = self.clickhouse.query(&sql).await?;
+            let mut cache = self
+                .versions
+                .lock()
+                .map_err(|_| Error::Config("version cache poisoned".into()))?;
+            for r in rows {
+                cache.raise(&r.topic, r.partition, &r.la_code, &r.entity_id, r.v);
+            }
+            cache.replay_polled = Some(now);
+        }
+        let cache = self
+            .versions
+            .lock()
+            .map_err(|_| Error::Config("version cache poisoned".into()))?;
+        let mut stored = Stored::new();
+        for (tp, j) in judged.iter().filter(|(_, j)| candidate(j)) {
+            if let Some(v) = cache.get(
+                &tp.source_topic,
+                j.raw.partition,
+                &j.env.la_code,
+                &j.env.entity_id,
+            ) {
+                // Offset -1: below every record of the batch (the cache holds only earlier ones).
+                stored.insert(
+                    (
+                        tp.source_topic.clone(),
+                        j.env.la_code.clone(),
+                        j.env.entity_id.clone(),
+                    ),
+                    vec![(j.raw.partition, -1, v)],
+                );
+            }
+        }
+        Ok(stored)
+    }
+
+    /// Adds the batch's accepted versions to the live memory.
+    fn remember_versions(&self, judged: &[(&TopicPipeline, Judged<'_>)]) {
+        let Ok(mut cache) = self.versions.lock() else {
+            return;
+        };
+        for (tp, j) in judged {
+            if j.decoded && verdict_of(&j.findings) != Verdict::Quarantine {
+                cache.raise(
+                    &tp.source_topic,
+                    j.raw.partition,
+                    &j.env.la_code,
+                    &j.env.entity_id,
+                    j.env.entity_version,
+                );
+            }
+        }
+    }
+
     /// One INSERT, its wall time recorded per table.
-    async fn insert_timed(&self, db: &str, table: &str, rows: Vec<u8>) -> Result<()> {
+    async fn insert_timed(&self, db: &str, table: String, rows: Vec<u8>) -> Result<()> {
         if rows.is_empty() {
             return Ok(());
         }
@@ -827,7 +1031,7 @@ impl Pipeline {
             .insert_json(&format!("{db}.{table}"), rows)
             .await?;
         let seconds = t.elapsed().as_secs_f64();
-        metrics::insert(table, seconds);
+        metrics::insert(&table, seconds);
         tracing::debug!(table, bytes, ms = seconds * 1000.0, "insert");
         Ok(())
     }

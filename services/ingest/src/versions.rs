@@ -1,0 +1,111 @@
+//! Version safety's memory for live ingest: the highest accepted `entity_version` per entity, per
+//! (topic, partition), kept in memory instead of asking ClickHouse for every key of every batch.
+//!
+//! Why it is correct: records are keyed by entity id, so an entity's versions all come through one
+//! partition, and a partition is consumed by one instance in offset order. A partition is seeded
+//! ONCE from ClickHouse when a batch first needs it (the offset of record `ingest_events` plus
+//! versions a replay accepted), i.e. exactly what was committed below the consumer's position;
+//! from then on each prepared batch adds its accepted versions. Those include a batch still being
+//! written (at most one is in flight): if any batch fails, or partitions are rebalanced, the
+//! consumer calls [`VersionCache::clear`] and re-seeds from ClickHouse after re-positioning, so a
+//! re-processed batch gets the verdicts of its first attempt. Versions a concurrent `replay`
+//! releases are merged by a periodic poll of `ingest_replay_events`.
+
+use std::collections::HashMap;
+
+/// `la_code \0 entity_id` -> highest accepted entity_version.
+type Entities = HashMap<String, i64>;
+
+fn entity_key(la_code: &str, entity_id: &str) -> String {
+    let mut key = String::with_capacity(la_code.len() + entity_id.len() + 1);
+    key.push_str(la_code);
+    key.push('\0');
+    key.push_str(entity_id);
+    key
+}
+
+#[derive(Debug, Default)]
+pub struct VersionCache {
+    /// topic -> partition -> entities.
+    topics: HashMap<String, HashMap<i32, Entities>>,
+    /// Epoch seconds of the last `ingest_replay_events` poll (None: never).
+    pub replay_polled: Option<i64>,
+}
+
+impl VersionCache {
+    /// Forgets everything (after a failed batch or a rebalance); partitions are re-seeded.
+    pub fn clear(&mut self) {
+        self.topics.clear();
+        self.replay_polled = None;
+    }
+
+    pub fn is_seeded(&self, topic: &str, partition: i32) -> bool {
+        self.topics
+            .get(topic)
+            .is_some_and(|p| p.contains_key(&partition))
+    }
+
+    /// Marks a partition seeded (possibly with no entity yet).
+    pub fn seed(&mut self, topic: &str, partition: i32) {
+        self.topics
+            .entry(topic.to_string())
+            .or_default()
+            .entry(partition)
+            .or_default();
+    }
+
+    /// Raises an entity's version in a seeded partition (ignored for partitions not seeded:
+    /// their seed will read it from ClickHouse).
+    pub fn raise(&mut self, topic: &str, partition: i32, la_code: &str, entity_id: &str, v: i64) {
+        if let Some(entities) = self
+            .topics
+            .get_mut(topic)
+            .and_then(|p| p.get_mut(&partition))
+        {
+            let slot = entities.entry(entity_key(la_code, entity_id)).or_insert(v);
+            *slot = (*slot).max(v);
+        }
+    }
+
+    pub fn get(&self, topic: &str, partition: i32, la_code: &str, entity_id: &str) -> Option<i64> {
+        self.topics
+            .get(topic)
+            .and_then(|p| p.get(&partition))
+            .and_then(|entities| entities.get(entity_key(la_code, entity_id).as_str()))
+            .copied()
+    }
+
+    /// Entities remembered (memory bound, metrics).
+    pub fn len(&self) -> usize {
+        self.topics
+            .values()
+            .flat_map(HashMap::values)
+            .map(HashMap::len)
+            .sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remembers_the_highest_version_per_seeded_partition_only() {
+        let mut c = VersionCache::default();
+        c.raise("t", 0, "DC", "e1", 3); // not seeded: ignored
+        assert_eq!(c.get("t", 0, "DC", "e1"), None);
+        c.seed("t", 0);
+        assert!(c.is_seeded("t", 0) && !c.is_seeded("t", 1));
+        c.raise("t", 0, "DC", "e1", 3);
+        c.raise("t", 0, "DC", "e1", 2);
+        assert_eq!(c.get("t", 0, "DC", "e1"), Some(3));
+        assert_eq!(c.get("t", 0, "CK", "e1"), None);
+        assert_eq!(c.get("u", 0, "DC", "e1"), None);
+        c.clear();
+        assert!(c.is_empty() && !c.is_seeded("t", 0));
+    }
+}
