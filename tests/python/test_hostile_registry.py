@@ -144,8 +144,8 @@ def test_hostile_input_refused_without_change(registry):
     base, proc, tmp = registry
     before = state(base)
     tried = 0
-    # A fresh connection per request: after a refused write the registry may drop a kept-alive
-    # connection (see test_connection_reusable_after_refused_write).
+    # A fresh connection per request, so each case stands alone (connection reuse after a refused
+    # write is tested by test_connection_reusable_after_refused_write).
     w = OneShot(WRITER)
     url = base + "/subjects/hostile-value/versions"
 
