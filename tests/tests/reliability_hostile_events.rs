@@ -4,8 +4,7 @@
 //! valid frame, a ~900 KB valid event and ~900 KB of garbage. Each bad one is quarantined with a
 //! rule id and a reason (and sent to the DLQ), the valid ones land, ingest keeps running and the
 //! partition is never stalled. A duplicate event id (the same event re-sent at a new offset, as a
-//! publisher retry would do) must not be accepted twice — ignored until ingest handles it (it
-//! accepts both today).
+//! publisher retry would do) is recorded but not accepted twice (`version.duplicate`).
 
 mod ingest_support;
 mod reliability_support;
@@ -202,12 +201,9 @@ struct Dup {
     history: u64,
 }
 
-/// Fails today: ingest accepts the re-sent event a second time (history keeps both rows, keyed by
-/// partition/offset). Summaries are not inflated (they count entity ids), but the issue asks for a
-/// duplicate event id to be quarantined or refused with a reason: needs an ingest change (look the
-/// event id up with the stored versions of the batch, verdict `envelope.duplicate_event_id`).
+/// A publisher retry: the same event (same id, same entity version) at a new offset is recorded in
+/// the offset of record, quarantined as `version.duplicate`, and accepted (history) only once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "service gap (ingest): a duplicate event id is accepted twice; see tests/RELIABILITY.md"]
 async fn duplicate_event_id_is_not_counted_twice() -> anyhow::Result<()> {
     let topic = Topic::PlanningApplication;
     let world = World::with_topics(&[topic], 1, 500).await?;
@@ -252,5 +248,20 @@ async fn duplicate_event_id_is_not_counted_twice() -> anyhow::Result<()> {
         (1, 1),
         "the duplicate is accepted once and in the history once"
     );
+    #[derive(serde::Deserialize, Debug)]
+    struct Reason {
+        rule_ids: Vec<String>,
+        reasons: Vec<String>,
+    }
+    let q: Vec<Reason> = ch_query(&format!(
+        "SELECT rule_ids, reasons FROM lgma.ingest_quarantine FINAL \
+         WHERE topic = {} AND offset = {offset}",
+        quote(&name)
+    ))
+    .await?;
+    println!("quarantine row of the re-sent record: {q:?}");
+    assert_eq!(q.len(), 1, "the re-sent record is quarantined");
+    assert_eq!(q[0].rule_ids, vec!["version.duplicate".to_string()]);
+    assert!(q[0].reasons[0].contains(&event_id), "{:?}", q[0].reasons);
     Ok(())
 }

@@ -596,7 +596,7 @@ impl WriterRef<'_> {
 
 /// Version safety: an event older than the highest accepted version of its entity stored BEFORE
 /// it (earlier offset of the same partition, or any other partition) or earlier in the batch is
-/// quarantined as `version.stale`. Bounding by offset makes a replayed record get the verdict it
+/// quarantined as `version.stale`; the same version again as `version.duplicate`. Bounding by offset makes a replayed record get the verdict it
 /// had (or would have had) at its place in the log, whatever was ingested after it.
 fn apply_version_safety(judged: &mut [(&TopicPipeline, Judged<'_>)], stored: &Stored) {
     let mut in_batch: HashMap<(String, String, String), i64> = HashMap::new();
@@ -624,6 +624,18 @@ fn apply_version_safety(judged: &mut [(&TopicPipeline, Judged<'_>)], stored: &St
                     format!(
                         "field `entity_version` value {} is older than stored version {} (rule version.stale)",
                         j.env.entity_version, stored
+                    ),
+                ));
+            }
+            // Versions are monotonic per entity, so the same version again is a re-sent event (a
+            // publisher retry at a new offset): recorded once in the offset of record, never
+            // accepted twice.
+            Some(stored) if j.env.entity_version == stored => {
+                j.findings.push(Finding::quarantine(
+                    "version.duplicate",
+                    format!(
+                        "field `entity_version` value {} is already stored for entity {} (event {} re-sent; rule version.duplicate)",
+                        j.env.entity_version, j.env.entity_id, j.env.event_id
                     ),
                 ));
             }

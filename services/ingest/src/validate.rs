@@ -1,6 +1,6 @@
 //! Turns a decoded event into a verdict: ACCEPT, WARN (stored, flagged) or QUARANTINE.
 //!
-//! Built-in envelope rules (ids `envelope.*`, `version.stale`) apply to every topic; entity rules
+//! Built-in envelope rules (ids `envelope.*`, `version.stale`, `version.duplicate`) apply to every topic; entity rules
 //! come from `schemas/rules/<entity>.toml`. Messages name field, value and rule, except that a value
 //! of a `pii` field is never repeated: quarantine reasons are stored in ClickHouse and logged.
 
