@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use lgma_bench::chain::{self, Chain, Output};
+use lgma_bench::chain::{self, Chain};
 use lgma_bench::corpus::{self, Encoded};
 use lgma_bench::ingest::{self, Instance, Target};
 use lgma_bench::kafka::{self, TopicSet};
@@ -376,13 +376,9 @@ fn machine() -> String {
 async fn raw_insert(ctx: &Ctx, chain: &Chain, corpus: &[Encoded], db: &str) -> Result<InsertStats> {
     let batch = ctx.cli.insert_batch.max(1);
     let sample = corpus.len().min(50_000);
-    let mut batches: Vec<(usize, Output)> = Vec::new();
-    for chunk in corpus[..sample].chunks(batch) {
-        let mut out = Output::default();
-        for e in chunk {
-            chain.process(e, &mut out)?;
-        }
-        batches.push((chunk.len(), out));
+    let mut batches = Vec::new();
+    for chunk in chain::raw_records(&corpus[..sample]).chunks(batch) {
+        batches.push((chunk.len(), chain.process(chunk)?));
     }
     let lines = |b: &[u8]| bytecount(b) as u64;
     let total = corpus.len() as u64;

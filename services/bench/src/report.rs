@@ -219,15 +219,12 @@ impl Figures {
             let ns = |v: f64| format!("{v:.0} ns/event");
             row(
                 &format!(
-                    "stage: decode (Avro, writer->reader resolution), {} events",
+                    "stage: decode (Avro, compiled writer->reader resolution), {} events",
                     s.events
                 ),
                 ns(s.decode),
             );
-            row(
-                "stage: validate (flatten, envelope, entity rules)",
-                ns(s.validate),
-            );
+            row("stage: validate (envelope, entity rules)", ns(s.validate));
             row(
                 "stage: enrich (reference data, derived measures)",
                 ns(s.enrich),
@@ -236,12 +233,12 @@ impl Figures {
                 "stage: pseudonymise (HMAC, age band, routing key)",
                 ns(s.pseudonymise),
             );
-            row(
-                "stage: row encode (cells + JSONEachRow, offset-of-record row)",
-                ns(s.row),
-            );
+            row("stage: row encode (entity row, JSONEachRow)", ns(s.row));
             row("stage: enriched event encode (Avro)", ns(s.enriched_avro));
-            row("in-process chain, whole", ns(s.chain));
+            row(
+                "in-process chain, whole (the service's Chain::process_offline, 5,000-event batches)",
+                ns(s.chain),
+            );
             row(
                 "in-process chain, per core",
                 format!("{} events/s", n(s.chain_events_per_sec())),
