@@ -135,7 +135,8 @@ class Baseline:
         if event is None:
             return ["envelope.tombstone"], {}
         try:
-            uuid.UUID(event["event_id"])
+            # fastavro gives a uuid.UUID for the uuid logical type, a str from older writers.
+            uuid.UUID(str(event["event_id"]))
         except (ValueError, TypeError, KeyError):
             findings.append("envelope.event_id")
         if not str(event.get("entity_id", "")).strip():

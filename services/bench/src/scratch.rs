@@ -74,7 +74,10 @@ impl ClickHouse {
                 .with_url(url)
                 .with_user(user)
                 .with_password(password)
-                .with_validation(false),
+                .with_validation(false)
+                // As the service inserts: its rows may carry columns a table does not have
+                // (e.g. `replay_id`, kept in the quarantine table only).
+                .with_setting("input_format_skip_unknown_fields", "1"),
         }
     }
 
