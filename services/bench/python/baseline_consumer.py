@@ -57,9 +57,13 @@ def ppsn_valid(raw):
     return CHECK[total % 23] == check
 
 
-def age_band(birth_days, at_ms):
+def age_band(birth_days, at):
+    """`at` is the event time: fastavro gives a datetime for timestamp-millis, older writers an int."""
     born = datetime.date(1970, 1, 1) + datetime.timedelta(days=birth_days)
-    at = datetime.datetime.fromtimestamp(at_ms / 1000, datetime.timezone.utc).date()
+    if isinstance(at, datetime.datetime):
+        at = at.astimezone(datetime.timezone.utc).date()
+    else:
+        at = datetime.datetime.fromtimestamp(at / 1000, datetime.timezone.utc).date()
     age = at.year - born.year - ((at.month, at.day) < (born.month, born.day))
     if age < 18:
         return "0-17"

@@ -646,7 +646,6 @@ async fn python(ctx: &mut Ctx, set: &TopicSet) -> Result<PythonStats> {
         .await?;
     let script = ctx.repo.join("services/bench/python/baseline_consumer.py");
     let max = ctx.cli.python_events.min(ctx.cli.events);
-    let log = std::fs::File::create(ctx.work.join("python.log"))?;
     let output = tokio::process::Command::new(&ctx.cli.python)
         .arg(&script)
         .args(["--bootstrap", &ctx.cli.bootstrap])
@@ -666,13 +665,16 @@ async fn python(ctx: &mut Ctx, set: &TopicSet) -> Result<PythonStats> {
                 .to_string(),
         ])
         .env("LGMA_CH_ADMIN_PASSWORD", &ctx.cli.ch_admin_password)
-        .stderr(log)
         .output()
         .await
         .map_err(|e| Error::Run(format!("cannot run {}: {e}", ctx.cli.python.display())))?;
+    // `output()` captures stderr (it overrides any redirection): keep it as the log.
+    std::fs::write(ctx.work.join("python.log"), &output.stderr)?;
     if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let last = stderr.lines().last().unwrap_or_default();
         return Err(Error::Run(format!(
-            "Python baseline failed ({}); see {}",
+            "Python baseline failed ({}): {last}; see {}",
             output.status,
             ctx.work.join("python.log").display()
         )));
