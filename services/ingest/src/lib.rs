@@ -10,6 +10,7 @@ pub mod consumer;
 pub mod decode;
 pub mod enrich;
 pub mod error;
+pub mod links;
 pub mod metrics;
 pub mod offsets;
 pub mod pipeline;

@@ -1,7 +1,8 @@
 //! One batch through the chain: decode -> validate -> enrich -> pseudonymise -> rows, then the
 //! write protocol that makes it exactly-once (see README "Exactly once"):
 //!
-//! 1. quarantine rows and entity history/current rows (idempotent under re-insert),
+//! 1. quarantine rows, entity history/current rows and, during a key rotation's transition period,
+//!    pseudonym links (all idempotent under re-insert),
 //! 2. enriched events and DLQ records to Kafka (awaited; at-least-once),
 //! 3. LAST, one INSERT into `ingest_events`, the offset of record, into one partition.
 //!
@@ -20,6 +21,7 @@ use tokio::sync::OnceCell;
 use crate::config::{Settings, TopicSettings};
 use crate::decode::{DecodeFailure, Registry};
 use crate::enrich::{reference_cells, Enricher};
+use crate::links::Links;
 use crate::pseudonymise::{DomainKey, Keys, Pseudonymiser};
 use crate::publish::{Outgoing, Publisher};
 use crate::resolve::Resolution;
@@ -58,6 +60,8 @@ pub struct TopicPipeline {
     pub rules: RuleSet,
     pub enricher: Enricher,
     pub layout: Layout,
+    /// The key domain (`homelessness`, ...): the entity's first segment.
+    pub domain: String,
     pub key: DomainKey,
     enriched_schema: Schema,
     enriched_id: OnceCell<u32>,
@@ -86,6 +90,7 @@ impl TopicPipeline {
             rules,
             enricher,
             layout,
+            domain: domain.to_string(),
             key,
             enriched_schema,
             enriched_id: OnceCell::new(),
@@ -174,6 +179,8 @@ pub struct Batch {
     pub quarantine: Vec<u8>,
     /// Entity rows (JSONEachRow) per table stem: written to `<table>_history` and `<table>_current`.
     pub tables: HashMap<String, Vec<u8>>,
+    /// `pseudonym_links` rows (only while a domain key names a previous key).
+    pub links: Links,
     /// DLQ records and enriched events, in record order.
     pub outgoing: Vec<Outgoing>,
     latencies: Vec<i64>,
@@ -475,6 +482,21 @@ impl Chain {
             let cells = self.row_cells(tp, j, verdict, &rule_ids, ingested_ms);
             tp.layout
                 .write_json_row(&cells, batch.tables.entry(tp.table.clone()).or_default());
+            if tp.key.previous().is_some() {
+                for col in &tp.layout.columns {
+                    if let Source::Pseudonym(i) = col.source {
+                        if let Some(clear) = j.cells.get(i) {
+                            batch.links.add(
+                                &tp.domain,
+                                &col.name,
+                                &tp.key,
+                                clear,
+                                ingested_ms / 1000,
+                            );
+                        }
+                    }
+                }
+            }
             batch.latencies.push(j.env.published_at);
             if self.publish_enriched {
                 let id = tp.enriched_id.get().copied().unwrap_or(0);
@@ -856,8 +878,9 @@ impl Pipeline {
         clock.lap("queued"); // prepared -> write started (waiting for the previous batch)
         let db = self.db().to_string();
         // 1 + 2. Idempotent tables and Kafka (at-least-once), concurrently, all awaited.
-        let mut inserts = Vec::with_capacity(1 + 2 * batch.tables.len());
+        let mut inserts = Vec::with_capacity(2 + 2 * batch.tables.len());
         inserts.push(self.insert_timed(&db, "ingest_quarantine".to_string(), batch.quarantine));
+        inserts.push(self.insert_timed(&db, "pseudonym_links".to_string(), batch.links.rows));
         for (table, rows) in batch.tables {
             inserts.push(self.insert_timed(&db, format!("{table}_history"), rows.clone()));
             inserts.push(self.insert_timed(&db, format!("{table}_current"), rows));

@@ -3,6 +3,10 @@
 //! identifier -> keyed HMAC-SHA256 (a key per domain, tagged with its version); date_of_birth -> age
 //! band at the event date; address -> Eircode routing key when one is present; name, free_text and
 //! special_category -> dropped. Keys are secrets: never logged, never in Debug output or errors.
+//!
+//! Key rotation: a domain may name its previous key as well (a transition period). While it does,
+//! every identifier is pseudonymised under both keys and the pair goes to `pseudonym_links`, the
+//! only way to follow a person across versions without the platform ever keeping clear identifiers.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -31,13 +35,19 @@ struct KeyEntry {
     key_version: String,
     /// At least 32 bytes of key material, hex encoded.
     key_hex: String,
+    /// Transition period after a rotation: the key being replaced (both or neither).
+    previous_key_version: Option<String>,
+    previous_key_hex: Option<String>,
 }
 
-/// One domain's HMAC key. Debug prints the version only.
+/// One domain's HMAC key, and during a transition period the key it replaces. Debug prints the
+/// versions only.
 #[derive(Clone)]
 pub struct DomainKey {
     pub version: String,
     key: Vec<u8>,
+    /// The replaced key while the transition lasts (never itself has a previous key).
+    previous: Option<Box<DomainKey>>,
 }
 
 impl fmt::Debug for DomainKey {
@@ -45,6 +55,7 @@ impl fmt::Debug for DomainKey {
         f.debug_struct("DomainKey")
             .field("version", &self.version)
             .field("key", &"<redacted>")
+            .field("previous", &self.previous)
             .finish()
     }
 }
@@ -62,7 +73,34 @@ impl DomainKey {
         Ok(Self {
             version: version.into(),
             key,
+            previous: None,
         })
+    }
+
+    /// Starts a transition period: `previous` is the key this one replaces.
+    pub fn with_previous(mut self, previous: DomainKey) -> Result<Self> {
+        if previous.version == self.version {
+            return Err(Error::Keys(format!(
+                "previous key version {} equals the current one",
+                previous.version
+            )));
+        }
+        if previous.key == self.key {
+            return Err(Error::Keys(format!(
+                "previous key {} has the same key material as {}",
+                previous.version, self.version
+            )));
+        }
+        self.previous = Some(Box::new(DomainKey {
+            previous: None,
+            ..previous
+        }));
+        Ok(self)
+    }
+
+    /// The replaced key, while a transition period is configured.
+    pub fn previous(&self) -> Option<&DomainKey> {
+        self.previous.as_deref()
     }
 
     /// HMAC-SHA256 of the normalised identifier (uppercase, no spaces), hex encoded.
@@ -84,21 +122,46 @@ pub struct Keys {
 }
 
 impl Keys {
-    /// Reads the keys file; `LGMA_INGEST_KEY_<DOMAIN>=<version>:<hex>` overrides an entry.
+    /// Reads the keys file; `LGMA_INGEST_KEY_<DOMAIN>=<version>:<hex>` overrides an entry's key
+    /// (keeping its previous key), `LGMA_INGEST_PREVIOUS_KEY_<DOMAIN>=<version>:<hex>` sets its
+    /// previous key (a transition period).
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::Keys(format!("cannot read {}: {e}", path.display())))?;
         let mut keys = Self::parse(&text)?;
-        for (name, value) in std::env::vars() {
+        keys.apply_env(std::env::vars())?;
+        Ok(keys)
+    }
+
+    /// The env overrides of [`Keys::load`] (current keys first, then previous keys).
+    fn apply_env(&mut self, vars: impl Iterator<Item = (String, String)>) -> Result<()> {
+        let split = |name: &str, value: &str| -> Result<DomainKey> {
+            let (version, hex) = value
+                .split_once(':')
+                .ok_or_else(|| Error::Keys(format!("{name} must be <version>:<hex>")))?;
+            DomainKey::new(version, hex)
+        };
+        let mut previous = Vec::new();
+        for (name, value) in vars {
             if let Some(domain) = name.strip_prefix("LGMA_INGEST_KEY_") {
-                let (version, hex) = value
-                    .split_once(':')
-                    .ok_or_else(|| Error::Keys(format!("{name} must be <version>:<hex>")))?;
-                keys.by_domain
-                    .insert(domain.to_lowercase(), DomainKey::new(version, hex)?);
+                let key = split(&name, &value)?;
+                let domain = domain.to_lowercase();
+                let key = match self.by_domain.remove(&domain).and_then(|k| k.previous) {
+                    Some(old) => key.with_previous(*old)?,
+                    None => key,
+                };
+                self.by_domain.insert(domain, key);
+            } else if let Some(domain) = name.strip_prefix("LGMA_INGEST_PREVIOUS_KEY_") {
+                previous.push((domain.to_lowercase(), split(&name, &value)?));
             }
         }
-        Ok(keys)
+        for (domain, old) in previous {
+            let current = self.by_domain.remove(&domain).ok_or_else(|| {
+                Error::Keys(format!("previous key for domain `{domain}` without a key"))
+            })?;
+            self.by_domain.insert(domain, current.with_previous(old)?);
+        }
+        Ok(())
     }
 
     pub fn parse(text: &str) -> Result<Self> {
@@ -111,7 +174,17 @@ impl Keys {
         })?;
         let mut by_domain = HashMap::new();
         for (domain, entry) in file.domains {
-            by_domain.insert(domain, DomainKey::new(&entry.key_version, &entry.key_hex)?);
+            let key = DomainKey::new(&entry.key_version, &entry.key_hex)?;
+            let key = match (entry.previous_key_version, entry.previous_key_hex) {
+                (Some(version), Some(hex)) => key.with_previous(DomainKey::new(&version, &hex)?)?,
+                (None, None) => key,
+                _ => {
+                    return Err(Error::Keys(format!(
+                        "domain `{domain}`: previous_key_version and previous_key_hex go together"
+                    )))
+                }
+            };
+            by_domain.insert(domain, key);
         }
         Ok(Self { by_domain })
     }
@@ -228,6 +301,97 @@ mod tests {
         let err = Keys::parse("domains = [\"00112233445566778899\"").expect_err("bad toml");
         assert!(!err.to_string().contains("00112233"));
         assert!(Keys::parse("[domains.x]\nkey_version=\"1\"\nkey_hex=\"abcd\"").is_err());
+    }
+
+    const TRANSITION: &str = r#"
+        [domains.homelessness]
+        key_version = "hl-2026-2"
+        key_hex = "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100"
+        previous_key_version = "hl-2026-1"
+        previous_key_hex = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+    "#;
+
+    #[test]
+    fn previous_key_in_transition_gives_the_old_pseudonym_and_stays_secret() {
+        let old = Keys::parse(KEYS).expect("keys");
+        let old = old.for_domain("homelessness").expect("hl");
+        let keys = Keys::parse(TRANSITION).expect("transition keys");
+        let hl = keys.for_domain("homelessness").expect("hl");
+        let previous = hl.previous().expect("previous key");
+        assert_eq!(
+            (hl.version.as_str(), previous.version.as_str()),
+            ("hl-2026-2", "hl-2026-1")
+        );
+        assert_eq!(previous.pseudonym("6433435F"), old.pseudonym("6433435F"));
+        assert_ne!(hl.pseudonym("6433435F"), old.pseudonym("6433435F"));
+        assert!(previous.previous().is_none());
+        // No transition, no previous key.
+        assert!(old.previous().is_none());
+        let debug = format!("{keys:?}");
+        assert!(debug.contains("hl-2026-1") && debug.contains("hl-2026-2"));
+        assert!(!debug.contains("00112233") && !debug.contains("ffeeddcc"));
+
+        // Both fields or neither; not the current version or key again.
+        let half = TRANSITION.replace("previous_key_version = \"hl-2026-1\"", "");
+        let err = Keys::parse(&half).expect_err("hex without version");
+        assert!(!err.to_string().contains("0011"));
+        let same_version = TRANSITION.replace("\"hl-2026-1\"", "\"hl-2026-2\"");
+        assert!(Keys::parse(&same_version).is_err());
+        let same_key = TRANSITION.replace(
+            "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+            "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100",
+        );
+        assert!(Keys::parse(&same_key).is_err());
+    }
+
+    #[test]
+    fn previous_key_from_env_and_current_env_key_keeps_the_file_previous() {
+        let new_hex = "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100";
+        let old_hex = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+        let mut keys = Keys::parse(KEYS).expect("keys");
+        keys.apply_env(
+            [
+                (
+                    "LGMA_INGEST_KEY_HOMELESSNESS".to_string(),
+                    format!("hl-2026-2:{new_hex}"),
+                ),
+                (
+                    "LGMA_INGEST_PREVIOUS_KEY_HOMELESSNESS".to_string(),
+                    format!("hl-2026-1:{old_hex}"),
+                ),
+            ]
+            .into_iter(),
+        )
+        .expect("env keys");
+        let hl = keys.for_domain("homelessness").expect("hl");
+        assert_eq!(hl.version, "hl-2026-2");
+        assert_eq!(hl.previous().map(|p| p.version.as_str()), Some("hl-2026-1"));
+        assert!(keys.for_domain("housing").expect("ho").previous().is_none());
+
+        let mut keys = Keys::parse(TRANSITION).expect("transition keys");
+        let third = "2233445566778899aabbccddeeff00112233445566778899aabbccddeeff0011";
+        keys.apply_env(
+            [(
+                "LGMA_INGEST_KEY_HOMELESSNESS".to_string(),
+                format!("hl-2026-3:{third}"),
+            )]
+            .into_iter(),
+        )
+        .expect("env key");
+        let hl = keys.for_domain("homelessness").expect("hl");
+        assert_eq!(hl.previous().map(|p| p.version.as_str()), Some("hl-2026-1"));
+
+        let mut keys = Keys::parse(KEYS).expect("keys");
+        let err = keys
+            .apply_env(
+                [(
+                    "LGMA_INGEST_PREVIOUS_KEY_WASTE".to_string(),
+                    format!("wa-0:{old_hex}"),
+                )]
+                .into_iter(),
+            )
+            .expect_err("previous key of a domain without a key");
+        assert!(!err.to_string().contains("0011"));
     }
 
     #[test]
