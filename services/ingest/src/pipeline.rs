@@ -1422,6 +1422,7 @@ mod tests {
             .map(|t| t.iter().filter(|b| **b == b'\n').count())
             .sum();
         assert_eq!(rows, o.accepted + o.warned);
+        assert!(batch.links.is_empty(), "no previous key, no links");
         let quarantine_rows = batch.quarantine.iter().filter(|b| **b == b'\n').count();
         assert_eq!(quarantine_rows, o.quarantined);
         let dlq = batch
@@ -1463,6 +1464,112 @@ mod tests {
                     .expect("encodes");
             assert_eq!(again, framed.body, "{}", m.topic);
         }
+    }
+
+    /// With a previous homelessness key, the chain links every homelessness identifier it
+    /// pseudonymises (and only those: other domains have no previous key).
+    #[test]
+    fn transition_keys_link_the_identifiers_of_accepted_rows() {
+        use lgma_publisher::encode::Encoder;
+        use lgma_publisher::{Generator, GeneratorConfig};
+
+        let dir = std::env::temp_dir().join(format!("lgma-links-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let example =
+            std::fs::read_to_string(repo().join("infra/config/keys.example.toml")).expect("keys");
+        let old_hex =
+            "6c676d612d6465762d686f6d656c6573736e6573732d6b65792d6e6f742d7365637265742d3031";
+        let new_hex = "aa".repeat(32);
+        let keys = example.replace(
+            &format!("key_version = \"dev-hl-1\"\nkey_hex = \"{old_hex}\""),
+            &format!(
+                "key_version = \"dev-hl-2\"\nkey_hex = \"{new_hex}\"\n\
+                 previous_key_version = \"dev-hl-1\"\nprevious_key_hex = \"{old_hex}\""
+            ),
+        );
+        assert_ne!(keys, example);
+        std::fs::write(dir.join("keys.toml"), keys).expect("write keys");
+        let settings = Settings {
+            keys_file: dir.join("keys.toml"),
+            ..settings()
+        };
+        let chain = Chain::new(&settings).expect("chain");
+        let encoder = Encoder::offline().expect("encoder");
+        let mut writers = HashMap::new();
+        let mut generator = Generator::new(3, GeneratorConfig::default()).expect("generator");
+        let mut records = Vec::new();
+        let mut events = Vec::new();
+        for i in 0..300 {
+            let e = generator.next_event();
+            let id = encoder.schema_id(e.topic).expect("id");
+            writers.insert(id, encoder.schema(e.topic).expect("schema").clone());
+            records.push(RawRecord {
+                topic: e.topic.name().to_string(),
+                partition: 0,
+                offset: i,
+                key: Some(e.key.clone().into_bytes()),
+                value: Some(encoder.encode(&e).expect("encodes")),
+            });
+            events.push(e);
+        }
+        let batch = chain
+            .process_offline(&records, &writers, 1_700_000_000_000)
+            .expect("batch");
+        let _ = std::fs::remove_dir_all(&dir);
+        let old = DomainKey::new("dev-hl-1", old_hex).expect("old key");
+        let hl = chain
+            .topics
+            .values()
+            .find(|tp| tp.domain == "homelessness")
+            .expect("homelessness topic");
+        let text = String::from_utf8(batch.links.rows.clone()).expect("utf8");
+        let mut columns = HashSet::new();
+        for line in text.lines() {
+            let row: serde_json::Value = serde_json::from_str(line).expect("json");
+            assert_eq!(row["domain"], "homelessness");
+            assert_eq!(row["old_key_version"], "dev-hl-1");
+            assert_eq!(row["new_key_version"], "dev-hl-2");
+            assert_eq!(row["ingested_at"], 1_700_000_000);
+            columns.insert(
+                row["pseudonym_column"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            );
+        }
+        assert!(batch.links.len() > 20, "{} links", batch.links.len());
+        for column in ["client_id_pseudo", "household_id_pseudo", "ppsn_pseudo"] {
+            assert!(columns.contains(column), "{column} linked");
+        }
+        // Each accepted presentation's client: the link maps the previous key's pseudonym to the
+        // one in its entity row.
+        let hl_rows = String::from_utf8(batch.tables["hl_presentation"].clone()).expect("utf8");
+        let links: HashSet<(String, String)> = text
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json"))
+            .filter(|l| l["pseudonym_column"] == "client_id_pseudo")
+            .map(|l| {
+                (
+                    l["old_pseudonym"].as_str().unwrap_or_default().to_string(),
+                    l["new_pseudonym"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        let mut checked = 0;
+        for e in &events {
+            let lgma_publisher::model::ChangeEvent::Presentation(env) = &e.event else {
+                continue;
+            };
+            let Some(p) = &env.payload else { continue };
+            let new = hl.key.pseudonym(&p.client_id);
+            if !hl_rows.contains(&new) {
+                continue; // quarantined: no row, no link needed
+            }
+            assert!(links.contains(&(old.pseudonym(&p.client_id), new)));
+            assert!(!text.contains(&p.client_id), "no clear id in links");
+            checked += 1;
+        }
+        assert!(checked > 10, "{checked} clients checked");
     }
 
     #[test]
