@@ -12,7 +12,6 @@ mod ingest_support;
 mod reliability_support;
 
 use std::collections::{HashMap, HashSet};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,37 +22,6 @@ use reliability_support::*;
 
 const OLD_HEX_EXAMPLE: &str =
     "6c676d612d6465762d686f6d656c6573736e6573732d6b65792d6e6f742d7365637265742d3031";
-
-/// HMAC-SHA256 with the system `openssl`: what a key holder computes, independently of ingest.
-fn hmac_hex(key_hex: &str, text: &str) -> String {
-    use std::io::Write;
-    let mut child = Command::new("openssl")
-        .args(["dgst", "-sha256", "-mac", "HMAC", "-macopt"])
-        .arg(format!("hexkey:{key_hex}"))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("openssl");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(text.as_bytes())
-        .expect("write");
-    let out = child.wait_with_output().expect("openssl output");
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .last()
-        .unwrap_or_default()
-        .to_string()
-}
-
-fn normalise(id: &str) -> String {
-    id.chars()
-        .filter(|c| !c.is_whitespace())
-        .collect::<String>()
-        .to_uppercase()
-}
 
 /// (pseudonym column, clear identifier) of every identifier of a presentation.
 fn identifiers(e: &ChangeEvent) -> Vec<(&'static str, String)> {

@@ -1,6 +1,6 @@
 //! Decode cost per event, generic apache-avro path vs the compiled per-writer resolution, on the
 //! publisher's seeded events from every domain. Run: `cargo bench -p lgma-ingest --bench decode`.
-//! `generic` = what lgma-bench's `decode` stage measures (framing + `decode_body` into a `Value`);
+//! `generic` = the apache-avro reference path (framing + `decode_body` into a `Value`);
 //! `generic_flatten` adds the walk into cells the old pipeline did next; `compiled` is what the
 //! pipeline does now (framing + `Resolution::decode`, cells directly).
 

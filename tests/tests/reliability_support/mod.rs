@@ -333,3 +333,36 @@ impl Drop for ChildGuard {
         }
     }
 }
+
+/// HMAC-SHA256 with the system `openssl` (keeps the e2e crate's dependencies unchanged): what a
+/// key holder computes independently of the service.
+pub fn hmac_hex(key_hex: &str, text: &str) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new("openssl")
+        .args(["dgst", "-sha256", "-mac", "HMAC", "-macopt"])
+        .arg(format!("hexkey:{key_hex}"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("openssl");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("openssl output");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .last()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// An identifier as ingest normalises it before pseudonymising (no whitespace, upper case).
+pub fn normalise(id: &str) -> String {
+    id.chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_uppercase()
+}
