@@ -3,12 +3,13 @@ file, talk to ClickHouse directly as the writer (fixtures) and the reader (expec
 import hashlib
 import os
 import pathlib
-import socket
 import subprocess
 import time
 import urllib.parse
 
 import requests
+
+from http_support import free_port
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 CLICKHOUSE = os.environ.get("LGMA_CLICKHOUSE_URL", "http://127.0.0.1:8123")
@@ -41,12 +42,6 @@ def insert(table: str, rows: list[dict]) -> None:
     import json
     body = "\n".join(json.dumps(r) for r in rows).encode()
     ch(f"INSERT INTO lgma.{table} FORMAT JSONEachRow", "writer", body)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Api:

@@ -10,15 +10,15 @@ Runs its own lgma-api on a free port with known tokens. Requires `infra/stack up
 migrate` and `cargo build -p lgma-api`.
 """
 import hashlib
-import http.client
 import os
 import pathlib
-import socket
 import subprocess
 import time
 
 import pytest
 import requests
+
+from http_support import free_port, raw_request as raw
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 CLICKHOUSE = os.environ.get("LGMA_CLICKHOUSE_URL", "http://127.0.0.1:8123")
@@ -27,12 +27,6 @@ TOKENS = {"public": "hostile-public-token-3c1d", "analyst": "hostile-analyst-tok
           "admin": "hostile-admin-token-f27b"}
 INJECTIONS = ["DC' OR '1'='1", "DC'); DROP TABLE lgma.local_authorities; --", "1 UNION SELECT name FROM system.users",
               "' || sleep(3) || '", "DC\\' OR 1=1 --", "DC%27%20OR%201%3D1", "DC\u0000", "${jndi:ldap://x}", "{{7*7}}"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def ch(sql: str) -> str:
@@ -100,23 +94,6 @@ def api_state(base: str) -> dict:
         r = requests.get(base + path, headers=auth(role), timeout=30)
         out[path] = (r.status_code, r.text)
     return out
-
-
-def raw(base: str, method: str, path: str, headers: dict | None = None, body: bytes = b""):
-    """Sends the path byte for byte (requests would normalise `..` and re-encode)."""
-    host, port = base.removeprefix("http://").split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=30)
-    conn.putrequest(method, path, skip_accept_encoding=True)
-    for k, v in (headers or {}).items():
-        conn.putheader(k, v)
-    conn.putheader("Content-Length", str(len(body)))
-    conn.endheaders()
-    if body:
-        conn.send(body)
-    r = conn.getresponse()
-    data = r.read()
-    conn.close()
-    return r.status, data
 
 
 def assert_4xx(status: int, what, data: bytes = b""):

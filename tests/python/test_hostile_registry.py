@@ -9,17 +9,17 @@ the shared registry is not disturbed; a short subset also runs against the share
 127.0.0.1:8081 (no auth there). Requires `infra/stack up` and `cargo build -p lgma-registry`.
 """
 import hashlib
-import http.client
 import json
 import os
 import pathlib
-import socket
 import subprocess
 import time
 import uuid
 
 import pytest
 import requests
+
+from http_support import free_port, raw_request
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 KAFKA = os.environ.get("LGMA_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
@@ -29,12 +29,6 @@ READER, WRITER = ("reader", "r-secret-1"), ("writer", "w-secret-1")
 SCHEMA = json.dumps({"type": "record", "name": "Hostile", "fields": [{"name": "id", "type": "string"}]})
 INJECTIONS = ["' OR '1'='1", "x'; DROP TABLE subjects; --", "1 UNION SELECT * FROM users", "%27%20OR%201=1",
               "../../etc/passwd", "\u0000", "a" * 5000]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -123,23 +117,6 @@ def assert_alive(base: str, proc=None):
         assert proc.poll() is None, "the registry process exited"
 
 
-def raw_request(base: str, method: str, path: str, headers: dict | None = None, body: bytes = b""):
-    """Sends the path byte for byte (requests would normalise `..` and re-encode)."""
-    host, port = base.removeprefix("http://").split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=10)
-    conn.putrequest(method, path, skip_accept_encoding=True)
-    for k, v in (headers or {}).items():
-        conn.putheader(k, v)
-    conn.putheader("Content-Length", str(len(body)))
-    conn.endheaders()
-    if body:
-        conn.send(body)
-    r = conn.getresponse()
-    data = r.read()
-    conn.close()
-    return r.status, data
-
-
 def test_hostile_input_refused_without_change(registry):
     base, proc, tmp = registry
     before = state(base)
@@ -192,7 +169,8 @@ def test_hostile_input_refused_without_change(registry):
                  "/subjects/" + "a" * 600 + "/versions", "/subjects/../config", "/subjects/hostile-value/../../mode",
                  "/schemas/ids/..%2F1", "/schemas/ids/-1", "/schemas/ids/99999999999999999999",
                  "/subjects/hostile-value/versions/..%2F1", "//subjects", "/subjects/hostile-value/versions/1/../../.."]:
-        status, data = raw_request(base, "GET", path, {"Authorization": requests.auth._basic_auth_str(*READER)})
+        status, data = raw_request(base, "GET", path, {"Authorization": requests.auth._basic_auth_str(*READER)},
+                                timeout=10)
         assert 400 <= status < 500, (path, status, data[:200])
         assert b"root:" not in data
         tried += 1
@@ -200,7 +178,7 @@ def test_hostile_input_refused_without_change(registry):
     for path in ["/subjects/..%2Fhostile-value/versions", "/subjects/hostile-value%2F..%2Fx/versions",
                  "/subjects/%2e%2e/versions"]:
         status, _ = raw_request(base, "POST", path, {**CT, "Authorization": requests.auth._basic_auth_str(*WRITER)},
-                                json.dumps({"schema": SCHEMA}).encode())
+                                json.dumps({"schema": SCHEMA}).encode(), timeout=10)
         assert 400 <= status < 500, (path, status)
         tried += 1
 
@@ -278,7 +256,7 @@ def test_shared_registry_survives_hostile_input():
         r = requests.post(url, headers=CT, data=body, timeout=60)
         assert 400 <= r.status_code < 500, (body[:20], r.status_code)
     for path in [f"/subjects/..%2F{subject}/versions", "/subjects/%2e%2e/versions"]:
-        status, _ = raw_request(SHARED, "POST", path, CT, json.dumps({"schema": SCHEMA}).encode())
+        status, _ = raw_request(SHARED, "POST", path, CT, json.dumps({"schema": SCHEMA}).encode(), timeout=10)
         assert 400 <= status < 500, (path, status)
     assert_alive(SHARED)
     r = requests.get(url, timeout=10)
