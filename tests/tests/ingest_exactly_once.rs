@@ -48,10 +48,7 @@ async fn ten_kill9_cycles_lose_nothing_and_double_nothing() -> anyhow::Result<()
         anyhow::Ok(delivered)
     });
 
-    let count_sql = format!(
-        "SELECT count() AS n FROM lgma.ingest_events WHERE topic = {}",
-        quote(&name)
-    );
+    let count_sql = records_sql(&name);
     let mut seed = 0x9e37_79b9_u64;
     for cycle in 0..10 {
         // Manual assignment: tansu keeps a SIGKILLed member in its group and its coordinator then

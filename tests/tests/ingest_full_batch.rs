@@ -24,10 +24,7 @@ async fn a_full_5000_event_batch_lands_once() -> anyhow::Result<()> {
     println!("injected: 6000 housing need assessments on one partition, batch.max_rows = 5000");
 
     let mut child = world.spawn_ingest(0)?;
-    let sql = format!(
-        "SELECT count() AS n FROM lgma.ingest_events WHERE topic = {}",
-        quote(&world.topic(topic))
-    );
+    let sql = records_sql(&world.topic(topic));
     let landed = wait_for_count(&sql, 6000, Duration::from_secs(120)).await;
     terminate(&mut child, Duration::from_secs(20));
     let landed = landed?;

@@ -116,25 +116,11 @@ async fn transition_links_each_person_old_to_new_pseudonym_once() -> anyhow::Res
     let mut after = before.split_off(150);
     after.truncate(30);
     // The same people again after the rotation: new versions of 40 entities seen before.
-    let relinked: Vec<GeneratedEvent> = before
-        .iter()
-        .take(40)
-        .map(|g| {
-            let mut g = g.clone();
-            if let ChangeEvent::Presentation(env) = &mut g.event {
-                env.event_id = uuid::Uuid::new_v4().to_string();
-                env.entity_version += 100;
-            }
-            g
-        })
-        .collect();
+    let relinked = new_versions(&before[..40], 100);
     after.extend(relinked.iter().cloned());
     let all: Vec<GeneratedEvent> = before.iter().chain(after.iter()).cloned().collect();
     let ids = event_ids(&all);
-    let count_sql = format!(
-        "SELECT count() AS n FROM lgma.ingest_events WHERE topic = {}",
-        quote(&name)
-    );
+    let count_sql = records_sql(&name);
 
     // Phase 1: key v1 only — no transition, no links.
     world.write_config_full(200, 200, "", "manual")?;

@@ -24,10 +24,7 @@ async fn clickhouse_outage_pauses_then_resumes_without_loss() -> anyhow::Result<
     world.write_config_full(100, 200, "", "manual")?;
     let name = world.topic(topic);
     let events = events_of(topic, 23, 600);
-    let count_sql = format!(
-        "SELECT count() AS n FROM lgma.ingest_events WHERE topic = {}",
-        quote(&name)
-    );
+    let count_sql = records_sql(&name);
 
     // Down from the start: nothing can be positioned, nothing is written.
     proxy.set_up(false);

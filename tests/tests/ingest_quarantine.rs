@@ -172,24 +172,8 @@ async fn bad_events_quarantined_with_reason_while_valid_ones_land() -> anyhow::R
 
     let total = valid_offsets.len() + expect.len() + 4;
     let mut child = world.spawn_ingest(0)?;
-    let n = wait_for_count(
-        &format!(
-            "SELECT count() AS n FROM lgma.ingest_events WHERE topic = {}",
-            quote(&pl)
-        ),
-        total as u64,
-        Duration::from_secs(60),
-    )
-    .await?;
-    let pn = wait_for_count(
-        &format!(
-            "SELECT count() AS n FROM lgma.ingest_events WHERE topic = {}",
-            quote(&pr)
-        ),
-        1,
-        Duration::from_secs(30),
-    )
-    .await?;
+    let n = wait_for_count(&records_sql(&pl), total as u64, Duration::from_secs(60)).await?;
+    let pn = wait_for_count(&records_sql(&pr), 1, Duration::from_secs(30)).await?;
     terminate(&mut child, Duration::from_secs(10));
     assert_eq!(n, total as u64, "log:\n{}", world.log(0));
     assert_eq!(pn, 1);

@@ -34,10 +34,7 @@ async fn two_instances_split_partitions_and_rebalances_keep_exactly_once() -> an
         }
         anyhow::Ok(())
     });
-    let count_sql = format!(
-        "SELECT count() AS n FROM lgma.ingest_events WHERE topic = {}",
-        quote(&name)
-    );
+    let count_sql = records_sql(&name);
 
     let mut a = world.spawn_ingest(0)?;
     wait_for_count(&count_sql, 100, Duration::from_secs(40)).await?;

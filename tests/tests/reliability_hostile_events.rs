@@ -132,15 +132,7 @@ async fn hostile_records_quarantined_with_reason_and_partition_keeps_going() -> 
 
     let mut child = ChildGuard(world.spawn_ingest(0)?);
     let total = (valid_offsets.len() + bad_offsets.len() + 1) as u64;
-    let n = wait_for_count(
-        &format!(
-            "SELECT count() AS n FROM lgma.ingest_events WHERE topic = {}",
-            quote(&name)
-        ),
-        total,
-        Duration::from_secs(60),
-    )
-    .await?;
+    let n = wait_for_count(&records_sql(&name), total, Duration::from_secs(60)).await?;
     assert!(child.try_wait()?.is_none(), "ingest survived");
     terminate(&mut child, Duration::from_secs(10));
     assert_eq!(n, total, "log:\n{}", world.log(0));
@@ -222,15 +214,7 @@ async fn duplicate_event_id_is_not_counted_twice() -> anyhow::Result<()> {
     let event_id = dup.event.meta().event_id;
     println!("injected: event {event_id} again at offset {offset}");
     let mut child = ChildGuard(world.spawn_ingest(0)?);
-    let n = wait_for_count(
-        &format!(
-            "SELECT count() AS n FROM lgma.ingest_events WHERE topic = {}",
-            quote(&name)
-        ),
-        sent,
-        Duration::from_secs(60),
-    )
-    .await?;
+    let n = wait_for_count(&records_sql(&name), sent, Duration::from_secs(60)).await?;
     terminate(&mut child, Duration::from_secs(10));
     assert_eq!(n, sent, "every record is recorded in the offset of record");
     let d: Vec<Dup> = ch_query(&format!(

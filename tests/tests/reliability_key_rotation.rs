@@ -59,25 +59,11 @@ async fn rotated_key_rows_stay_distinguishable_and_nothing_is_lost() -> anyhow::
     // presentations plus (last) a new version of 40 entities seen before.
     let mut before = events_of(topic, 51, 560);
     let mut after = before.split_off(300);
-    let relinked: Vec<GeneratedEvent> = before
-        .iter()
-        .take(40)
-        .map(|g| {
-            let mut g = g.clone();
-            if let ChangeEvent::Presentation(env) = &mut g.event {
-                env.event_id = uuid::Uuid::new_v4().to_string();
-                env.entity_version += 100;
-            }
-            g
-        })
-        .collect();
+    let relinked = new_versions(&before[..40], 100);
     after.extend(relinked.iter().cloned());
     let all: Vec<GeneratedEvent> = before.iter().chain(after.iter()).cloned().collect();
     let ids = event_ids(&all);
-    let count_sql = format!(
-        "SELECT count() AS n FROM lgma.ingest_events WHERE topic = {}",
-        quote(&name)
-    );
+    let count_sql = records_sql(&name);
 
     // Phase 1: the old key.
     let mut child = ChildGuard(world.spawn_ingest(0)?);

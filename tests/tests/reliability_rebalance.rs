@@ -46,10 +46,7 @@ async fn two_instances_one_sigkilled_then_restarted_keep_exactly_once() -> anyho
         30,
         Duration::from_millis(300),
     );
-    let count_sql = format!(
-        "SELECT count() AS n FROM lgma.ingest_events WHERE topic = {}",
-        quote(&name)
-    );
+    let count_sql = records_sql(&name);
 
     let mut a = ChildGuard(world.spawn_ingest(0)?);
     wait_for_count(&count_sql, 100, Duration::from_secs(40)).await?;

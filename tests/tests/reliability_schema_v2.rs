@@ -62,10 +62,7 @@ async fn v2_registered_and_published_while_ingest_runs_both_versions_land() -> a
     let ids = event_ids(&events);
     let v1_id = world.encoder.schema_id(topic)?;
     let v2_schema = Schema::parse_str(PLANNING_V2_JSON)?;
-    let count_sql = format!(
-        "SELECT count() AS n FROM lgma.ingest_events WHERE topic = {}",
-        quote(&name)
-    );
+    let count_sql = records_sql(&name);
 
     let mut child = ChildGuard(world.spawn_ingest(0)?);
     let mut delivered = Vec::with_capacity(events.len());

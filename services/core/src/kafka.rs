@@ -43,6 +43,12 @@ impl KafkaSettings {
     /// Producer defaults every publisher of ours uses: idempotent, acks=all (tansu has no
     /// transactions, so idempotence is the strongest producer guarantee available).
     pub fn producer_config(&self) -> ClientConfig {
+        self.producer_config_with(&[])
+    }
+
+    /// The producer defaults, then a service's own `overrides`, then `[kafka.properties]`: the
+    /// operator's properties always win, whatever the service chose.
+    pub fn producer_config_with(&self, overrides: &[(&str, &str)]) -> ClientConfig {
         let mut config = ClientConfig::new();
         config
             .set("bootstrap.servers", &self.bootstrap_servers)
@@ -55,9 +61,27 @@ impl KafkaSettings {
             // tansu 0.6 was seen to crash its storage task. Wait long instead of retrying early.
             .set("request.timeout.ms", "120000")
             .set("message.timeout.ms", "300000");
+        for (key, value) in overrides {
+            config.set(*key, *value);
+        }
         for (key, value) in &self.properties {
             config.set(key, value);
         }
         config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operator_properties_win_over_service_overrides_which_win_over_defaults() {
+        let mut settings = KafkaSettings::default();
+        settings.properties.insert("linger.ms".into(), "50".into());
+        let config = settings.producer_config_with(&[("linger.ms", "0"), ("acks", "1")]);
+        assert_eq!(config.get("linger.ms"), Some("50"));
+        assert_eq!(config.get("acks"), Some("1"));
+        assert_eq!(config.get("compression.type"), Some("lz4"));
     }
 }

@@ -68,9 +68,10 @@ pub struct EventProducer {
 impl EventProducer {
     pub fn new(settings: &Settings) -> Result<Self> {
         let counter = DeliveryCounter::default();
-        let mut config = settings.kafka.producer_config();
-        config.set("queue.buffering.max.messages", "200000");
-        let producer = config.create_with_context(counter.clone())?;
+        let producer = settings
+            .kafka
+            .producer_config_with(&[("queue.buffering.max.messages", "200000")])
+            .create_with_context(counter.clone())?;
         Ok(Self { producer, counter })
     }
 

@@ -79,8 +79,7 @@ impl Store {
             .assign(&tpl)
             .map_err(|e| Error::Store(format!("assign store topic: {e}")))?;
         let producer: FutureProducer = kafka
-            .producer_config()
-            .set("linger.ms", "0")
+            .producer_config_with(&[("linger.ms", "0")])
             .create()
             .map_err(|e| Error::Store(format!("kafka producer: {e}")))?;
 

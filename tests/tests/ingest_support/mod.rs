@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use lgma_e2e::{clickhouse_url, create_topic, kafka_bootstrap, registry_url};
 use lgma_publisher::encode::Encoder;
+use lgma_publisher::model::ChangeEvent;
 use lgma_publisher::registry::RegistryClient;
 use lgma_publisher::topics::TopicNaming;
 use lgma_publisher::{GeneratedEvent, Generator, GeneratorConfig, Topic};
@@ -400,6 +401,30 @@ pub async fn wait_for_count(sql: &str, want: u64, timeout: Duration) -> Result<u
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+}
+
+/// Counts a topic's records in the offset of record (`lgma.ingest_events`), whatever the verdict.
+pub fn records_sql(topic_name: &str) -> String {
+    format!(
+        "SELECT count() AS n FROM lgma.ingest_events WHERE topic = {}",
+        quote(topic_name)
+    )
+}
+
+/// Copies of `events` as later versions (`entity_version + bump`, new event ids) of the same
+/// entities: the same people seen again.
+pub fn new_versions(events: &[GeneratedEvent], bump: i64) -> Vec<GeneratedEvent> {
+    events
+        .iter()
+        .map(|g| {
+            let mut g = g.clone();
+            if let ChangeEvent::Presentation(env) = &mut g.event {
+                env.event_id = uuid::Uuid::new_v4().to_string();
+                env.entity_version += bump;
+            }
+            g
+        })
+        .collect()
 }
 
 pub fn quote(s: &str) -> String {
