@@ -52,16 +52,6 @@ pub struct Chain {
     ingested_ms: i64,
 }
 
-/// Settings whose schema, rules and key paths point into the repository.
-pub fn settings_in(repo: &std::path::Path) -> Settings {
-    Settings {
-        schemas_dir: repo.join("schemas"),
-        rules_dir: repo.join("schemas/rules"),
-        keys_file: repo.join("infra/config/keys.example.toml"),
-        ..Settings::default()
-    }
-}
-
 /// The corpus as the consumer hands it to the pipeline: one partition per topic, offsets in order.
 pub fn raw_records(events: &[Encoded]) -> Vec<RawRecord> {
     let mut next: HashMap<Topic, i64> = HashMap::new();
@@ -85,7 +75,7 @@ impl Chain {
     /// The service's chain for the seven council topics; writer schemas and their ids are the
     /// encoder's (what the registry would answer for them).
     pub fn new(repo: &std::path::Path, encoder: &Encoder) -> Result<Self> {
-        let settings = settings_in(repo);
+        let settings = Settings::in_repo(repo);
         let service = ServiceChain::new(&settings)?;
         let mut writers = HashMap::new();
         let mut resolutions = HashMap::new();

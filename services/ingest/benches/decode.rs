@@ -21,12 +21,7 @@ const SAMPLE: usize = 5_000;
 #[allow(clippy::expect_used)]
 fn decode(c: &mut Criterion) {
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let settings = Settings {
-        schemas_dir: repo.join("schemas"),
-        rules_dir: repo.join("schemas/rules"),
-        keys_file: repo.join("infra/config/keys.example.toml"),
-        ..Settings::default()
-    };
+    let settings = Settings::in_repo(&repo);
     let chain = Chain::new(&settings).expect("chain");
     let encoder = Encoder::offline().expect("encoder");
     let mut generator = Generator::new(42, GeneratorConfig::default()).expect("generator");

@@ -171,6 +171,17 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// The defaults with the schema, rules and example-key paths rooted at a checkout of this
+    /// repository (tests, benchmarks).
+    pub fn in_repo(repo: &Path) -> Self {
+        Self {
+            schemas_dir: repo.join("schemas"),
+            rules_dir: repo.join("schemas/rules"),
+            keys_file: repo.join("infra/config/keys.example.toml"),
+            ..Self::default()
+        }
+    }
+
     /// Loads settings; relative paths are taken relative to the config file's folder (or the
     /// current folder without a file), so the service can be started from anywhere.
     pub fn load(file: Option<&Path>) -> Result<Self> {

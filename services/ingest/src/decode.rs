@@ -168,81 +168,22 @@ pub fn decode_body(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::tests::TEST_SCHEMA;
-    use apache_avro::writer::datum::GenericDatumWriter;
+    use crate::schema::tests::{encode, event, old_writer_schema, payload, TEST_SCHEMA};
+    use crate::schema::Scalar;
 
     #[test]
     fn old_writer_without_a_field_resolves_into_reader() {
         let reader = ReaderSchema::parse("t", TEST_SCHEMA).expect("reader");
         // The writer lacks `tags` (reader default []) and has an extra field our schema does not know.
-        let writer_text = TEST_SCHEMA
-            .replace(
-                r#",
-          {"name": "tags", "type": {"type": "array", "items": "string"}, "default": []}"#,
-                r#",
-          {"name": "secret_extra", "type": "string"}"#,
-            )
-            .replace(r#""pii": "identifier""#, r#""doc": "no tag in the writer""#);
-        let writer = Schema::parse_str(&writer_text).expect("writer");
-        let payload = Value::Record(vec![
-            (
-                "ppsn".into(),
-                Value::Union(1, Box::new(Value::String("6433435F".into()))),
-            ),
-            ("full_name".into(), Value::String("Mary".into())),
-            (
-                "date_of_birth".into(),
-                Value::Union(1, Box::new(Value::Date(7000))),
-            ),
-            ("address".into(), Value::Union(0, Box::new(Value::Null))),
-            ("notes".into(), Value::Union(0, Box::new(Value::Null))),
-            ("gender".into(), Value::String("F".into())),
-            ("adults".into(), Value::Int(2)),
-            (
-                "presented_at".into(),
-                Value::TimestampMillis(1_700_000_000_000),
-            ),
-            (
-                "site".into(),
-                Value::Record(vec![
-                    (
-                        "eircode".into(),
-                        Value::Union(1, Box::new(Value::String("D02X285".into()))),
-                    ),
-                    ("floor_area".into(), Value::Union(0, Box::new(Value::Null))),
-                ]),
-            ),
-            ("secret_extra".into(), Value::String("leak".into())),
-        ]);
-        let event = Value::Record(vec![
-            ("event_id".into(), Value::Uuid(uuid::Uuid::nil())),
-            ("operation".into(), Value::Enum(0, "CREATE".into())),
-            ("entity_id".into(), Value::String("E1".into())),
-            ("entity_version".into(), Value::Long(1)),
-            ("la_code".into(), Value::String("DC".into())),
-            ("source_system".into(), Value::String("test".into())),
-            (
-                "occurred_at".into(),
-                Value::TimestampMillis(1_700_000_000_000),
-            ),
-            (
-                "published_at".into(),
-                Value::TimestampMillis(1_700_000_000_001),
-            ),
-            ("payload".into(), Value::Union(1, Box::new(payload))),
-        ]);
-        let body = GenericDatumWriter::builder(&writer)
-            .build()
-            .expect("writer")
-            .write_value_to_vec(event)
-            .expect("encodes");
+        let writer = old_writer_schema(false);
+        let body = encode(&writer, event(Some(payload(true)), false));
         let value = decode_body(&writer, &reader, &body).expect("decodes");
         let (env, cells) = reader.flatten(&value).expect("flattens");
-        assert_eq!(env[2], crate::schema::Scalar::Str("E1".into()));
+        assert_eq!(env[2], Scalar::Str("E1".into()));
         // Our reader's pii tag applies even though the writer dropped it.
         assert_eq!(reader.leaves[0].pii, Some(crate::schema::Pii::Identifier));
-        assert_eq!(cells[0], crate::schema::Scalar::Str("6433435F".into()));
-        assert_eq!(cells[10], crate::schema::Scalar::List(vec![]));
+        assert_eq!(cells[0], Scalar::Str("6433435F".into()));
+        assert_eq!(cells[10], Scalar::List(vec![]));
         assert!(!format!("{value:?}").contains("leak"));
         let truncated = decode_body(&writer, &reader, &body[..body.len() / 2]);
         assert!(truncated.is_err(), "{truncated:?}");

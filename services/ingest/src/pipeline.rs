@@ -1271,12 +1271,7 @@ mod tests {
     }
 
     fn settings() -> Settings {
-        Settings {
-            schemas_dir: repo().join("schemas"),
-            rules_dir: repo().join("schemas/rules"),
-            keys_file: repo().join("infra/config/keys.example.toml"),
-            ..Settings::default()
-        }
+        Settings::in_repo(&repo())
     }
 
     #[test]

@@ -809,97 +809,7 @@ fn run(node: &Node, cur: &mut Cursor<'_>, st: &mut State) -> Result<(), String> 
 mod tests {
     use super::*;
     use crate::decode::decode_body;
-    use crate::schema::tests::TEST_SCHEMA;
-    use apache_avro::types::Value;
-    use apache_avro::writer::datum::GenericDatumWriter;
-
-    fn event(payload: Option<Value>, extra: bool) -> Value {
-        let mut fields = vec![
-            (
-                "event_id".to_string(),
-                Value::Uuid(uuid::Uuid::from_u128(0x1234)),
-            ),
-            ("operation".into(), Value::Enum(1, "UPDATE".into())),
-            ("entity_id".into(), Value::String("E1".into())),
-            ("entity_version".into(), Value::Long(3)),
-            ("la_code".into(), Value::String("DC".into())),
-            ("source_system".into(), Value::String("test".into())),
-            (
-                "occurred_at".into(),
-                Value::TimestampMillis(1_700_000_000_000),
-            ),
-            (
-                "published_at".into(),
-                Value::TimestampMillis(1_700_000_000_001),
-            ),
-        ];
-        fields.push((
-            "payload".into(),
-            match payload {
-                Some(p) => Value::Union(1, Box::new(p)),
-                None => Value::Union(0, Box::new(Value::Null)),
-            },
-        ));
-        if extra {
-            fields.push(("trailer".into(), Value::Map(Default::default())));
-        }
-        Value::Record(fields)
-    }
-
-    fn payload(extra: bool) -> Value {
-        let mut p = vec![
-            (
-                "ppsn".to_string(),
-                Value::Union(1, Box::new(Value::String("6433435F".into()))),
-            ),
-            ("full_name".into(), Value::String("Mary".into())),
-            (
-                "date_of_birth".into(),
-                Value::Union(1, Box::new(Value::Date(7000))),
-            ),
-            ("address".into(), Value::Union(0, Box::new(Value::Null))),
-            (
-                "notes".into(),
-                Value::Union(1, Box::new(Value::String("n".into()))),
-            ),
-            ("gender".into(), Value::String("F".into())),
-            ("adults".into(), Value::Int(2)),
-            (
-                "presented_at".into(),
-                Value::TimestampMillis(1_700_000_000_000),
-            ),
-            (
-                "site".into(),
-                Value::Record(vec![
-                    (
-                        "eircode".into(),
-                        Value::Union(1, Box::new(Value::String("D02X285".into()))),
-                    ),
-                    (
-                        "floor_area".into(),
-                        Value::Union(1, Box::new(Value::Double(12.5))),
-                    ),
-                ]),
-            ),
-        ];
-        if extra {
-            p.push(("secret_extra".into(), Value::String("leak".into())));
-        } else {
-            p.push((
-                "tags".into(),
-                Value::Array(vec![Value::String("a".into()), Value::String("b".into())]),
-            ));
-        }
-        Value::Record(p)
-    }
-
-    fn encode(schema: &Schema, v: Value) -> Vec<u8> {
-        GenericDatumWriter::builder(schema)
-            .build()
-            .expect("writer")
-            .write_value_to_vec(v)
-            .expect("encodes")
-    }
+    use crate::schema::tests::{encode, event, old_writer_schema, payload, TEST_SCHEMA};
 
     /// Same cells as the generic apache-avro path (decode_body + flatten), for the same writer.
     #[test]
@@ -923,21 +833,7 @@ mod tests {
     #[test]
     fn old_writer_resolves_with_defaults_and_skips_unknown_fields() {
         let reader = ReaderSchema::parse("t", TEST_SCHEMA).expect("reader");
-        let writer_text = TEST_SCHEMA
-            .replace(
-                r#",
-          {"name": "tags", "type": {"type": "array", "items": "string"}, "default": []}"#,
-                r#",
-          {"name": "secret_extra", "type": "string"}"#,
-            )
-            .replace(
-                r#"], "default": null}
-      ]"#,
-                r#"], "default": null},
-        {"name": "trailer", "type": {"type": "map", "values": "long"}}
-      ]"#,
-            );
-        let writer = Schema::parse_str(&writer_text).expect("writer");
+        let writer = old_writer_schema(true);
         let plan = Resolution::compile(&writer, &reader).expect("compiles");
         let body = encode(&writer, event(Some(payload(true)), true));
         let d = plan.decode(&body).expect("decodes");

@@ -455,6 +455,7 @@ fn fill(plan: &Plan, value: &Value, cells: &mut [Scalar]) -> std::result::Result
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use apache_avro::writer::datum::GenericDatumWriter;
 
     /// A small schema shaped like the council ones, used across this crate's unit tests.
     pub const TEST_SCHEMA: &str = r#"{
@@ -522,5 +523,119 @@ pub(crate) mod tests {
         )
         .expect_err("no envelope");
         assert!(err.to_string().contains("event_id"));
+    }
+
+    /// An older writer of TEST_SCHEMA: no `tags` (the reader defaults it to []), no pii tags, an
+    /// extra payload field `secret_extra` and, with `trailer`, a top-level field after the payload.
+    pub(crate) fn old_writer_schema(trailer: bool) -> Schema {
+        let mut text = TEST_SCHEMA
+            .replace(
+                r#",
+          {"name": "tags", "type": {"type": "array", "items": "string"}, "default": []}"#,
+                r#",
+          {"name": "secret_extra", "type": "string"}"#,
+            )
+            .replace(r#""pii": "identifier""#, r#""doc": "no tag in the writer""#);
+        if trailer {
+            text = text.replace(
+                r#"], "default": null}
+      ]"#,
+                r#"], "default": null},
+        {"name": "trailer", "type": {"type": "map", "values": "long"}}
+      ]"#,
+            );
+        }
+        Schema::parse_str(&text).expect("old writer schema")
+    }
+
+    /// An envelope of TEST_SCHEMA around `payload` (None: a delete); `extra` appends a top-level
+    /// `trailer` field only an old writer has.
+    pub(crate) fn event(payload: Option<Value>, extra: bool) -> Value {
+        let mut fields = vec![
+            (
+                "event_id".to_string(),
+                Value::Uuid(uuid::Uuid::from_u128(0x1234)),
+            ),
+            ("operation".into(), Value::Enum(1, "UPDATE".into())),
+            ("entity_id".into(), Value::String("E1".into())),
+            ("entity_version".into(), Value::Long(3)),
+            ("la_code".into(), Value::String("DC".into())),
+            ("source_system".into(), Value::String("test".into())),
+            (
+                "occurred_at".into(),
+                Value::TimestampMillis(1_700_000_000_000),
+            ),
+            (
+                "published_at".into(),
+                Value::TimestampMillis(1_700_000_000_001),
+            ),
+        ];
+        fields.push((
+            "payload".into(),
+            match payload {
+                Some(p) => Value::Union(1, Box::new(p)),
+                None => Value::Union(0, Box::new(Value::Null)),
+            },
+        ));
+        if extra {
+            fields.push(("trailer".into(), Value::Map(Default::default())));
+        }
+        Value::Record(fields)
+    }
+
+    /// A payload; `extra`: as an old writer sends it (no `tags`, an unknown `secret_extra`).
+    pub(crate) fn payload(extra: bool) -> Value {
+        let mut p = vec![
+            (
+                "ppsn".to_string(),
+                Value::Union(1, Box::new(Value::String("6433435F".into()))),
+            ),
+            ("full_name".into(), Value::String("Mary".into())),
+            (
+                "date_of_birth".into(),
+                Value::Union(1, Box::new(Value::Date(7000))),
+            ),
+            ("address".into(), Value::Union(0, Box::new(Value::Null))),
+            (
+                "notes".into(),
+                Value::Union(1, Box::new(Value::String("n".into()))),
+            ),
+            ("gender".into(), Value::String("F".into())),
+            ("adults".into(), Value::Int(2)),
+            (
+                "presented_at".into(),
+                Value::TimestampMillis(1_700_000_000_000),
+            ),
+            (
+                "site".into(),
+                Value::Record(vec![
+                    (
+                        "eircode".into(),
+                        Value::Union(1, Box::new(Value::String("D02X285".into()))),
+                    ),
+                    (
+                        "floor_area".into(),
+                        Value::Union(1, Box::new(Value::Double(12.5))),
+                    ),
+                ]),
+            ),
+        ];
+        if extra {
+            p.push(("secret_extra".into(), Value::String("leak".into())));
+        } else {
+            p.push((
+                "tags".into(),
+                Value::Array(vec![Value::String("a".into()), Value::String("b".into())]),
+            ));
+        }
+        Value::Record(p)
+    }
+
+    pub(crate) fn encode(schema: &Schema, v: Value) -> Vec<u8> {
+        GenericDatumWriter::builder(schema)
+            .build()
+            .expect("writer")
+            .write_value_to_vec(v)
+            .expect("encodes")
     }
 }
