@@ -22,28 +22,51 @@ pub struct Filters {
     pub region: Option<&'static str>,
     /// A `Date` column holding the first day of a month.
     pub month: Option<&'static str>,
+    /// The source system's id of one entity (current state, quarantine): look one up directly
+    /// instead of paging through a council's rows.
+    pub entity_id: Option<&'static str>,
 }
 
 const COUNCIL_MONTH: Filters = Filters {
     la_code: Some("la_code"),
     region: None,
     month: Some("month"),
+    entity_id: None,
 };
 const COUNCIL_REGION_MONTH: Filters = Filters {
     la_code: Some("la_code"),
     region: Some("homeless_region"),
     month: Some("month"),
+    entity_id: None,
 };
 const COUNCIL: Filters = Filters {
     la_code: Some("la_code"),
     region: None,
     month: None,
+    entity_id: None,
 };
+const COUNCIL_ENTITY: Filters = Filters {
+    entity_id: Some("entity_id"),
+    ..COUNCIL
+};
+
+/// Tables read as current state: the same rows as their `lgma.v_*` views (0201_current_views.sql:
+/// `FINAL`, deletes removed), but with the council and entity filters inside the `FINAL` read.
+/// Those are primary-key columns (`ORDER BY (topic, la_code, entity_id)`), and every version of an
+/// entity shares them, so filtering first is exact and reads only the matching key range;
+/// ClickHouse 18.16 does not push a filter on a view into it and merged the whole table (measured
+/// on 3M rows: 3,001,000 rows read for one entity through the view, 43,688 this way).
+const CURRENT: &[&str] = &[
+    "lgma.planning_application_current",
+    "lgma.hl_placement_current",
+    "lgma.housing_dwelling_unit_current",
+];
 
 #[derive(Debug, Clone, Copy)]
 pub struct Endpoint {
     pub path: &'static str,
     pub role: Role,
+    /// A view (or fixed subquery), or a `*_current` table (see [`CURRENT`]).
     pub relation: &'static str,
     pub filters: Filters,
     pub order_by: &'static str,
@@ -85,6 +108,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
             la_code: None,
             region: Some("homeless_region"),
             month: Some("month"),
+            entity_id: None,
         },
         order_by: "month, homeless_region",
         summary: "Adults in emergency accommodation per homelessness region per month, and per 1,000 population",
@@ -161,6 +185,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
             la_code: Some("la_code"),
             region: None,
             month: None,
+            entity_id: None,
         },
         order_by: "day DESC, la_code, entity_table, rule_id",
         summary: "Rule findings per council, entity table, day and rule",
@@ -169,7 +194,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         path: "/v1/quarantine",
         role: Role::Admin,
         relation: "(SELECT topic, partition, offset, ingested_at, schema_id, decoded, event_id, operation, entity_id, entity_version, la_code, source_system, occurred_at, published_at, rule_ids, reasons, rules_version, dlq_topic FROM lgma.ingest_quarantine FINAL)",
-        filters: COUNCIL,
+        filters: COUNCIL_ENTITY,
         order_by: "ingested_at DESC, topic, partition, offset",
         summary: "Quarantined events: provenance, rule ids and reasons (never clear personal values)",
     },
@@ -181,6 +206,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
             la_code: None,
             region: None,
             month: None,
+            entity_id: None,
         },
         order_by: "requested_at DESC, replay_id",
         summary: "Replays of quarantined events or offset ranges",
@@ -193,6 +219,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
             la_code: None,
             region: None,
             month: None,
+            entity_id: None,
         },
         order_by: "at DESC, request_id",
         summary: "Access audit of analyst and admin requests",
@@ -200,19 +227,20 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         path: "/v1/current/planning-applications",
         role: Role::Analyst,
-        relation: "lgma.v_planning_application",
-        filters: COUNCIL,
+        relation: "lgma.planning_application_current",
+        filters: COUNCIL_ENTITY,
         order_by: "la_code, entity_id, topic",
         summary: "Current state of planning applications (latest version, deletes removed)",
     },
     Endpoint {
         path: "/v1/current/homelessness-placements",
         role: Role::Analyst,
-        relation: "lgma.v_hl_placement",
+        relation: "lgma.hl_placement_current",
         filters: Filters {
             la_code: Some("la_code"),
             region: Some("homeless_region"),
             month: None,
+            entity_id: Some("entity_id"),
         },
         order_by: "la_code, entity_id, topic",
         summary: "Current state of emergency accommodation placements (pseudonymised)",
@@ -220,8 +248,8 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         path: "/v1/current/dwelling-units",
         role: Role::Analyst,
-        relation: "lgma.v_housing_dwelling_unit",
-        filters: COUNCIL,
+        relation: "lgma.housing_dwelling_unit_current",
+        filters: COUNCIL_ENTITY,
         order_by: "la_code, entity_id, topic",
         summary: "Current state of social housing units (pseudonymised)",
     },
@@ -239,17 +267,33 @@ impl Endpoint {
         if self.filters.month.is_some() {
             names.extend(["period", "from", "to"]);
         }
+        if self.filters.entity_id.is_some() {
+            names.push("entity_id");
+        }
         names
     }
 
     /// The SQL text (placeholders only) and the values to bind, in order.
     pub fn sql(&self, p: &Params) -> (String, Vec<String>) {
-        let mut sql = format!("SELECT * FROM {} WHERE 1 = 1", self.relation);
         let mut binds = Vec::new();
-        if let (Some(col), Some(v)) = (self.filters.la_code, &p.la_code) {
-            sql.push_str(&format!(" AND {col} = ?"));
-            binds.push(v.clone());
+        let mut key_filters = String::new();
+        for (col, v) in [
+            (self.filters.la_code, &p.la_code),
+            (self.filters.entity_id, &p.entity_id),
+        ] {
+            if let (Some(col), Some(v)) = (col, v) {
+                key_filters.push_str(&format!(" AND {col} = ?"));
+                binds.push(v.clone());
+            }
         }
+        let mut sql = if CURRENT.contains(&self.relation) {
+            format!(
+                "SELECT * FROM (SELECT * FROM {} FINAL WHERE 1 = 1{key_filters}) WHERE is_deleted = 0",
+                self.relation
+            )
+        } else {
+            format!("SELECT * FROM {} WHERE 1 = 1{key_filters}", self.relation)
+        };
         if let (Some(col), Some(v)) = (self.filters.region, &p.region) {
             sql.push_str(&format!(" AND {col} = ?"));
             binds.push(v.clone());
@@ -304,6 +348,7 @@ mod tests {
         let p = Params {
             la_code: Some("DC".into()),
             region: None,
+            entity_id: None,
             from: Some(Month {
                 year: 2024,
                 month: 1,
@@ -320,6 +365,32 @@ mod tests {
         assert!(!sql.contains("DC") && !sql.contains("2024"));
         assert_eq!(binds, vec!["DC", "2024-01-01", "2024-03-01"]);
         assert_eq!(sql.matches('?').count(), 5);
+    }
+
+    #[test]
+    fn current_state_filters_keys_inside_final_and_the_rest_after_it() {
+        let e = ENDPOINTS
+            .iter()
+            .find(|e| e.path == "/v1/current/homelessness-placements")
+            .expect("endpoint");
+        let p = Params {
+            la_code: Some("DC".into()),
+            region: Some("Dublin".into()),
+            entity_id: Some("PL-1".into()),
+            from: None,
+            to: None,
+            limit: 10,
+            offset: 0,
+            format: Format::Json,
+        };
+        let (sql, binds) = e.sql(&p);
+        assert_eq!(
+            sql,
+            "SELECT * FROM (SELECT * FROM lgma.hl_placement_current FINAL WHERE 1 = 1 \
+             AND la_code = ? AND entity_id = ?) WHERE is_deleted = 0 AND homeless_region = ? \
+             ORDER BY la_code, entity_id, topic LIMIT ? OFFSET ?"
+        );
+        assert_eq!(binds, vec!["DC", "PL-1", "Dublin"]);
     }
 
     #[test]

@@ -45,6 +45,11 @@ fn filter_param(name: &str) -> Value {
             "Homelessness region (see /v1/councils), e.g. Dublin",
             json!({"type": "string", "example": "Dublin"}),
         ),
+        "entity_id" => param(
+            "entity_id",
+            "The source system's id of one entity, e.g. a planning reference",
+            json!({"type": "string", "minLength": 1, "maxLength": 128}),
+        ),
         "period" => param("period", "One month, YYYY-MM (not with from/to)", month),
         "from" => param("from", "First month, YYYY-MM", month),
         _ => param("to", "Last month, YYYY-MM", month),

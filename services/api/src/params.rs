@@ -91,6 +91,7 @@ impl std::fmt::Display for Month {
 pub struct Params {
     pub la_code: Option<String>,
     pub region: Option<String>,
+    pub entity_id: Option<String>,
     pub from: Option<Month>,
     pub to: Option<Month>,
     pub limit: u32,
@@ -120,6 +121,7 @@ impl Raw {
         let mut p = Params {
             la_code: None,
             region: None,
+            entity_id: None,
             from: None,
             to: None,
             limit: paging.default_limit,
@@ -159,6 +161,19 @@ impl Raw {
                             Error::bad("region", "not a homelessness region (see /v1/councils)")
                         })?;
                     p.region = Some(region.to_string());
+                }
+                "entity_id" => {
+                    // Bound as a value, never spliced; the bound keeps it to one id.
+                    if value.is_empty()
+                        || value.chars().count() > 128
+                        || value.chars().any(char::is_control)
+                    {
+                        return Err(Error::bad(
+                            "entity_id",
+                            "expected 1 to 128 characters, no control characters",
+                        ));
+                    }
+                    p.entity_id = Some(value.clone());
                 }
                 "period" => {
                     let m = Month::parse("period", value)?;
@@ -232,7 +247,7 @@ mod tests {
         default_limit: 100,
         max_limit: 1000,
     };
-    const ALL: &[&str] = &["la_code", "region", "period", "from", "to"];
+    const ALL: &[&str] = &["la_code", "region", "entity_id", "period", "from", "to"];
 
     fn check(pairs: &[(&str, &str)]) -> Result<Params> {
         let councils = LocalAuthorities::embedded().expect("reference");
@@ -262,6 +277,8 @@ mod tests {
         let p = check(&[("region", "Dublin"), ("from", "2024-01"), ("to", "2024-03")]).expect("ok");
         assert_eq!(p.region.as_deref(), Some("Dublin"));
         assert_eq!(p.from.map(Month::first_day).as_deref(), Some("2024-01-01"));
+        let p = check(&[("entity_id", "PA-2024/0173 'x'")]).expect("any printable id");
+        assert_eq!(p.entity_id.as_deref(), Some("PA-2024/0173 'x'"));
     }
 
     #[test]
@@ -283,6 +300,9 @@ mod tests {
             (&[("from", "2024-05"), ("to", "2024-01")], "from"),
             (&[("period", "2024-05"), ("from", "2024-01")], "period"),
             (&[("sql", "select 1")], "sql"),
+            (&[("entity_id", "")], "entity_id"),
+            (&[("entity_id", "a\u{0}b")], "entity_id"),
+            (&[("entity_id", &"x".repeat(129))], "entity_id"),
         ];
         for (pairs, param) in cases {
             match check(pairs) {
