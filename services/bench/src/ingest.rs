@@ -118,3 +118,14 @@ impl Instance {
         Ok(usage)
     }
 }
+
+impl Drop for Instance {
+    /// An instance still running when dropped (a failed or interrupted run) is killed, so no ingest
+    /// process outlives the benchmark. (A SIGKILLed lgma-bench still leaves them: nothing runs.)
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}

@@ -134,7 +134,13 @@ fn main() -> ExitCode {
             }
         };
         let started = Instant::now();
-        let result = run(&mut ctx, &mut figures).await;
+        // SIGINT / SIGTERM end the run early: its ingest instances are dropped (and so killed,
+        // see `Instance`'s Drop) and the scratch databases are still dropped.
+        let shutdown = lgma_core::shutdown::on_signal();
+        let result = tokio::select! {
+            r = run(&mut ctx, &mut figures) => r,
+            _ = shutdown.cancelled() => Err(Error::Run("interrupted by a signal".into())),
+        };
         ctx.cleanup().await;
         let table = figures.render();
         println!("{table}");
