@@ -126,11 +126,12 @@ pub fn raw_consume(bootstrap: &str, topics: &[String], expected: u64) -> Result<
         bootstrap_servers: bootstrap.into(),
         ..KafkaSettings::default()
     }
-    .client_config()
-    .set("group.id", &group)
-    .set("enable.auto.commit", "false")
-    .set("auto.offset.reset", "earliest")
-    .set("queued.max.messages.kbytes", "32768")
+    .client_config_with(&[
+        ("group.id", &group),
+        ("enable.auto.commit", "false"),
+        ("auto.offset.reset", "earliest"),
+        ("queued.max.messages.kbytes", "32768"),
+    ])
     .create()?;
     let mut assignment = TopicPartitionList::new();
     for topic in topics {

@@ -32,8 +32,21 @@ impl KafkaSettings {
     /// (`infra/kafka/tansu-indexes.sql`); without it tansu 0.6 spends milliseconds per fetched
     /// record and large fetches look like a stalled broker.
     pub fn client_config(&self) -> ClientConfig {
+        self.client_config_with(&[])
+    }
+
+    /// Bootstrap servers, then a service's own `overrides`, then `[kafka.properties]` (the
+    /// operator's properties always win).
+    pub fn client_config_with(&self, overrides: &[(&str, &str)]) -> ClientConfig {
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", &self.bootstrap_servers);
+        self.finish(config, overrides)
+    }
+
+    fn finish(&self, mut config: ClientConfig, overrides: &[(&str, &str)]) -> ClientConfig {
+        for (key, value) in overrides {
+            config.set(*key, *value);
+        }
         for (key, value) in &self.properties {
             config.set(key, value);
         }
@@ -61,13 +74,7 @@ impl KafkaSettings {
             // tansu 0.6 was seen to crash its storage task. Wait long instead of retrying early.
             .set("request.timeout.ms", "120000")
             .set("message.timeout.ms", "300000");
-        for (key, value) in overrides {
-            config.set(*key, *value);
-        }
-        for (key, value) in &self.properties {
-            config.set(key, value);
-        }
-        config
+        self.finish(config, overrides)
     }
 }
 
@@ -83,5 +90,9 @@ mod tests {
         assert_eq!(config.get("linger.ms"), Some("50"));
         assert_eq!(config.get("acks"), Some("1"));
         assert_eq!(config.get("compression.type"), Some("lz4"));
+        let config = settings.client_config_with(&[("linger.ms", "1"), ("group.id", "g")]);
+        assert_eq!(config.get("linger.ms"), Some("50"));
+        assert_eq!(config.get("group.id"), Some("g"));
+        assert_eq!(config.get("bootstrap.servers"), Some("127.0.0.1:9092"));
     }
 }

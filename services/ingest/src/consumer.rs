@@ -115,20 +115,17 @@ impl Ingest {
     pub fn new(settings: Settings, pipeline: Arc<Pipeline>) -> Result<Self> {
         let rebalanced = Arc::new(AtomicBool::new(false));
         let writing = Arc::new(WriteGate::default());
-        let mut config = settings.kafka.client_config();
-        config
-            .set("group.id", &settings.group_id)
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest")
-            .set("session.timeout.ms", "10000")
-            .set("heartbeat.interval.ms", "1000")
+        let config = settings.kafka.client_config_with(&[
+            ("group.id", &settings.group_id),
+            ("enable.auto.commit", "false"),
+            ("enable.auto.offset.store", "false"),
+            ("auto.offset.reset", "earliest"),
+            ("session.timeout.ms", "10000"),
+            ("heartbeat.interval.ms", "1000"),
             // Bounded memory while paused or slow: at most ~32 MiB prefetched.
-            .set("queued.max.messages.kbytes", "32768")
-            .set("statistics.interval.ms", "5000");
-        for (k, v) in &settings.kafka.properties {
-            config.set(k, v);
-        }
+            ("queued.max.messages.kbytes", "32768"),
+            ("statistics.interval.ms", "5000"),
+        ]);
         let consumer: StreamConsumer<IngestContext> =
             config.create_with_context(IngestContext {
                 rebalanced: rebalanced.clone(),

@@ -323,16 +323,16 @@ fn source_topics(
 }
 
 fn replay_consumer(settings: &Settings, replay_id: &str) -> Result<StreamConsumer> {
-    let mut config = settings.kafka.client_config();
-    config
-        .set(
-            "group.id",
-            format!("{}-replay-{replay_id}", settings.group_id),
-        )
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest");
-    Ok(config.create()?)
+    let group = format!("{}-replay-{replay_id}", settings.group_id);
+    Ok(settings
+        .kafka
+        .client_config_with(&[
+            ("group.id", &group),
+            ("enable.auto.commit", "false"),
+            ("enable.auto.offset.store", "false"),
+            ("auto.offset.reset", "earliest"),
+        ])
+        .create()?)
 }
 
 fn partitions_of(consumer: &StreamConsumer, topic: &str) -> Result<Vec<i32>> {

@@ -45,18 +45,17 @@ impl Store {
         if settings.create_topic {
             ensure_topic(kafka, &settings.topic, startup).await?;
         }
+        let group = format!("lgma-registry-{}", uuid::Uuid::new_v4());
         let consumer: StreamConsumer = kafka
-            .client_config()
-            .set(
-                "group.id",
-                format!("lgma-registry-{}", uuid::Uuid::new_v4()),
-            )
-            .set("enable.auto.commit", "false")
-            .set("enable.partition.eof", "false")
-            .set("auto.offset.reset", "earliest")
-            // A write waits to read its own record back: poll the (tiny) store topic eagerly.
-            .set("fetch.wait.max.ms", "20")
-            .set("fetch.error.backoff.ms", "50")
+            .client_config_with(&[
+                ("group.id", &group),
+                ("enable.auto.commit", "false"),
+                ("enable.partition.eof", "false"),
+                ("auto.offset.reset", "earliest"),
+                // A write waits to read its own record back: poll the (tiny) store topic eagerly.
+                ("fetch.wait.max.ms", "20"),
+                ("fetch.error.backoff.ms", "50"),
+            ])
             .create()
             .map_err(|e| Error::Store(format!("kafka consumer: {e}")))?;
         let high = {
