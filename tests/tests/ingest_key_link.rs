@@ -20,9 +20,6 @@ use lgma_publisher::model::ChangeEvent;
 use lgma_publisher::{GeneratedEvent, Topic};
 use reliability_support::*;
 
-const OLD_HEX_EXAMPLE: &str =
-    "6c676d612d6465762d686f6d656c6573736e6573732d6b65792d6e6f742d7365637265742d3031";
-
 /// (pseudonym column, clear identifier) of every identifier of a presentation.
 fn identifiers(e: &ChangeEvent) -> Vec<(&'static str, String)> {
     let ChangeEvent::Presentation(env) = e else {
@@ -37,39 +34,6 @@ fn identifiers(e: &ChangeEvent) -> Vec<(&'static str, String)> {
         out.push(("ppsn_pseudo", ppsn.clone()));
     }
     out
-}
-
-/// The homelessness key of the example file replaced by `version` / `hex`, plus `extra` lines.
-fn keys_file(
-    world: &World,
-    name: &str,
-    version: &str,
-    hex: &str,
-    extra: &str,
-) -> std::path::PathBuf {
-    let example = std::fs::read_to_string(repo().join("infra/config/keys.example.toml"))
-        .expect("example keys");
-    let text = example
-        .replace(
-            "key_version = \"dev-hl-1\"",
-            &format!("key_version = \"{version}\""),
-        )
-        .replace(
-            &format!("key_hex = \"{OLD_HEX_EXAMPLE}\""),
-            &format!("key_hex = \"{hex}\"\n{extra}"),
-        );
-    assert!(text.contains(hex), "homelessness key replaced");
-    let path = world.dir.join(name);
-    std::fs::write(&path, text).expect("write keys");
-    path
-}
-
-fn random_hex() -> String {
-    format!(
-        "{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    )
 }
 
 #[derive(serde::Deserialize, Debug, Clone)]
@@ -104,7 +68,7 @@ async fn transition_links_each_person_old_to_new_pseudonym_once() -> anyhow::Res
     let name = world.topic(topic);
     let v1 = format!("link-hl-1{}", world.suffix);
     let v2 = format!("link-hl-2{}", world.suffix);
-    let (hex1, hex2) = (random_hex(), random_hex());
+    let (hex1, hex2) = (random_key_hex(), random_key_hex());
     let links_filter = format!(
         "domain = 'homelessness' AND (old_key_version = {v1q} \
          OR new_key_version = {v1q} OR new_key_version = {v2q})",
@@ -124,7 +88,10 @@ async fn transition_links_each_person_old_to_new_pseudonym_once() -> anyhow::Res
 
     // Phase 1: key v1 only — no transition, no links.
     world.write_config_full(200, 200, "", "manual")?;
-    set_keys_file(&world, &keys_file(&world, "keys-v1.toml", &v1, &hex1, ""))?;
+    set_keys_file(
+        &world,
+        &homelessness_keys_file(&world, "keys-v1.toml", &v1, &hex1, "")?,
+    )?;
     let mut child = ChildGuard(world.spawn_ingest(0)?);
     let mut delivered =
         stream(world.clone(), before.clone(), 50, Duration::from_millis(50)).await??;
@@ -138,13 +105,13 @@ async fn transition_links_each_person_old_to_new_pseudonym_once() -> anyhow::Res
     assert_eq!(links_before, 0, "no previous key, no link rows");
 
     // Phase 2: key v2 with previous key v1 (the transition period).
-    let transition = keys_file(
+    let transition = homelessness_keys_file(
         &world,
         "keys-v2-transition.toml",
         &v2,
         &hex2,
         &format!("previous_key_version = \"{v1}\"\nprevious_key_hex = \"{hex1}\""),
-    );
+    )?;
     world.write_config_full(200, 200, "", "manual")?;
     set_keys_file(&world, &transition)?;
     println!("injected: restart with homelessness key {v1} → {v2}, previous key {v1} kept");

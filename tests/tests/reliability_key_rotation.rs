@@ -19,9 +19,8 @@ use lgma_publisher::model::ChangeEvent;
 use lgma_publisher::{GeneratedEvent, Topic};
 use reliability_support::*;
 
-const OLD_VERSION: &str = "dev-hl-1";
-const OLD_HEX: &str =
-    "6c676d612d6465762d686f6d656c6573736e6573732d6b65792d6e6f742d7365637265742d3031";
+const OLD_VERSION: &str = EXAMPLE_HL_VERSION;
+const OLD_HEX: &str = EXAMPLE_HL_HEX;
 
 fn client_and_ppsn(e: &ChangeEvent) -> (String, Option<String>) {
     match e {
@@ -80,21 +79,8 @@ async fn rotated_key_rows_stay_distinguishable_and_nothing_is_lost() -> anyhow::
 
     // Rotation: a new keys file, homelessness key replaced by a fresh random one.
     let new_version = format!("rot-hl-{}", &world.suffix[2..8]);
-    let new_hex = format!(
-        "{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    );
-    let example = std::fs::read_to_string(repo().join("infra/config/keys.example.toml"))?;
-    let rotated = example
-        .replace(
-            &format!("key_version = \"{OLD_VERSION}\""),
-            &format!("key_version = \"{new_version}\""),
-        )
-        .replace(OLD_HEX, &new_hex);
-    anyhow::ensure!(rotated.contains(&new_hex), "homelessness key replaced");
-    let keys = world.dir.join("keys-rotated.toml");
-    std::fs::write(&keys, rotated)?;
+    let new_hex = random_key_hex();
+    let keys = homelessness_keys_file(&world, "keys-rotated.toml", &new_version, &new_hex, "")?;
     world.write_config_full(200, 200, "", "manual")?;
     set_keys_file(&world, &keys)?;
     println!("injected: restart with homelessness key {OLD_VERSION} → {new_version}");

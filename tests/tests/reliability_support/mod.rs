@@ -235,6 +235,45 @@ pub fn append_config(world: &World, text: &str) -> Result<()> {
     Ok(())
 }
 
+/// The example keys file's homelessness key (infra/config/keys.example.toml).
+pub const EXAMPLE_HL_VERSION: &str = "dev-hl-1";
+pub const EXAMPLE_HL_HEX: &str =
+    "6c676d612d6465762d686f6d656c6573736e6573732d6b65792d6e6f742d7365637265742d3031";
+
+/// A fresh random 256-bit key, as hex.
+pub fn random_key_hex() -> String {
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+/// Writes `name` in the world's folder: the example keys file with its homelessness key replaced by
+/// `version` / `hex`, and `extra` lines (e.g. `previous_key_*`) right after that key.
+pub fn homelessness_keys_file(
+    world: &World,
+    name: &str,
+    version: &str,
+    hex: &str,
+    extra: &str,
+) -> Result<PathBuf> {
+    let example = std::fs::read_to_string(repo().join("infra/config/keys.example.toml"))?;
+    let text = example
+        .replace(
+            &format!("key_version = \"{EXAMPLE_HL_VERSION}\""),
+            &format!("key_version = \"{version}\""),
+        )
+        .replace(
+            &format!("key_hex = \"{EXAMPLE_HL_HEX}\""),
+            &format!("key_hex = \"{hex}\"\n{extra}"),
+        );
+    ensure!(text.contains(hex), "homelessness key replaced");
+    let path = world.dir.join(name);
+    std::fs::write(&path, text)?;
+    Ok(path)
+}
+
 /// Replaces the keys file the config points at.
 pub fn set_keys_file(world: &World, keys: &std::path::Path) -> Result<()> {
     let config = std::fs::read_to_string(&world.config)?;
