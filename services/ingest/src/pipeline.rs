@@ -1274,6 +1274,21 @@ mod tests {
         Settings::in_repo(&repo())
     }
 
+    /// A generated event as the consumer hands it over, at `offset` of partition 0.
+    fn raw_record(
+        encoder: &lgma_publisher::encode::Encoder,
+        e: &lgma_publisher::GeneratedEvent,
+        offset: i64,
+    ) -> RawRecord {
+        RawRecord {
+            topic: e.topic.name().to_string(),
+            partition: 0,
+            offset,
+            key: Some(e.key.clone().into_bytes()),
+            value: Some(encoder.encode(e).expect("encodes")),
+        }
+    }
+
     #[test]
     fn every_topic_builds_from_the_committed_schemas_rules_and_example_keys() {
         let settings = settings();
@@ -1351,13 +1366,7 @@ mod tests {
         let mut records = Vec::new();
         for i in 0..600 {
             let e = generator.next_event();
-            records.push(RawRecord {
-                topic: e.topic.name().to_string(),
-                partition: 0,
-                offset: i,
-                key: Some(e.key.clone().into_bytes()),
-                value: Some(encoder.encode(&e).expect("encodes")),
-            });
+            records.push(raw_record(&encoder, &e, i));
         }
         records.push(RawRecord {
             topic: "lgma.waste.return".into(),
@@ -1498,13 +1507,7 @@ mod tests {
             let e = generator.next_event();
             let id = encoder.schema_id(e.topic).expect("id");
             writers.insert(id, encoder.schema(e.topic).expect("schema").clone());
-            records.push(RawRecord {
-                topic: e.topic.name().to_string(),
-                partition: 0,
-                offset: i,
-                key: Some(e.key.clone().into_bytes()),
-                value: Some(encoder.encode(&e).expect("encodes")),
-            });
+            records.push(raw_record(&encoder, &e, i));
             events.push(e);
         }
         let batch = chain
