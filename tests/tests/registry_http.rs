@@ -217,7 +217,7 @@ async fn compatibility_over_http() {
     let (status, body) = http.register(&subject, &no_default).await;
     assert_eq!(
         (status, body["error_code"].as_u64()),
-        (409, Some(409)),
+        (409, Some(40901)),
         "{body}"
     );
     let (_, body) = http

@@ -99,12 +99,24 @@ impl fmt::Display for Incompatibility {
 pub struct Previous<'a> {
     pub version: u32,
     pub schema: &'a Schema,
+    /// Schemas `schema` references (named types defined in other subjects' versions).
+    pub deps: &'a [Schema],
     pub text: &'a str,
 }
 
 /// Checks `new` against `previous` (ordered oldest → newest) at `level`. Empty result: compatible.
 /// Messages follow Confluent's verbose format (one incompatibility per line plus context lines).
 pub fn check(new: &Schema, previous: &[Previous<'_>], level: Level) -> Vec<String> {
+    check_with(new, &[], previous, level)
+}
+
+/// [`check`] for a new schema that references the named types in `new_deps`.
+pub fn check_with(
+    new: &Schema,
+    new_deps: &[Schema],
+    previous: &[Previous<'_>],
+    level: Level,
+) -> Vec<String> {
     let (backward, forward) = level.directions();
     if !backward && !forward {
         return Vec::new();
@@ -118,10 +130,10 @@ pub fn check(new: &Schema, previous: &[Previous<'_>], level: Level) -> Vec<Strin
     for old in targets {
         let mut found = Vec::new();
         if backward {
-            found.extend(can_read(old.schema, new));
+            found.extend(can_read_with(old.schema, old.deps, new, new_deps));
         }
         if forward {
-            found.extend(can_read(new, old.schema));
+            found.extend(can_read_with(new, new_deps, old.schema, old.deps));
         }
         if !found.is_empty() {
             messages.extend(found.iter().map(ToString::to_string));
@@ -135,9 +147,21 @@ pub fn check(new: &Schema, previous: &[Previous<'_>], level: Level) -> Vec<Strin
 
 /// Can data written with `writer` be read with `reader`? Returns every reason it cannot.
 pub fn can_read(writer: &Schema, reader: &Schema) -> Vec<Incompatibility> {
+    can_read_with(writer, &[], reader, &[])
+}
+
+/// [`can_read`] where each schema may use named types defined in its referenced schemas.
+pub fn can_read_with(
+    writer: &Schema,
+    writer_deps: &[Schema],
+    reader: &Schema,
+    reader_deps: &[Schema],
+) -> Vec<Incompatibility> {
+    let w_all: Vec<&Schema> = std::iter::once(writer).chain(writer_deps).collect();
+    let r_all: Vec<&Schema> = std::iter::once(reader).chain(reader_deps).collect();
     let (Ok(w_names), Ok(r_names)) = (
-        ResolvedSchema::try_from(writer),
-        ResolvedSchema::try_from(reader),
+        ResolvedSchema::try_from(w_all),
+        ResolvedSchema::try_from(r_all),
     ) else {
         return vec![Incompatibility {
             kind: "TYPE_MISMATCH",

@@ -39,6 +39,8 @@ pub enum Error {
     OperationNotPermitted(String),
     #[error("{0}")]
     Incompatible(String),
+    #[error("One or more references exist to the schema {0}.")]
+    ReferenceExists(String),
     #[error("{0}")]
     BadRequest(String),
     #[error("Invalid subject name: {0}")]
@@ -88,7 +90,9 @@ impl Error {
             InvalidCompatibilityLevel => (StatusCode::UNPROCESSABLE_ENTITY, 42203),
             InvalidMode => (StatusCode::UNPROCESSABLE_ENTITY, 42204),
             OperationNotPermitted(_) => (StatusCode::UNPROCESSABLE_ENTITY, 42205),
-            Incompatible(_) => (StatusCode::CONFLICT, 409),
+            // Confluent 8 (`Errors.INCOMPATIBLE_SCHEMA_ERROR_CODE`, since 8.0.4 / 8.1.2): 40901.
+            Incompatible(_) => (StatusCode::CONFLICT, 40901),
+            ReferenceExists(_) => (StatusCode::UNPROCESSABLE_ENTITY, 42206),
             BadRequest(_) => (StatusCode::BAD_REQUEST, 400),
             InvalidSubject(_) => (StatusCode::BAD_REQUEST, 40002),
             EndpointNotFound => (StatusCode::NOT_FOUND, 404),

@@ -1,10 +1,15 @@
 //! Schema identity.
 //!
-//! Two registrations are "the same schema" when their JSON is equal up to whitespace and object key
-//! order, exactly as Confluent decides it. We deliberately do NOT use Avro's Parsing Canonical Form:
-//! it drops `doc`, `default`, `aliases` and custom attributes (our `pii` tags), so a changed tag
-//! would silently map to the old id. `normalize=true` additionally rewrites equivalent spellings
-//! (namespaces folded into full names, `{"type":"string"}` → `"string"`), as Confluent's normalize does.
+//! Two registrations are "the same schema" when they describe the same Avro schema with the same
+//! attributes, as Confluent decides it: Confluent compares `AvroSchema.canonicalString()` (Avro's
+//! own `Schema.toString()`), which writes every name relative to its enclosing namespace and a
+//! primitive without attributes as a bare string, but keeps `doc`, defaults, aliases and custom
+//! attributes. So our identity is the schema with every name resolved to its full name, primitive
+//! objects without attributes folded to strings and keys sorted recursively: a record written with
+//! names inheriting the enclosing namespace and the same record with explicit namespaces are one
+//! schema, while a change to `doc`, a default, aliases or a custom attribute (our `pii` tags) is a
+//! new schema. We deliberately do NOT use Avro's Parsing Canonical Form: it drops exactly those
+//! attributes. `normalize=true` stores and serves the resolved form instead of the client's text.
 
 use apache_avro::Schema;
 use serde_json::{Map, Value};
@@ -20,29 +25,54 @@ const PRIMITIVES: [&str; 8] = [
 pub struct ParsedSchema {
     /// Compact JSON, keys in the order the client sent them: what `GET` returns.
     pub text: String,
-    /// Compact JSON with keys sorted recursively: equal iff the schemas are "the same".
+    /// Names resolved, primitive objects folded, keys sorted: equal iff the schemas are "the same".
     pub identity: String,
+    /// The client's JSON with keys sorted (what identity was before names were resolved; the store
+    /// keeps "one id per exact text" on this, so logs written by earlier versions replay unchanged).
+    pub raw_identity: String,
     pub avro: Schema,
+    /// The schemas this one references (transitively), parsed: named types `avro` refers to.
+    pub deps: Vec<Schema>,
 }
 
 /// Parses and validates `raw` (optionally normalising it). Invalid JSON or Avro gives 42201.
 pub fn parse(raw: &str, normalize: bool) -> Result<ParsedSchema> {
+    parse_with(raw, normalize, &[])
+}
+
+/// Like [`parse`], resolving named types against `deps`: the texts of the referenced schemas.
+pub fn parse_with(raw: &str, normalize: bool, deps: &[String]) -> Result<ParsedSchema> {
     let value: Value = serde_json::from_str(raw)
         .map_err(|e| Error::InvalidSchema(format!("Invalid schema: not valid JSON: {e}")))?;
+    let raw_identity = sorted(&value).to_string();
     let value = if normalize {
         normalize_value(&value, None)
     } else {
         value
     };
     let text = value.to_string();
-    let avro = Schema::parse_str(&text)
-        .map_err(|e| Error::InvalidSchema(format!("Invalid schema {text}: {e}")))?;
-    let identity = sorted(&value).to_string();
+    let (avro, deps) = if deps.is_empty() {
+        let avro = Schema::parse_str(&text)
+            .map_err(|e| Error::InvalidSchema(format!("Invalid schema {text}: {e}")))?;
+        (avro, Vec::new())
+    } else {
+        Schema::parse_str_with_list(&text, deps).map_err(|e| {
+            Error::InvalidSchema(format!("Invalid schema {text} with references: {e}"))
+        })?
+    };
+    let identity = canonical_identity(&value);
     Ok(ParsedSchema {
         text,
         identity,
+        raw_identity,
         avro,
+        deps,
     })
+}
+
+/// Identity of a schema's JSON: names resolved, primitive objects folded, keys sorted.
+pub fn canonical_identity(value: &Value) -> String {
+    sorted(&normalize_value(value, None)).to_string()
 }
 
 /// Recursively sorts object keys so key order never changes identity.
@@ -93,8 +123,11 @@ fn normalize_value(value: &Value, namespace: Option<&str>) -> Value {
 
 fn normalize_object(map: &Map<String, Value>, namespace: Option<&str>) -> Value {
     let kind = map.get("type").and_then(Value::as_str).unwrap_or_default();
-    if PRIMITIVES.contains(&kind) && map.len() == 1 {
-        return Value::String(kind.to_string());
+    if map.len() == 1 {
+        if let Some(inner) = map.get("type") {
+            // `{"type": "string"}`, `{"type": "Address"}`, `{"type": {...}}`: just the type.
+            return normalize_value(inner, namespace);
+        }
     }
     let mut out = Map::new();
     let mut inner_ns = namespace.map(str::to_string);
@@ -114,6 +147,21 @@ fn normalize_object(map: &Map<String, Value>, namespace: Option<&str>) -> Value 
         match key.as_str() {
             "name" if out.contains_key("name") => {}
             "namespace" if out.contains_key("name") => {}
+            // Aliases of a named type are names too, relative to its namespace.
+            "aliases" if out.contains_key("name") => {
+                let aliases = item
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .map(|alias| match alias.as_str() {
+                                Some(n) => Value::String(qualify(n, inner_ns.as_deref())),
+                                None => alias.clone(),
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                out.insert(key.clone(), Value::Array(aliases));
+            }
             "fields" => {
                 let fields = item
                     .as_array()
@@ -216,9 +264,65 @@ mod tests {
             false,
         )
         .unwrap();
-        assert_ne!(a.identity, unnormalized.identity);
+        // Identity resolves names either way; normalize changes the stored text.
+        assert_eq!(a.identity, unnormalized.identity);
+        assert_ne!(a.text, unnormalized.text);
+        assert_eq!(a.text, b.text);
         // normalize keeps custom attributes
         assert!(a.text.contains("\"pii\":\"direct\""));
+    }
+
+    /// Mirrors Confluent's identity (`MD5.ofSchema` over `AvroSchema.canonicalString()`, i.e.
+    /// Avro's `Schema.toString()`, which writes names relative to the enclosing namespace): the
+    /// same schema written with inherited names and with explicit namespaces is ONE schema, for
+    /// records, arrays, maps, unions, grandchildren and mixed spellings.
+    #[test]
+    fn inherited_and_explicit_namespaces_are_one_schema() {
+        let pairs = [
+            // nested record
+            (
+                r#"{"type":"record","name":"P","namespace":"lgma","fields":[{"name":"a","type":{"type":"record","name":"A","fields":[{"name":"x","type":"int"}]}}]}"#,
+                r#"{"type":"record","name":"P","namespace":"lgma","fields":[{"name":"a","type":{"type":"record","name":"A","namespace":"lgma","fields":[{"name":"x","type":"int"}]}}]}"#,
+            ),
+            // full names instead of namespace, and a reference by short name vs full name
+            (
+                r#"{"type":"record","name":"P","namespace":"lgma","fields":[{"name":"a","type":{"type":"enum","name":"E","symbols":["X"]}},{"name":"b","type":"E"}]}"#,
+                r#"{"type":"record","name":"lgma.P","fields":[{"name":"a","type":{"type":"enum","name":"lgma.E","symbols":["X"]}},{"name":"b","type":"lgma.E"}]}"#,
+            ),
+            // array items and map values
+            (
+                r#"{"type":"record","name":"P","namespace":"lgma","fields":[{"name":"a","type":{"type":"array","items":{"type":"record","name":"I","fields":[]}}},{"name":"m","type":{"type":"map","values":{"type":"fixed","name":"F","size":2}}}]}"#,
+                r#"{"type":"record","name":"P","namespace":"lgma","fields":[{"name":"a","type":{"type":"array","items":{"type":"record","name":"I","namespace":"lgma","fields":[]}}},{"name":"m","type":{"type":"map","values":{"type":"fixed","name":"lgma.F","size":2}}}]}"#,
+            ),
+            // union branches
+            (
+                r#"{"type":"record","name":"P","namespace":"lgma","fields":[{"name":"u","type":["null",{"type":"record","name":"U","fields":[]}]}]}"#,
+                r#"{"type":"record","name":"P","namespace":"lgma","fields":[{"name":"u","type":["null",{"type":"record","name":"U","namespace":"lgma","fields":[]}]}]}"#,
+            ),
+            // grandchild inherits the child's explicit namespace
+            (
+                r#"{"type":"record","name":"P","namespace":"lgma","fields":[{"name":"c","type":{"type":"record","name":"C","namespace":"other","fields":[{"name":"g","type":{"type":"record","name":"G","fields":[]}}]}}]}"#,
+                r#"{"type":"record","name":"P","namespace":"lgma","fields":[{"name":"c","type":{"type":"record","name":"other.C","fields":[{"name":"g","type":{"type":"record","name":"G","namespace":"other","fields":[]}}]}}]}"#,
+            ),
+            // mixed: primitive objects without attributes are the bare primitive
+            (
+                r#"{"type":"record","name":"P","namespace":"lgma","fields":[{"name":"s","type":{"type":"string"}},{"name":"r","type":{"type":"record","name":"R","fields":[]}}]}"#,
+                r#"{"namespace":"lgma","type":"record","name":"lgma.P","fields":[{"name":"s","type":"string"},{"name":"r","type":{"type":"record","name":"lgma.R","fields":[]}}]}"#,
+            ),
+        ];
+        for (a, b) in pairs {
+            let (pa, pb) = (parse(a, false).unwrap(), parse(b, false).unwrap());
+            assert_eq!(pa.identity, pb.identity, "\n{a}\n{b}");
+            assert_ne!(pa.raw_identity, pb.raw_identity);
+            assert_eq!(
+                pa.text,
+                a.replace(' ', ""),
+                "served text stays the client's"
+            );
+        }
+        // A different namespace really is a different schema.
+        let other = parse(&BASE.replace("\"lgma\"", "\"other\""), false).unwrap();
+        assert_ne!(parse(BASE, false).unwrap().identity, other.identity);
     }
 
     #[test]

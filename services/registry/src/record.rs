@@ -36,6 +36,23 @@ pub struct SchemaValue {
     #[serde(rename = "schemaType", default = "avro")]
     pub schema_type: String,
     pub schema: String,
+    /// Named types this schema uses from other subjects' versions (Confluent `references`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub references: Vec<Reference>,
+    /// Data-contract metadata (Confluent 7.4+ `metadata`), stored as the client sent it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<serde_json::Value>,
+    /// Data-contract rules (Confluent 7.4+ `ruleSet`), stored as the client sent it.
+    #[serde(rename = "ruleSet", default, skip_serializing_if = "Option::is_none")]
+    pub rule_set: Option<serde_json::Value>,
+}
+
+/// A schema reference: `name` (the Avro full name it defines) is `version` of `subject`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Reference {
+    pub name: String,
+    pub subject: String,
+    pub version: i64,
 }
 
 fn avro() -> String {

@@ -8,13 +8,13 @@
 //! schema has no other id. Otherwise it is a *loser* and ignored; the writer that proposed it sees
 //! this once it has read up to its own record, deletes it with a tombstone and retries.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use crate::compat::Level;
 use crate::error::{Error, Result};
 use crate::identity::{self, ParsedSchema};
-use crate::record::{ConfigValue, DeletedValue, Key, ModeValue, SchemaValue};
+use crate::record::{ConfigValue, DeletedValue, Key, ModeValue, Reference, SchemaValue};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -54,12 +54,40 @@ pub struct VersionEntry {
     pub deleted: bool,
 }
 
-/// One schema (one id).
+/// One schema (one id): the Avro text with its references, metadata and rule set, which are all
+/// part of its identity (Confluent's `MD5.ofSchema` hashes the four together).
 #[derive(Debug, Clone)]
 pub struct SchemaEntry {
     pub id: u32,
     pub parsed: Arc<ParsedSchema>,
     pub guid: String,
+    pub references: Vec<Reference>,
+    pub metadata: Option<serde_json::Value>,
+    pub rule_set: Option<serde_json::Value>,
+    /// Names resolved (see `identity.rs`) plus references, metadata and rule set.
+    pub identity: String,
+    /// The exact text (keys sorted) plus references, metadata and rule set.
+    pub raw_identity: String,
+}
+
+/// Identity of a schema with its references, metadata and rule set. Without any of those it is
+/// the schema's own identity, so ids and guids of plain schemas are what they always were.
+pub fn full_identity(
+    schema_identity: &str,
+    references: &[Reference],
+    metadata: Option<&serde_json::Value>,
+    rule_set: Option<&serde_json::Value>,
+) -> String {
+    if references.is_empty() && metadata.is_none() && rule_set.is_none() {
+        return schema_identity.to_string();
+    }
+    serde_json::json!([
+        schema_identity,
+        references,
+        metadata.map(identity::sorted),
+        rule_set.map(identity::sorted)
+    ])
+    .to_string()
 }
 
 /// What applying one record did (for logs, metrics and the writer waiting on it).
@@ -75,7 +103,11 @@ pub enum Applied {
 pub struct State {
     subjects: BTreeMap<String, BTreeMap<u32, VersionEntry>>,
     schemas: BTreeMap<u32, SchemaEntry>,
-    by_identity: HashMap<String, u32>,
+    /// Full identity → ids with it (normally one; logs written before names were resolved in
+    /// identities may hold two spellings of one schema under two ids: the lowest is used).
+    by_identity: HashMap<String, BTreeSet<u32>>,
+    /// Raw full identity → id: "one id per exact schema", the rule claims are judged by.
+    by_raw_identity: HashMap<String, u32>,
     /// nonce → (subject, version) of accepted claims.
     claims: HashMap<String, (String, u32)>,
     max_id: u32,
@@ -171,10 +203,26 @@ impl State {
         if value.id == 0 || value.version == 0 {
             return Applied::Rejected("id and version start at 1".into());
         }
-        let parsed = match identity::parse(&value.schema, false) {
+        let deps = match self.dependency_texts(&value.references, true) {
+            Ok(d) => d,
+            Err(e) => return Applied::Rejected(e.to_string()),
+        };
+        let parsed = match identity::parse_with(&value.schema, false, &deps) {
             Ok(p) => p,
             Err(e) => return Applied::Rejected(e.to_string()),
         };
+        let ident = full_identity(
+            &parsed.identity,
+            &value.references,
+            value.metadata.as_ref(),
+            value.rule_set.as_ref(),
+        );
+        let raw_ident = full_identity(
+            &parsed.raw_identity,
+            &value.references,
+            value.metadata.as_ref(),
+            value.rule_set.as_ref(),
+        );
         if self
             .subjects
             .get(&value.subject)
@@ -186,25 +234,34 @@ impl State {
             ));
         }
         if let Some(existing) = self.schemas.get(&value.id) {
-            if existing.parsed.identity != parsed.identity {
+            if existing.identity != ident {
                 return Applied::Rejected(format!("id {} already names another schema", value.id));
             }
         }
-        if let Some(&other) = self.by_identity.get(&parsed.identity) {
+        if let Some(&other) = self.by_raw_identity.get(&raw_ident) {
             if other != value.id {
                 return Applied::Rejected(format!("schema already has id {other}"));
             }
         }
         self.max_id = self.max_id.max(value.id);
         if !self.schemas.contains_key(&value.id) {
-            self.by_identity.insert(parsed.identity.clone(), value.id);
-            let guid = identity::guid(&parsed.identity);
+            self.by_identity
+                .entry(ident.clone())
+                .or_default()
+                .insert(value.id);
+            self.by_raw_identity.insert(raw_ident.clone(), value.id);
+            let guid = identity::guid(&raw_ident);
             self.schemas.insert(
                 value.id,
                 SchemaEntry {
                     id: value.id,
                     parsed: Arc::new(parsed),
                     guid,
+                    references: value.references,
+                    metadata: value.metadata,
+                    rule_set: value.rule_set,
+                    identity: ident,
+                    raw_identity: raw_ident,
                 },
             );
         }
@@ -224,6 +281,98 @@ impl State {
                 },
             );
         Applied::Accepted
+    }
+
+    /// The texts of every schema `references` needs, transitively (Confluent's
+    /// `AbstractSchemaProvider.resolveReferences`: a name already resolved is not resolved again).
+    /// `include_deleted`: whether soft-deleted versions may be referenced (true for stored
+    /// schemas, false for a new registration, as Confluent's `validateAsNew`).
+    pub fn dependency_texts(
+        &self,
+        references: &[Reference],
+        include_deleted: bool,
+    ) -> Result<Vec<String>> {
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        self.collect_deps(references, include_deleted, &mut seen, &mut out, 0)?;
+        Ok(out)
+    }
+
+    fn collect_deps(
+        &self,
+        references: &[Reference],
+        include_deleted: bool,
+        seen: &mut std::collections::HashSet<String>,
+        out: &mut Vec<String>,
+        depth: usize,
+    ) -> Result<()> {
+        if depth > 64 {
+            return Err(Error::InvalidSchema("references nested too deeply".into()));
+        }
+        for reference in references {
+            if !seen.insert(reference.name.clone()) {
+                continue;
+            }
+            let entry = self
+                .reference_target(reference, include_deleted)
+                .and_then(|e| self.schemas.get(&e.id))
+                .ok_or_else(|| {
+                    Error::InvalidSchema(format!(
+                        "Invalid schema: No schema reference found for subject \"{}\" and version {}",
+                        reference.subject, reference.version
+                    ))
+                })?;
+            self.collect_deps(&entry.references, true, seen, out, depth + 1)?;
+            out.push(entry.parsed.text.clone());
+        }
+        Ok(())
+    }
+
+    /// The version a reference names (`version` -1 = latest).
+    pub fn reference_target(
+        &self,
+        reference: &Reference,
+        include_deleted: bool,
+    ) -> Option<&VersionEntry> {
+        let versions = self.subjects.get(&reference.subject)?;
+        let usable = |e: &&VersionEntry| include_deleted || !e.deleted;
+        if reference.version == -1 {
+            versions.values().rfind(usable)
+        } else {
+            let v = u32::try_from(reference.version).ok()?;
+            versions.get(&v).filter(usable)
+        }
+    }
+
+    /// Ids of the schemas that reference `version` of `subject` (Confluent `getReferencedBy`):
+    /// only schemas still used by a live version unless `include_deleted`. Sorted.
+    pub fn referenced_by(&self, subject: &str, version: u32, include_deleted: bool) -> Vec<u32> {
+        self.schemas
+            .values()
+            .filter(|s| {
+                s.references
+                    .iter()
+                    .any(|r| r.subject == subject && r.version == i64::from(version))
+            })
+            .filter(|s| include_deleted || self.usages(s.id).iter().any(|e| !e.deleted))
+            .map(|s| s.id)
+            .collect()
+    }
+
+    /// Subjects with a version (live unless `include_deleted`) whose schema references
+    /// `version` of `subject` (Confluent `getReferencedBySubjects`).
+    pub fn referenced_by_subjects(
+        &self,
+        subject: &str,
+        version: u32,
+        include_deleted: bool,
+    ) -> BTreeSet<String> {
+        self.referenced_by(subject, version, true)
+            .into_iter()
+            .flat_map(|id| self.usages(id))
+            .filter(|e| include_deleted || !e.deleted)
+            .map(|e| e.subject.clone())
+            .collect()
     }
 
     fn set_deleted(&mut self, nonce: &str, deleted: bool) -> Applied {
@@ -259,7 +408,15 @@ impl State {
                 .any(|e| e.id == id);
             if !still_used {
                 if let Some(entry) = self.schemas.remove(&id) {
-                    self.by_identity.remove(&entry.parsed.identity);
+                    if let Some(ids) = self.by_identity.get_mut(&entry.identity) {
+                        ids.remove(&id);
+                        if ids.is_empty() {
+                            self.by_identity.remove(&entry.identity);
+                        }
+                    }
+                    if self.by_raw_identity.get(&entry.raw_identity) == Some(&id) {
+                        self.by_raw_identity.remove(&entry.raw_identity);
+                    }
                 }
             }
         }
@@ -323,8 +480,11 @@ impl State {
         self.schemas.values().find(|s| s.guid == guid)
     }
 
+    /// The id of the schema with this full identity (see [`full_identity`]).
     pub fn id_for_identity(&self, identity: &str) -> Option<u32> {
-        self.by_identity.get(identity).copied()
+        self.by_identity
+            .get(identity)
+            .and_then(|ids| ids.iter().next().copied())
     }
 
     /// Every (subject, version) that uses schema `id`.
@@ -391,6 +551,9 @@ mod tests {
                 id,
                 schema_type: "AVRO".into(),
                 schema: schema.into(),
+                references: Vec::new(),
+                metadata: None,
+                rule_set: None,
             }),
         )
     }
@@ -497,6 +660,117 @@ mod tests {
         });
         let (state, _) = apply_all(&[subj_cfg, clear]);
         assert_eq!(state.effective_config("s"), Level::Backward);
+    }
+
+    fn claim_with(
+        subject: &str,
+        version: u32,
+        id: u32,
+        schema: &str,
+        nonce: &str,
+        references: Vec<Reference>,
+        metadata: Option<serde_json::Value>,
+    ) -> Record {
+        Record::new(
+            &Key::Schema {
+                subject: subject.into(),
+                version,
+                nonce: nonce.into(),
+            },
+            Some(&SchemaValue {
+                subject: subject.into(),
+                version,
+                id,
+                schema_type: "AVRO".into(),
+                schema: schema.into(),
+                references,
+                metadata,
+                rule_set: None,
+            }),
+        )
+    }
+
+    const ADDRESS: &str = r#"{"type":"record","name":"Address","namespace":"lgma","fields":[{"name":"line","type":"string"}]}"#;
+    const PERSON: &str = r#"{"type":"record","name":"Person","namespace":"lgma","fields":[{"name":"home","type":"lgma.Address"}]}"#;
+
+    fn address_ref() -> Reference {
+        Reference {
+            name: "lgma.Address".into(),
+            subject: "address".into(),
+            version: 1,
+        }
+    }
+
+    /// Confluent `getReferencedBy`: a schema registered with a reference resolves the referenced
+    /// type and is listed as referencing that subject version (live referrers only by default).
+    #[test]
+    fn references_resolve_and_are_indexed() {
+        let (state, outcomes) = apply_all(&[
+            claim("address", 1, 1, ADDRESS, "n1"),
+            claim_with("person", 1, 2, PERSON, "n2", vec![address_ref()], None),
+        ]);
+        assert_eq!(outcomes, vec![Applied::Accepted, Applied::Accepted]);
+        assert_eq!(state.referenced_by("address", 1, false), vec![2]);
+        assert_eq!(state.schema(2).unwrap().parsed.deps.len(), 1);
+        assert_eq!(
+            state.referenced_by_subjects("address", 1, false),
+            BTreeSet::from(["person".to_string()])
+        );
+        // Without the referenced schema the claim cannot be parsed: rejected, never fatal.
+        let (_, outcomes) = apply_all(&[claim_with(
+            "person",
+            1,
+            2,
+            PERSON,
+            "n2",
+            vec![address_ref()],
+            None,
+        )]);
+        assert!(matches!(outcomes[0], Applied::Rejected(_)));
+    }
+
+    /// Confluent `MD5.ofSchema` hashes schema, references, metadata and rule set together: the
+    /// same text with other metadata is another schema (another id), the same with equal
+    /// metadata (any key order) is the same id.
+    #[test]
+    fn metadata_is_part_of_identity() {
+        let m1 = serde_json::json!({"properties": {"owner": "housing", "tier": "1"}});
+        let m1b = serde_json::json!({"properties": {"tier": "1", "owner": "housing"}});
+        let m2 = serde_json::json!({"properties": {"owner": "planning"}});
+        let (state, outcomes) = apply_all(&[
+            claim_with("s", 1, 1, A, "n1", vec![], Some(m1)),
+            claim_with("s", 2, 2, A, "n2", vec![], Some(m2)),
+            claim_with("t", 1, 1, A, "n3", vec![], Some(m1b)),
+            claim_with("u", 1, 2, A, "n4", vec![], None),
+        ]);
+        assert_eq!(
+            outcomes[..3],
+            [Applied::Accepted, Applied::Accepted, Applied::Accepted]
+        );
+        assert!(
+            matches!(outcomes[3], Applied::Rejected(_)),
+            "id 2 has metadata m2"
+        );
+        assert_ne!(
+            state.schema(1).unwrap().identity,
+            state.schema(2).unwrap().identity
+        );
+    }
+
+    /// A log written before identities resolved names may hold two spellings of one schema
+    /// under two ids; both still replay, and new registrations find the lowest id.
+    #[test]
+    fn legacy_logs_with_two_spellings_replay_unchanged() {
+        let short = r#"{"type":"record","name":"P","namespace":"lgma","fields":[{"name":"a","type":{"type":"record","name":"A","fields":[]}}]}"#;
+        let full = r#"{"type":"record","name":"P","namespace":"lgma","fields":[{"name":"a","type":{"type":"record","name":"lgma.A","fields":[]}}]}"#;
+        let (state, outcomes) = apply_all(&[
+            claim("s1", 1, 1, short, "n1"),
+            claim("s2", 1, 2, full, "n2"),
+        ]);
+        assert_eq!(outcomes, vec![Applied::Accepted, Applied::Accepted]);
+        let ident = state.schema(2).unwrap().identity.clone();
+        assert_eq!(ident, state.schema(1).unwrap().identity);
+        assert_eq!(state.id_for_identity(&ident), Some(1));
     }
 
     #[test]

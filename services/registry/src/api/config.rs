@@ -38,13 +38,23 @@ struct ConfigRequest {
 }
 
 impl ConfigRequest {
-    fn level(&self) -> Result<Level> {
-        let text = self
-            .compatibility
+    /// The level asked for; None when the body names none (`{}`), which Confluent's
+    /// `ConfigValue.update` treats as "keep the current level".
+    fn level(&self) -> Result<Option<Level>> {
+        self.compatibility
             .as_deref()
             .or(self.compatibility_level.as_deref())
-            .ok_or(Error::InvalidCompatibilityLevel)?;
-        Level::parse(text)
+            .map(Level::parse)
+            .transpose()
+    }
+}
+
+/// `PUT /config[/{s}]` answer: Confluent echoes the resulting config (`ConfigUpdateRequest`,
+/// `NON_NULL`), so a body without a level answers the current one (or `{}` if none is set).
+fn update_json(level: Option<Level>) -> SrJson {
+    match level {
+        Some(l) => SrJson(json!({"compatibility": l.as_str()})),
+        None => SrJson(json!({})),
     }
 }
 
@@ -70,9 +80,15 @@ async fn put_global(
     State(app): State<AppState>,
     JsonBody(req): JsonBody<ConfigRequest>,
 ) -> Result<SrJson> {
-    let level = req.level()?;
+    let level = match req.level()? {
+        Some(l) => l,
+        None => {
+            let current = app.registry.state().global_config();
+            return Ok(update_json(Some(current.unwrap_or(Level::Backward))));
+        }
+    };
     app.registry.set_config(None, Some(level)).await?;
-    Ok(SrJson(json!({"compatibility": level.as_str()})))
+    Ok(update_json(Some(level)))
 }
 
 async fn delete_global(State(app): State<AppState>) -> Result<SrJson> {
@@ -107,9 +123,12 @@ async fn put_subject(
     JsonBody(req): JsonBody<ConfigRequest>,
 ) -> Result<SrJson> {
     validate_subject(&subject)?;
-    let level = req.level()?;
+    let level = match req.level()? {
+        Some(l) => l,
+        None => return Ok(update_json(app.registry.state().subject_config(&subject))),
+    };
     app.registry.set_config(Some(&subject), Some(level)).await?;
-    Ok(SrJson(json!({"compatibility": level.as_str()})))
+    Ok(update_json(Some(level)))
 }
 
 async fn delete_subject(
@@ -118,8 +137,9 @@ async fn delete_subject(
 ) -> Result<SrJson> {
     validate_subject(&subject)?;
     let previous = app.registry.state().subject_config(&subject);
+    // Confluent `ConfigResource.deleteSubjectConfig`: none set → `subjectNotFoundException` (40401).
     let Some(previous) = previous else {
-        return Err(Error::SubjectLevelCompatibilityNotConfigured(subject));
+        return Err(Error::SubjectNotFound(subject));
     };
     app.registry.set_config(Some(&subject), None).await?;
     Ok(level_json(previous))
@@ -208,8 +228,9 @@ async fn delete_subject_mode(
 ) -> Result<SrJson> {
     validate_subject(&subject)?;
     let previous = app.registry.state().subject_mode(&subject);
+    // Confluent `ModeResource.deleteSubjectMode`: none set → `subjectNotFoundException` (40401).
     let Some(previous) = previous else {
-        return Err(Error::SubjectLevelModeNotConfigured(subject));
+        return Err(Error::SubjectNotFound(subject));
     };
     app.registry.set_mode(Some(&subject), None).await?;
     Ok(mode_json(previous))

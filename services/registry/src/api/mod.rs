@@ -27,6 +27,10 @@ use crate::service::Registry;
 
 pub const CONTENT_TYPE_V1: &str = "application/vnd.schemaregistry.v1+json";
 
+/// The Confluent Schema Registry release whose REST behaviour this registry reproduces
+/// (`GET /v1/metadata/version` reports it; `commitId` names us).
+pub const CONFLUENT_API_VERSION: &str = "8.0.0";
+
 /// Everything a handler needs.
 #[derive(Clone)]
 pub struct AppState {
@@ -183,8 +187,15 @@ impl Params {
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str)
     }
-    /// `offset`/`limit` pagination (limit -1 or absent = everything).
+    /// `offset`/`limit` pagination for listings without a cap (subjects, versions).
     pub fn page<T>(&self, items: Vec<T>) -> Vec<T> {
+        self.page_capped(items, usize::MAX)
+    }
+
+    /// `offset`/`limit` pagination as Confluent's `AbstractSchemaRegistry.normalizeLimit`: a
+    /// limit that is absent, 0, negative or above `max` means `max` (the configured default,
+    /// equal to the maximum: 1000 for schema listings, unlimited for subjects and versions).
+    pub fn page_capped<T>(&self, items: Vec<T>, max: usize) -> Vec<T> {
         let offset = self
             .get("offset")
             .and_then(|v| v.parse::<usize>().ok())
@@ -192,9 +203,9 @@ impl Params {
         let limit = self
             .get("limit")
             .and_then(|v| v.parse::<i64>().ok())
-            .filter(|l| *l >= 0)
-            .map(|l| l as usize)
-            .unwrap_or(usize::MAX);
+            .and_then(|l| usize::try_from(l).ok())
+            .filter(|l| *l > 0 && *l <= max)
+            .unwrap_or(max);
         items.into_iter().skip(offset).take(limit).collect()
     }
 }
@@ -225,6 +236,16 @@ pub fn router(state: AppState) -> Router {
         .merge(compatibility::routes())
         .route("/", get(|| async { SrJson(serde_json::json!({})) }))
         .route("/contexts", get(|| async { SrJson(serde_json::json!(["."])) }))
+        // Confluent `ServerMetadataResource.getSchemaRegistryVersion`.
+        .route(
+            "/v1/metadata/version",
+            get(|| async {
+                SrJson(serde_json::json!({
+                    "version": CONFLUENT_API_VERSION,
+                    "commitId": concat!("lgma-registry-", env!("CARGO_PKG_VERSION")),
+                }))
+            }),
+        )
         .route(
             "/v1/metadata/id",
             get(|| async {
@@ -338,6 +359,21 @@ mod tests {
         assert_eq!(p.page(vec![1, 2, 3, 4]), vec![2, 3]);
         let all = Params(serde_urlencoded_pairs("limit=-1"));
         assert_eq!(all.page(vec![1, 2]), vec![1, 2]);
+    }
+
+    /// Mirrors Confluent `AbstractSchemaRegistry.normalizeLimit`: `limit=0` (or negative, or
+    /// above the maximum) is the default limit, not "nothing".
+    #[test]
+    fn limit_zero_means_the_default_not_nothing() {
+        let zero = Params(serde_urlencoded_pairs("limit=0"));
+        assert_eq!(zero.page(vec![1, 2, 3]), vec![1, 2, 3]);
+        assert_eq!(zero.page_capped((0..1500).collect(), 1000).len(), 1000);
+        let big = Params(serde_urlencoded_pairs("limit=5000&offset=1"));
+        assert_eq!(big.page_capped((0..1500).collect::<Vec<_>>(), 1000)[0], 1);
+        assert_eq!(
+            big.page_capped((0..1500).collect::<Vec<_>>(), 1000).len(),
+            1000
+        );
     }
 
     #[test]

@@ -6,9 +6,10 @@ use axum::routing::get;
 use axum::Router;
 use serde_json::json;
 
-use super::subjects::raw_schema;
+use super::subjects::{add_contract, raw_schema, SCHEMA_LIMIT};
 use super::{AppState, Params, SrJson};
 use crate::error::{Error, Result};
+use crate::state::SchemaEntry;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -35,12 +36,34 @@ fn schema_text(app: &AppState, id: u32) -> Result<(String, String)> {
     Ok((entry.parsed.text.clone(), entry.guid.clone()))
 }
 
-async fn by_id(State(app): State<AppState>, Path(id): Path<String>) -> Result<SrJson> {
+fn entry_json(entry: &SchemaEntry) -> serde_json::Value {
+    let mut out = json!({"id": entry.id, "guid": entry.guid, "schemaType": "AVRO", "schema": entry.parsed.text});
+    add_contract(
+        &mut out,
+        &entry.references,
+        entry.metadata.as_ref(),
+        entry.rule_set.as_ref(),
+    );
+    out
+}
+
+/// `GET /schemas/ids/{id}`; `fetchMaxId=true` adds `maxId`, the highest id in use (Confluent
+/// `SchemasResource.getSchema` → `SchemaString.setMaxId(idGenerator.getMaxId(..))`).
+async fn by_id(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    params: Params,
+) -> Result<SrJson> {
     let id = parse_id(&id)?;
-    let (schema, guid) = schema_text(&app, id)?;
-    Ok(SrJson(
-        json!({"id": id, "guid": guid, "schemaType": "AVRO", "schema": schema}),
-    ))
+    let state = app.registry.state();
+    let entry = state
+        .schema(id)
+        .ok_or_else(|| Error::SchemaNotFound(id.to_string()))?;
+    let mut out = entry_json(entry);
+    if params.flag("fetchMaxId") {
+        out["maxId"] = json!(state.max_id());
+    }
+    Ok(SrJson(out))
 }
 
 async fn by_id_raw(State(app): State<AppState>, Path(id): Path<String>) -> Result<Response> {
@@ -53,9 +76,7 @@ async fn by_guid(State(app): State<AppState>, Path(guid): Path<String>) -> Resul
     let entry = state
         .schema_by_guid(&guid)
         .ok_or_else(|| Error::SchemaNotFound(guid.clone()))?;
-    Ok(SrJson(
-        json!({"id": entry.id, "guid": entry.guid, "schemaType": "AVRO", "schema": entry.parsed.text}),
-    ))
+    Ok(SrJson(entry_json(entry)))
 }
 
 async fn by_guid_raw(State(app): State<AppState>, Path(guid): Path<String>) -> Result<Response> {
@@ -124,12 +145,19 @@ async fn list_schemas(State(app): State<AppState>, params: Params) -> SrJson {
         };
         for e in chosen {
             if let Some(s) = state.schema(e.id) {
-                out.push(json!({
+                let mut item = json!({
                     "subject": e.subject, "version": e.version, "id": e.id,
                     "guid": s.guid, "schemaType": "AVRO", "schema": s.parsed.text,
-                }));
+                });
+                add_contract(
+                    &mut item,
+                    &s.references,
+                    s.metadata.as_ref(),
+                    s.rule_set.as_ref(),
+                );
+                out.push(item);
             }
         }
     }
-    SrJson(json!(params.page(out)))
+    SrJson(json!(params.page_capped(out, SCHEMA_LIMIT)))
 }

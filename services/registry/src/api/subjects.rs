@@ -8,6 +8,7 @@ use serde_json::json;
 
 use super::{validate_subject, AppState, JsonBody, Params, SrJson};
 use crate::error::{Error, Result};
+use crate::record::Reference;
 use crate::service::{Found, SchemaRequest, VersionSel};
 
 pub fn routes() -> Router<AppState> {
@@ -33,14 +34,51 @@ pub fn routes() -> Router<AppState> {
 }
 
 pub fn version_json(f: &Found) -> serde_json::Value {
-    json!({
+    let mut out = json!({
         "subject": f.subject,
         "version": f.version,
         "id": f.id,
         "guid": f.guid,
         "schemaType": "AVRO",
         "schema": f.schema,
-    })
+    });
+    add_contract(
+        &mut out,
+        &f.references,
+        f.metadata.as_ref(),
+        f.rule_set.as_ref(),
+    );
+    out
+}
+
+/// Adds `references`, `metadata` and `ruleSet` when present: Confluent's response entities
+/// (`Schema`, `SchemaString`, `RegisterSchemaResponse`) are `@JsonInclude(NON_EMPTY)`.
+pub fn add_contract(
+    out: &mut serde_json::Value,
+    references: &[Reference],
+    metadata: Option<&serde_json::Value>,
+    rule_set: Option<&serde_json::Value>,
+) {
+    let Some(map) = out.as_object_mut() else {
+        return;
+    };
+    if !references.is_empty() {
+        map.insert("references".into(), json!(references));
+    }
+    if let Some(m) = metadata.filter(|m| !is_empty(m)) {
+        map.insert("metadata".into(), m.clone());
+    }
+    if let Some(r) = rule_set.filter(|r| !is_empty(r)) {
+        map.insert("ruleSet".into(), r.clone());
+    }
+}
+
+fn is_empty(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::Null => true,
+        serde_json::Value::Object(m) => m.is_empty(),
+        _ => false,
+    }
 }
 
 /// A stored schema text served raw (`.../schema` endpoints).
@@ -95,13 +133,20 @@ async fn register(
         .registry
         .register(&subject, &req, params.flag("normalize"))
         .await?;
-    Ok(SrJson(json!({
+    let mut out = json!({
         "id": f.id,
         "version": f.version,
         "guid": f.guid,
         "schemaType": "AVRO",
         "schema": f.schema,
-    })))
+    });
+    add_contract(
+        &mut out,
+        &f.references,
+        f.metadata.as_ref(),
+        f.rule_set.as_ref(),
+    );
+    Ok(SrJson(out))
 }
 
 async fn lookup(
@@ -146,16 +191,25 @@ async fn get_version_schema(
     Ok(raw_schema(&f.schema))
 }
 
+/// Confluent `SubjectVersionsResource.getReferencedBy`: ids of the schemas referencing this
+/// version (live ones unless `deleted=true`), sorted, paged like schema listings.
 async fn referenced_by(
     State(app): State<AppState>,
     Path((subject, version)): Path<(String, String)>,
+    params: Params,
 ) -> Result<SrJson> {
     validate_subject(&subject)?;
     let sel = VersionSel::parse(&version)?;
-    // References are not supported, so nothing can refer to a version: confirm it exists.
-    app.registry.version(&subject, sel, true)?;
-    Ok(SrJson(json!([])))
+    let f = app.registry.version(&subject, sel, true)?;
+    let ids = app
+        .registry
+        .state()
+        .referenced_by(&subject, f.version, params.flag("deleted"));
+    Ok(SrJson(json!(params.page_capped(ids, SCHEMA_LIMIT))))
 }
+
+/// Confluent's `schema.search.default.limit` / `schema.search.max.limit` (both 1000).
+pub const SCHEMA_LIMIT: usize = 1000;
 
 async fn delete_subject(
     State(app): State<AppState>,

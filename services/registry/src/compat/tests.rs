@@ -228,6 +228,7 @@ fn levels_combine_directions() {
         let prev = [Previous {
             version: 1,
             schema: &old,
+            deps: &[],
             text,
         }];
         let at = |level| check(&new, &prev, level).is_empty();
@@ -251,11 +252,13 @@ fn transitive_checks_every_version_not_just_the_latest() {
         Previous {
             version: 1,
             schema: &v1,
+            deps: &[],
             text: "v1",
         },
         Previous {
             version: 2,
             schema: &v2,
+            deps: &[],
             text: "v2",
         },
     ];
