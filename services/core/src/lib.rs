@@ -8,6 +8,7 @@ pub mod error;
 pub mod framing;
 pub mod kafka;
 pub mod ops;
+pub mod reconcile;
 pub mod reference;
 pub mod shutdown;
 pub mod telemetry;

@@ -21,7 +21,7 @@ use tracing::{info, info_span, warn, Instrument};
 
 use crate::config::{Assignment, Settings};
 use crate::offsets::next_offsets;
-use crate::pipeline::{BatchOutcome, Mode, Pipeline, RawRecord};
+use crate::pipeline::{BatchOutcome, Gap, Mode, Pipeline, RawRecord};
 use crate::{metrics, Result};
 
 /// Flags a rebalance for the loop, which repositions every assigned partition before accepting records.
@@ -109,7 +109,19 @@ pub struct Ingest {
     /// The batch being written while the next one is consumed and prepared (at most one).
     in_flight: Option<tokio::task::JoinHandle<Result<BatchOutcome>>>,
     writing: Arc<WriteGate>,
+    /// Missing offset ranges found while filling `batch`; recorded with it (see [`Gap`]).
+    gaps: Vec<Gap>,
+    /// The last offset jump re-read because the broker still held part of it: (partition, the
+    /// expected offset, how often). A jump that persists after [`MAX_REFETCH`] re-reads is loss.
+    refetched: Option<(TopicPartition, i64, u32)>,
+    /// Loss recorded by this instance, per (topic, partition): ranges and records, for `/ready`.
+    losses: std::collections::BTreeMap<TopicPartition, (u64, u64)>,
+    readiness: Readiness,
 }
+
+/// Re-reads of one offset jump before it is recorded as loss (a fetch that skips records the
+/// broker still holds is retried; one that keeps skipping them cannot read them either).
+const MAX_REFETCH: u32 = 3;
 
 impl Ingest {
     pub fn new(settings: Settings, pipeline: Arc<Pipeline>) -> Result<Self> {
@@ -170,11 +182,16 @@ impl Ingest {
             failures: 0,
             in_flight: None,
             writing,
+            gaps: Vec::new(),
+            refetched: None,
+            losses: std::collections::BTreeMap::new(),
+            readiness: Readiness::default(),
         })
     }
 
     pub async fn run(mut self, shutdown: CancellationToken, readiness: Readiness) -> Result<()> {
         readiness.set(true);
+        self.readiness = readiness;
         let max_wait = Duration::from_millis(self.settings.batch.max_wait_ms);
         loop {
             if self.rebalanced.swap(false, Ordering::AcqRel) {
@@ -227,8 +244,28 @@ impl Ingest {
             return; // already batched or recorded
         }
         if offset > *next {
-            warn!(topic = %tp.0, partition = tp.1, expected = *next, offset, "offset gap");
+            let expected = *next;
+            if self.refetch_instead(&tp, expected, offset) {
+                return;
+            }
+            warn!(
+                topic = %tp.0,
+                partition = tp.1,
+                first_missing = expected,
+                last_missing = offset - 1,
+                records = offset - expected,
+                "RECORDS LOST: the broker no longer holds these offsets; recording the range in the offset of record"
+            );
+            self.gaps.push(Gap {
+                topic: tp.0.clone(),
+                partition: tp.1,
+                first: expected,
+                last: offset - 1,
+            });
         }
+        let Some(next) = self.next.get_mut(&tp) else {
+            return;
+        };
         *next = offset + 1;
         self.batch_bytes += record.size();
         self.batch.push(record);
@@ -236,6 +273,63 @@ impl Ingest {
             tracing::debug!(topic = %tp.0, partition = tp.1, offset, "first record of a batch");
             self.batch_started = Some(Instant::now());
         }
+    }
+
+    /// An offset jump: if the broker still holds part of the missing range (its log starts
+    /// before `offset`), the fetch skipped records; re-read from the offset of record instead of
+    /// calling them lost (at most [`MAX_REFETCH`] times for the same jump). Returns true if so.
+    fn refetch_instead(&mut self, tp: &TopicPartition, expected: i64, offset: i64) -> bool {
+        let low = match self
+            .consumer
+            .fetch_watermarks(&tp.0, tp.1, Duration::from_secs(5))
+        {
+            Ok((low, _high)) => low,
+            Err(e) => {
+                warn!(topic = %tp.0, partition = tp.1, error = %e, "cannot read the log start; treating the jump as loss");
+                return false;
+            }
+        };
+        if low >= offset {
+            return false; // everything before `offset` is gone from the broker
+        }
+        let attempts = match &self.refetched {
+            Some((seen, at, n)) if seen == tp && *at == expected => *n,
+            _ => 0,
+        };
+        if attempts >= MAX_REFETCH {
+            warn!(topic = %tp.0, partition = tp.1, expected, offset, log_start = low, "the broker keeps skipping offsets it claims to hold");
+            return false;
+        }
+        self.refetched = Some((tp.clone(), expected, attempts + 1));
+        warn!(topic = %tp.0, partition = tp.1, expected, offset, log_start = low, "fetch skipped records the broker still holds; re-reading from the offset of record");
+        self.rebalanced.store(true, Ordering::Release);
+        true
+    }
+
+    /// Keeps `/ready`'s detail line in step with the loss this instance has recorded.
+    fn note_losses(&mut self, gaps: &[Gap]) {
+        if gaps.is_empty() {
+            return;
+        }
+        for gap in gaps {
+            let entry = self
+                .losses
+                .entry((gap.topic.clone(), gap.partition))
+                .or_default();
+            entry.0 += 1;
+            entry.1 += gap.records();
+        }
+        let records: u64 = self.losses.values().map(|(_, r)| r).sum();
+        let ranges: u64 = self.losses.values().map(|(n, _)| n).sum();
+        let partitions: Vec<String> = self
+            .losses
+            .iter()
+            .map(|((t, p), (_, r))| format!("{t}[{p}]: {r}"))
+            .collect();
+        self.readiness.set_detail(format!(
+            "RECORDS LOST: {records} in {ranges} missing ranges since start ({}); ranges in lgma.ingest_losses, check with `lgma-ingest reconcile`",
+            partitions.join(", ")
+        ));
     }
 
     fn discard_batch(&mut self, why: &str) {
@@ -246,6 +340,7 @@ impl Ingest {
             );
         }
         self.batch.clear();
+        self.gaps.clear();
         self.batch_bytes = 0;
         self.batch_started = None;
     }
@@ -260,6 +355,7 @@ impl Ingest {
             return;
         }
         let records = std::mem::take(&mut self.batch);
+        let gaps = std::mem::take(&mut self.gaps);
         self.batch_bytes = 0;
         if let Some(t) = self.batch_started.take() {
             metrics::phase("fill", t.elapsed().as_secs_f64());
@@ -274,7 +370,8 @@ impl Ingest {
         let previous_ok = self.settle().await;
         metrics::phase("wait_previous", t.elapsed().as_secs_f64());
         match (previous_ok, prepared) {
-            (true, Ok(prepared)) => {
+            (true, Ok(mut prepared)) => {
+                prepared.record_gaps(&self.pipeline.chain, gaps);
                 let pipeline = self.pipeline.clone();
                 self.writing.set(true);
                 let gate = self.writing.clone();
@@ -304,6 +401,7 @@ impl Ingest {
         match result {
             Ok(Ok(outcome)) => {
                 self.failures = 0;
+                self.note_losses(&outcome.gaps);
                 let mut tpl = TopicPartitionList::new();
                 for ((topic, partition), offset) in &outcome.last_offsets {
                     let _ = tpl.add_partition_offset(topic, *partition, Offset::Offset(offset + 1));

@@ -3,7 +3,8 @@
 //! One module per stage, in pipeline order: [`decode`] -> [`validate`] (with [`rules`]) ->
 //! [`enrich`] -> [`pseudonymise`] -> [`row`] -> [`sink`]; [`pipeline`] chains them and owns the
 //! write protocol, [`offsets`] reads the offset of record, [`consumer`] keeps Kafka positioned
-//! on it, [`publish`] sends enriched events and DLQ records.
+//! on it, [`publish`] sends enriched events and DLQ records, [`reconcile`] checks the broker's
+//! offsets against the offset of record.
 
 pub mod config;
 pub mod consumer;
@@ -16,6 +17,7 @@ pub mod offsets;
 pub mod pipeline;
 pub mod pseudonymise;
 pub mod publish;
+pub mod reconcile;
 pub mod replay;
 pub mod resolve;
 pub mod row;

@@ -49,6 +49,24 @@ enum Command {
         #[command(subcommand)]
         what: ReplayCommand,
     },
+    /// Account for every published record: per topic and partition, the broker's offsets against
+    /// the offset of record — stored, quarantined, lost (recorded gaps, or deleted by the broker
+    /// before ingest reached them), still unread, doubled, unaccounted.
+    ///
+    /// Exit status: 0 when every published record is stored or quarantined exactly once; 1 when
+    /// any is lost, doubled or unaccounted; 3 when nothing is lost but some are still unread after
+    /// --wait.
+    Reconcile {
+        /// Source topic (base name as configured); repeatable. Default: every configured topic.
+        #[arg(long = "topic")]
+        topics: Vec<String>,
+        /// Wait up to this many seconds for ingest to read what is still unread.
+        #[arg(long, default_value_t = 0)]
+        wait: u64,
+        /// Print the report as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -145,6 +163,11 @@ fn main() -> anyhow::Result<()> {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(replay(settings, request))
         }
+        Command::Reconcile { topics, wait, json } => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            let code = runtime.block_on(reconcile(settings, topics, wait, json))?;
+            std::process::exit(code);
+        }
         Command::Run => {
             // At least two workers even on one core: a partition revocation blocks the polling
             // worker until the batch being written (on another worker) is recorded.
@@ -188,6 +211,61 @@ async fn replay(settings: Settings, request: Request) -> anyhow::Result<()> {
     );
     println!("{}", summary.replay_id);
     Ok(())
+}
+
+async fn reconcile(
+    settings: Settings,
+    only: Vec<String>,
+    wait: u64,
+    json: bool,
+) -> anyhow::Result<i32> {
+    use lgma_ingest::reconcile;
+    let topics = reconcile::topics(&settings, &only);
+    if topics.is_empty() {
+        anyhow::bail!("no configured topic matches {only:?}");
+    }
+    let report = reconcile::until_caught_up(
+        &settings,
+        &topics,
+        std::time::Duration::from_secs(wait),
+        |r| {
+            eprintln!(
+                "reconcile: {} records still unread; waiting",
+                r.total.unread
+            )
+        },
+    )
+    .await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.table());
+    }
+    let t = &report.total;
+    let code = if !report.nothing_lost_or_doubled() {
+        eprintln!(
+            "NOT ACCOUNTED FOR: {} lost ({} recorded, {} deleted before ingest reached them), {} doubled, {} unaccounted",
+            t.lost + t.lost_unrecorded,
+            t.lost,
+            t.lost_unrecorded,
+            t.doubled,
+            t.unaccounted
+        );
+        1
+    } else if !report.all_accounted() {
+        eprintln!(
+            "nothing lost or doubled so far, but {} records are still unread",
+            t.unread
+        );
+        3
+    } else {
+        eprintln!(
+            "every published record is accounted for: {} published = {} stored + {} quarantined; 0 lost, 0 doubled",
+            t.published, t.stored, t.quarantined
+        );
+        0
+    };
+    Ok(code)
 }
 
 async fn run(settings: Settings) -> anyhow::Result<()> {

@@ -13,6 +13,12 @@ pub fn event(topic: &str, la_code: &str, verdict: &str) {
     counter!(name, "topic" => topic.to_string(), "la_code" => la_code.to_string()).increment(1);
 }
 
+/// Records the broker no longer held when ingest reached them (recorded as `LOST` rows).
+pub fn lost(topic: &str, records: u64) {
+    counter!("lgma_ingest_lost_records_total", "topic" => topic.to_string()).increment(records);
+    counter!("lgma_ingest_loss_ranges_total", "topic" => topic.to_string()).increment(1);
+}
+
 pub fn batch(rows: usize, write_seconds: f64) {
     histogram!("lgma_ingest_batch_rows").record(rows as f64);
     histogram!("lgma_ingest_batch_write_seconds").record(write_seconds);

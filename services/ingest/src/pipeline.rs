@@ -49,6 +49,23 @@ impl RawRecord {
     }
 }
 
+/// Offsets `first..=last` of a partition that the consumer never saw: the broker no longer holds
+/// them (council topics are not compacted and carry no transactions, so offsets are consecutive).
+/// Recorded in the offset of record as one `LOST` row (migration 0208), never silently skipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gap {
+    pub topic: String,
+    pub partition: i32,
+    pub first: i64,
+    pub last: i64,
+}
+
+impl Gap {
+    pub fn records(&self) -> u64 {
+        u64::try_from(self.last - self.first + 1).unwrap_or(0)
+    }
+}
+
 /// Everything needed to process one topic, built once at start-up.
 #[derive(Debug)]
 pub struct TopicPipeline {
@@ -141,7 +158,40 @@ impl Prepared {
     pub fn rows(&self) -> usize {
         self.batch.outcome.rows
     }
+
+    /// Adds one `LOST` row per missing range to the batch's offset-of-record INSERT, so a gap is
+    /// recorded exactly once, with the record that revealed it (live ingest only).
+    pub fn record_gaps(&mut self, chain: &Chain, gaps: Vec<Gap>) {
+        if !matches!(self.mode, Mode::Live) {
+            return;
+        }
+        let batch = &mut self.batch;
+        for gap in gaps {
+            let tp = chain.topics.get(&gap.topic);
+            let row = serde_json::json!({
+                "topic": gap.topic, "partition": gap.partition, "offset": gap.last,
+                "event_id": "", "entity_table": tp.map_or("", |t| t.table.as_str()),
+                "entity_id": "", "entity_version": 0, "operation": "", "la_code": "",
+                "verdict": LOST, "rule_ids": ["offset.gap"], "schema_id": 0,
+                "rules_version": tp.map_or("", |t| t.rules.version.as_str()), "key_version": "",
+                "occurred_at": 0, "published_at": 0, "ingested_at": batch.ingested_ms / 1000,
+                "batch_id": batch.batch_id, "lost_first": gap.first, "lost_records": gap.records(),
+            });
+            batch.events.extend_from_slice(row.to_string().as_bytes());
+            batch.events.push(b'\n');
+            let last = batch
+                .outcome
+                .last_offsets
+                .entry((gap.topic.clone(), gap.partition))
+                .or_insert(gap.last);
+            *last = (*last).max(gap.last);
+            batch.outcome.gaps.push(gap);
+        }
+    }
 }
+
+/// The verdict of an offset-of-record row that stands for records the broker no longer holds.
+pub const LOST: &str = "LOST";
 
 /// One record after decoding and judging.
 struct Judged<'a> {
@@ -163,6 +213,8 @@ pub struct BatchOutcome {
     pub accepted: usize,
     pub warned: usize,
     pub quarantined: usize,
+    /// Missing ranges recorded with this batch (see [`Gap`]).
+    pub gaps: Vec<Gap>,
     /// Replay only: previously quarantined records that are now accepted or warned.
     pub released: usize,
     /// Highest offset written per (topic, partition).
@@ -184,6 +236,9 @@ pub struct Batch {
     /// DLQ records and enriched events, in record order.
     pub outgoing: Vec<Outgoing>,
     latencies: Vec<i64>,
+    /// The batch time every `ingest_events` row shares (one partition, one part).
+    ingested_ms: i64,
+    batch_id: String,
 }
 
 /// Live ingest, or a replay (which writes its verdicts to `ingest_replay_events`, never to the
@@ -388,6 +443,8 @@ impl Chain {
     ) -> Result<Batch> {
         let mut batch = Batch {
             events: Vec::with_capacity(judged.len() * 256),
+            ingested_ms,
+            batch_id: batch_id.to_string(),
             ..Batch::default()
         };
         let replay_id = mode.replay_id();
@@ -918,6 +975,9 @@ impl Pipeline {
         let outcome = batch.outcome;
         clock.log(outcome.rows);
         metrics::batch(outcome.rows, started.elapsed().as_secs_f64());
+        for gap in &outcome.gaps {
+            metrics::lost(&gap.topic, gap.records());
+        }
         Ok(outcome)
     }
 
