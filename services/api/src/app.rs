@@ -49,7 +49,9 @@ pub fn router(state: AppState, metrics: Option<PrometheusHandle>) -> Router {
             _ => analyst = analyst.route(e.path, route),
         }
     }
-    let analyst = analyst.layer(from_fn_with_state(state.clone(), auth::analyst));
+    let analyst = analyst
+        .route("/v1/reconcile", get(crate::reconcile::handle))
+        .layer(from_fn_with_state(state.clone(), auth::analyst));
     let admin = admin.layer(from_fn_with_state(state.clone(), auth::admin));
     let public = Router::new()
         .route(

@@ -6,6 +6,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use lgma_core::kafka::KafkaSettings;
 use serde::{Deserialize, Serialize};
 
 use crate::Result;
@@ -27,6 +28,10 @@ pub struct Settings {
     pub default_page_size: u32,
     pub max_page_size: u32,
     pub clickhouse: ClickHouseSettings,
+    /// The broker, read only by `/v1/reconcile` (its offsets per partition).
+    pub kafka: KafkaSettings,
+    /// The council topics `/v1/reconcile` accounts for.
+    pub reconcile_topics: Vec<String>,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -53,6 +58,11 @@ impl Default for Settings {
             default_page_size: 100,
             max_page_size: 1000,
             clickhouse: ClickHouseSettings::default(),
+            kafka: KafkaSettings::default(),
+            reconcile_topics: lgma_core::reconcile::COUNCIL_TOPICS
+                .iter()
+                .map(|t| (*t).to_string())
+                .collect(),
         }
     }
 }

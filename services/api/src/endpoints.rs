@@ -166,6 +166,19 @@ pub const ENDPOINTS: &[Endpoint] = &[
         summary: "Freshness and quality per council and entity table: last event, events per day, verdict counts",
     },
     Endpoint {
+        path: "/v1/quality/loss",
+        role: Role::Analyst,
+        relation: "lgma.v_ingest_loss",
+        filters: Filters {
+            la_code: None,
+            region: None,
+            month: None,
+            entity_id: None,
+        },
+        order_by: "topic",
+        summary: "Records lost per topic: offset ranges the broker no longer held when ingest reached them (their council is unknown)",
+    },
+    Endpoint {
         path: "/v1/quality/rules",
         role: Role::Admin,
         relation: "lgma.v_quality_rules",

@@ -32,6 +32,9 @@ pub enum Error {
     ClickHouse(#[from] clickhouse::error::Error),
     #[error("unexpected result shape: {0}")]
     Shape(String),
+    /// The broker could not be asked (reconciliation).
+    #[error("kafka: {0}")]
+    Kafka(String),
     #[error("access audit could not be written")]
     Audit,
     #[error("io: {0}")]
@@ -52,7 +55,7 @@ impl Error {
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Unauthorized => StatusCode::UNAUTHORIZED,
             Error::Forbidden { .. } => StatusCode::FORBIDDEN,
-            Error::ClickHouse(_) | Error::Shape(_) => StatusCode::BAD_GATEWAY,
+            Error::ClickHouse(_) | Error::Shape(_) | Error::Kafka(_) => StatusCode::BAD_GATEWAY,
             Error::Audit => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -64,7 +67,7 @@ impl Error {
             Error::NotFound(_) => "not_found",
             Error::Unauthorized => "unauthorized",
             Error::Forbidden { .. } => "forbidden",
-            Error::ClickHouse(_) | Error::Shape(_) => "upstream_error",
+            Error::ClickHouse(_) | Error::Shape(_) | Error::Kafka(_) => "upstream_error",
             Error::Audit => "audit_unavailable",
             _ => "internal_error",
         }

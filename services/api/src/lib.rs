@@ -14,6 +14,7 @@ pub mod open_data;
 pub mod openapi;
 pub mod output;
 pub mod params;
+pub mod reconcile;
 pub mod state;
 pub mod suppression;
 

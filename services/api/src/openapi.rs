@@ -105,6 +105,7 @@ pub fn document() -> Value {
             param("format", "json or csv (suppressed cells: null / [c])", json!({"type": "string", "enum": ["json", "csv"]}))],
         "responses": {"200": {"description": "Suppressed table"}, "400": {"description": "Invalid parameter"}, "404": {"description": "Unknown dataset"}}}}));
     paths.insert("/v1/councils".into(), json!({"get": {"summary": "The 31 local authorities and homelessness regions", "tags": ["public"], "responses": {"200": {"description": "Reference list"}}}}));
+    paths.insert("/v1/reconcile".into(), json!({"get": {"summary": "Every published council record accounted for: per topic and partition, the broker's offsets against the offset of record (stored, quarantined, lost, unread, doubled, unaccounted)", "tags": ["analyst"], "security": [{"bearer": []}], "responses": {"200": {"description": "Report with all_accounted / nothing_lost_or_doubled"}, "502": {"description": "Broker or ClickHouse unreachable"}}}}));
     paths.insert("/v1/whoami".into(), json!({"get": {"summary": "The caller's role", "tags": ["public"], "responses": {"200": {"description": "name, role"}, "401": {"description": "Unknown token"}}}}));
     for (p, s) in [
         ("/health", "Liveness"),

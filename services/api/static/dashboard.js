@@ -69,6 +69,40 @@
     }));
   }
 
+  // Reconciliation per topic (partitions summed), with the missing ranges from the loss view.
+  function reconcile(report, loss) {
+    var ranges = {};
+    loss.data.forEach(function (r) { ranges[r.topic] = r.missing_ranges; });
+    var byTopic = {};
+    report.partitions.forEach(function (p) {
+      var a = byTopic[p.topic] || (byTopic[p.topic] = { published: 0, stored: 0, quarantined: 0, lost: 0, unread: 0, doubled: 0, unaccounted: 0 });
+      a.published += p.published; a.stored += p.stored; a.quarantined += p.quarantined;
+      a.lost += p.lost + p.lost_unrecorded; a.unread += p.unread; a.doubled += p.doubled; a.unaccounted += p.unaccounted;
+    });
+    fill(document.querySelector("#reconcile tbody"), Object.keys(byTopic).sort().map(function (t) {
+      var a = byTopic[t];
+      var state = a.doubled || a.unaccounted ? "mismatch" : a.lost ? "loss" : a.unread ? "catching up" : "ok";
+      var tr = el("tr", { class: state === "ok" ? "ok" : state === "catching up" ? "late" : "failing", "data-topic": t });
+      tr.appendChild(el("td", {}, t));
+      tr.appendChild(el("td", { class: "num", "data-test": "rec-published-" + t }, a.published));
+      tr.appendChild(el("td", { class: "num" }, a.stored));
+      tr.appendChild(el("td", { class: "num" }, a.quarantined));
+      tr.appendChild(el("td", { class: "num", "data-test": "rec-lost-" + t }, a.lost));
+      tr.appendChild(el("td", { class: "num" }, a.unread));
+      tr.appendChild(el("td", { class: "num" }, a.doubled));
+      tr.appendChild(el("td", { "data-test": "rec-ranges-" + t }, ranges[t] || ""));
+      tr.appendChild(el("td", { class: "state", "data-test": "rec-state-" + t }, state));
+      return tr;
+    }));
+    var t = report.total;
+    var lost = t.lost + t.lost_unrecorded;
+    var summary = document.getElementById("reconcile-summary");
+    summary.dataset.state = lost || t.doubled || t.unaccounted ? "failing" : "ok";
+    summary.textContent = t.published + " published = " + t.stored + " stored + " + t.quarantined + " quarantined + " +
+      lost + " lost + " + t.unread + " unread" + (t.doubled ? "; " + t.doubled + " DOUBLED" : "") +
+      (lost ? " — RECORDS LOST" : report.all_accounted ? " — every event accounted for" : "");
+  }
+
   function trend(data) {
     var chart = document.getElementById("trend-chart");
     chart.textContent = "";
@@ -144,6 +178,7 @@
     var status = document.getElementById("status");
     return Promise.all([
       api("/v1/quality/freshness?limit=1000").then(freshness),
+      Promise.all([api("/v1/reconcile"), api("/v1/quality/loss?limit=1000")]).then(function (r) { reconcile(r[0], r[1]); }),
       // The last 24 months only: the full history (years x 9 regions) outgrows a page, and a page
       // cut in the past would show an old month as the latest.
       api("/v1/summaries/homelessness/region-trend?limit=1000&from=" + monthsAgo(TREND_MONTHS - 1)).then(trend),
