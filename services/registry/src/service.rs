@@ -149,19 +149,45 @@ pub fn resolve(
     }
     let deps = state.dependency_texts(&references, !as_new)?;
     let parsed = identity::parse_with(schema, normalize, &deps)?;
+    // Confluent reads these into typed entities, so an absent member and a `null` one are the
+    // same (and `"metadata": null` is no metadata): drop nulls before storing and comparing.
+    let metadata = req
+        .metadata
+        .as_ref()
+        .map(strip_nulls)
+        .filter(|v| !v.is_null());
+    let rule_set = req
+        .rule_set
+        .as_ref()
+        .map(strip_nulls)
+        .filter(|v| !v.is_null());
     let identity = full_identity(
         &parsed.identity,
         &references,
-        req.metadata.as_ref(),
-        req.rule_set.as_ref(),
+        metadata.as_ref(),
+        rule_set.as_ref(),
     );
     Ok(Candidate {
         parsed,
         references,
-        metadata: req.metadata.clone(),
-        rule_set: req.rule_set.clone(),
+        metadata,
+        rule_set,
         identity,
     })
+}
+
+/// `value` without object members that are `null`, recursively.
+fn strip_nulls(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.clone(), strip_nulls(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(strip_nulls).collect()),
+        other => other.clone(),
+    }
 }
 
 /// Parses a request that must carry its own schema (compatibility checks). 42201 otherwise.
