@@ -103,7 +103,7 @@ import random  # noqa: E402
 import signal  # noqa: E402
 import uuid  # noqa: E402
 
-from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
+from topics_support import create_defined  # noqa: E402
 
 KAFKA = os.environ.get("LGMA_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 REGISTRY = os.environ.get("LGMA_REGISTRY_URL", "http://127.0.0.1:8081")
@@ -148,21 +148,14 @@ class Stream:
             assert (ROOT / "target/debug" / b).exists(), f"build it first: cargo build -p {b} (or infra/stack build)"
         env = dict(os.environ, LGMA_PUBLISHER_KAFKA__BOOTSTRAP_SERVERS=KAFKA, LGMA_PUBLISHER_REGISTRY_URL=REGISTRY,
                    LGMA_PUBLISHER_PROGRESS_INTERVAL_SECS="5")
+        create_defined(self.suffix, list(TABLES))
+        create_defined(self.suffix, ["lgma.dlq"], partitions=1)
         self.pub_log = open(self.tmp / "publisher.log", "wb")
         self.publisher = subprocess.Popen(
             [str(ROOT / "target/debug/lgma-publisher"), "--topic-suffix", self.suffix, "simulate",
              "--seed", str(random.randint(1, 10**9)), "--start", f"{self.months[0]}-01",
              "--speed-up", str(self.speed * 86400), "--duration", "900", "--summary-json", str(self.summary)],
             cwd=ROOT, env=env, stdout=self.pub_log, stderr=subprocess.STDOUT)
-        admin = AdminClient({"bootstrap.servers": KAFKA})
-        wanted = {self.topic(t) for t in TABLES}
-        deadline = time.time() + 90
-        while not wanted <= set(admin.list_topics(timeout=10).topics):
-            assert self.publisher.poll() is None, self.log("publisher")
-            assert time.time() < deadline, "the publisher did not create its topics"
-            time.sleep(0.5)
-        for f in admin.create_topics([NewTopic(f"lgma.dlq{self.suffix}", 1, 1)]).values():
-            f.result(30)
         config = self.tmp / "ingest.toml"
         text = (
             f'group_id = "api-live{self.suffix}"\nassignment = "manual"\ntopic_suffix = "{self.suffix}"\n'

@@ -18,6 +18,7 @@ from confluent_kafka import DeserializingConsumer, TopicPartition
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import StringDeserializer
+from topics_support import create_defined
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BINARY = ROOT / "target" / "debug" / "lgma-publisher"
@@ -84,6 +85,7 @@ def read_all(kafka_bootstrap, registry_url, topics, expected, timeout_s=600):
 
 def test_simulate_lands_and_every_event_reads_back(publisher, kafka_bootstrap, registry_url, tmp_path):
     suffix = f".py{uuid.uuid4().hex[:10]}"
+    create_defined(suffix, TOPICS)
     summary_file = tmp_path / "summary.json"
     result = run(
         publisher, kafka_bootstrap, registry_url,
@@ -117,6 +119,7 @@ def test_simulate_lands_and_every_event_reads_back(publisher, kafka_bootstrap, r
 
 def test_npad_sample_publishes(publisher, kafka_bootstrap, registry_url):
     suffix = f".py{uuid.uuid4().hex[:10]}"
+    create_defined(suffix, ["lgma.planning.application"])
     result = run(publisher, kafka_bootstrap, registry_url, "--topic-suffix", suffix, "publish",
                  "schemas/samples/planning_npad.csv")
     assert result.returncode == 0, result.stderr
@@ -134,6 +137,7 @@ def test_npad_sample_publishes(publisher, kafka_bootstrap, registry_url):
 
 def test_broken_npad_rows_are_reported_with_line_and_column(publisher, kafka_bootstrap, registry_url):
     suffix = f".py{uuid.uuid4().hex[:10]}"
+    create_defined(suffix, ["lgma.planning.application"])
     result = run(publisher, kafka_bootstrap, registry_url, "--topic-suffix", suffix, "publish",
                  "schemas/samples/planning_npad_broken.csv")
     assert result.returncode == 2

@@ -69,7 +69,53 @@ pub fn unique_topic(stem: &str) -> String {
     format!("test.{stem}.{}", uuid::Uuid::new_v4().simple())
 }
 
-/// Creates a topic and waits until its metadata shows every partition.
+/// The repository root (topic definitions, migrations, tools).
+pub fn repo_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| ".".into(), std::path::Path::to_path_buf)
+}
+
+/// The stack's Python (the venv `infra/stack install` makes), for the stack's own tools.
+pub fn stack_python() -> String {
+    let tools = std::env::var("LGMA_TOOLS").unwrap_or_else(|_| "/opt/lgma".into());
+    format!("{tools}/venv/bin/python")
+}
+
+/// Creates topics exactly as the stack does: `names` as defined in `infra/kafka/topics.toml`
+/// (retention, cleanup policy and all), `suffix` appended, through the stack's own
+/// `infra/tools/topics.py`, so a definition that loses records fails the tests that use it.
+/// `partitions` overrides the defined count (fewer partitions start faster on tansu).
+pub fn create_defined_topics(names: &[&str], suffix: &str, partitions: Option<i32>) -> Result<()> {
+    let root = repo_root();
+    let mut cmd = std::process::Command::new(stack_python());
+    cmd.arg(root.join("infra/tools/topics.py"))
+        .arg("--bootstrap")
+        .arg(kafka_bootstrap())
+        .arg("--suffix")
+        .arg(suffix)
+        .arg("--quiet");
+    for name in names {
+        cmd.arg("--only").arg(name);
+    }
+    if let Some(p) = partitions {
+        cmd.arg("--partitions").arg(p.to_string());
+    }
+    cmd.arg(root.join("infra/kafka/topics.toml"));
+    let out = cmd.output().context("running infra/tools/topics.py")?;
+    if !out.status.success() {
+        bail!(
+            "infra/tools/topics.py failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}
+
+/// Creates a topic with the client's defaults: only for topics the platform does not define
+/// (tests of the broker or a client library itself); platform topics use [`create_defined_topics`].
 pub async fn create_topic(name: &str, partitions: i32) -> Result<()> {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", kafka_bootstrap())

@@ -9,7 +9,7 @@ use apache_avro::reader::datum::GenericDatumReader;
 use apache_avro::Schema;
 use lgma_e2e::{kafka_bootstrap, registry_url};
 use lgma_publisher::encode::Encoder;
-use lgma_publisher::produce::{ensure_topics, EventProducer};
+use lgma_publisher::produce::{require_topics, EventProducer};
 use lgma_publisher::registry::RegistryClient;
 use lgma_publisher::settings::Settings;
 use lgma_publisher::topics::TopicNaming;
@@ -47,7 +47,8 @@ async fn simulated_events_land_on_the_broker_and_read_back() {
         suffix: suffix.clone(),
     };
 
-    // What `lgma-publisher simulate` does: register, create missing topics, produce.
+    // The topics as the stack defines them; then what `lgma-publisher simulate` does: register,
+    // check the topics exist, produce.
     let ids = RegistryClient::new(&settings.registry_url)
         .unwrap()
         .register_all(&settings.topics)
@@ -57,10 +58,18 @@ async fn simulated_events_land_on_the_broker_and_read_back() {
         .iter()
         .map(|t| settings.topics.topic(*t))
         .collect();
-    ensure_topics(&settings, &names).await.unwrap();
-    ensure_topics(&settings, &names)
+    let missing = require_topics(&settings, &names)
         .await
-        .expect("creating existing topics is a no-op");
+        .expect_err("the publisher does not create topics");
+    assert!(
+        missing.to_string().contains("topics.toml"),
+        "the error says where topics come from: {missing}"
+    );
+    let bases: Vec<&str> = Topic::ALL.iter().map(|t| t.name()).collect();
+    lgma_e2e::create_defined_topics(&bases, &suffix, None).unwrap();
+    require_topics(&settings, &names)
+        .await
+        .expect("every topic exists now");
     let encoder = Encoder::new(&ids).unwrap();
     let producer = EventProducer::new(&settings).unwrap();
     let config = GeneratorConfig {
@@ -103,7 +112,8 @@ async fn simulated_events_land_on_the_broker_and_read_back() {
     // Explicit assignment from the beginning: no group coordination needed to read everything.
     let mut assignment = TopicPartitionList::new();
     for name in &names {
-        for partition in 0..settings.partitions {
+        // The defined partition count (infra/kafka/topics.toml: 4 for council topics).
+        for partition in 0..4 {
             assignment
                 .add_partition_offset(name, partition, Offset::Beginning)
                 .unwrap();

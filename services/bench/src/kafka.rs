@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use lgma_core::kafka::KafkaSettings;
 use lgma_publisher::encode::Encoder;
-use lgma_publisher::produce::{ensure_topics, EventProducer};
+use lgma_publisher::produce::{require_topics, EventProducer};
 use lgma_publisher::registry::RegistryClient;
 use lgma_publisher::settings::Settings as PublisherSettings;
 use lgma_publisher::topics::TopicNaming;
@@ -21,6 +21,8 @@ use crate::{Error, Result};
 pub struct TopicSet {
     pub suffix: String,
     pub settings: PublisherSettings,
+    /// Partitions of each source topic (the definitions' count is overridden for measurements).
+    pub partitions: i32,
 }
 
 impl TopicSet {
@@ -35,12 +37,12 @@ impl TopicSet {
                 prefix: String::new(),
                 suffix: suffix.into(),
             },
-            partitions,
             ..PublisherSettings::default()
         };
         Self {
             suffix: suffix.into(),
             settings,
+            partitions,
         }
     }
 
@@ -78,12 +80,54 @@ impl TopicSet {
             }
         };
         let mut all = self.source_topics();
+        let mut others = Vec::new();
         for t in Topic::ALL {
             all.push(format!("{}.enriched{}", t.name(), self.suffix));
+            others.push(format!("{}.enriched", t.name()));
         }
         all.push(format!("lgma.dlq{}", self.suffix));
-        ensure_topics(&self.settings, &all).await?;
+        others.push("lgma.dlq".into());
+        let sources: Vec<String> = Topic::ALL.iter().map(|t| t.name().to_string()).collect();
+        self.create_defined(&sources, self.partitions).await?;
+        self.create_defined(&others, 1).await?;
+        require_topics(&self.settings, &all).await?;
         Ok(Encoder::new(&ids)?)
+    }
+}
+
+impl TopicSet {
+    /// Creates `names` (as defined in `infra/kafka/topics.toml`, with this set's suffix and the
+    /// file's settings) through the stack's own `infra/tools/topics.py`, as tests do.
+    async fn create_defined(&self, names: &[String], partitions: i32) -> Result<()> {
+        let repo = crate::repo_root();
+        let tools = std::env::var("LGMA_TOOLS").unwrap_or_else(|_| "/opt/lgma".into());
+        let mut cmd = tokio::process::Command::new(format!("{tools}/venv/bin/python"));
+        cmd.arg(repo.join("infra/tools/topics.py"))
+            .args([
+                "--quiet",
+                "--bootstrap",
+                &self.settings.kafka.bootstrap_servers,
+            ])
+            .args([
+                "--suffix",
+                &self.suffix,
+                "--partitions",
+                &partitions.to_string(),
+            ]);
+        for name in names {
+            cmd.args(["--only", name]);
+        }
+        let out = cmd
+            .arg(repo.join("infra/kafka/topics.toml"))
+            .output()
+            .await?;
+        if !out.status.success() {
+            return Err(Error::Run(format!(
+                "infra/tools/topics.py: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )));
+        }
+        Ok(())
     }
 }
 

@@ -10,7 +10,7 @@ use rand::SeedableRng;
 
 use lgma_publisher::encode::Encoder;
 use lgma_publisher::onboard::{jsonl, npad, Mapped};
-use lgma_publisher::produce::{ensure_topics, EventProducer};
+use lgma_publisher::produce::{require_topics, EventProducer};
 use lgma_publisher::registry::RegistryClient;
 use lgma_publisher::settings::{Settings, ENV_PREFIX};
 use lgma_publisher::stats::Summary;
@@ -172,7 +172,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// Registers the schemas and creates the topics; returns the encoder with the registry's ids.
+/// Registers the schemas and checks the topics exist; returns the encoder with the registry's ids.
 async fn prepare(settings: &Settings) -> Result<(Encoder, HashMap<Topic, String>)> {
     let ids = RegistryClient::new(&settings.registry_url)?
         .register_all(&settings.topics)
@@ -182,7 +182,7 @@ async fn prepare(settings: &Settings) -> Result<(Encoder, HashMap<Topic, String>
         .map(|t| (*t, settings.topics.topic(*t)))
         .collect();
     let list: Vec<String> = names.values().cloned().collect();
-    ensure_topics(settings, &list).await?;
+    require_topics(settings, &list).await?;
     Ok((Encoder::new(&ids)?, names))
 }
 

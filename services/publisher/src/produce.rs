@@ -7,8 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
@@ -42,22 +41,37 @@ impl ProducerContext for DeliveryCounter {
     }
 }
 
-/// Creates the topics that do not exist yet (idempotent; never deletes anything).
-pub async fn ensure_topics(settings: &Settings, names: &[String]) -> Result<()> {
-    let admin: AdminClient<DefaultClientContext> = settings.kafka.client_config().create()?;
-    let new: Vec<NewTopic<'_>> = names
+/// Checks that every topic exists. A publisher never creates topics: one created with client
+/// defaults gets whatever retention the broker defaults to (on the local broker, settings that can
+/// delete records before ingest reads them), so topics come only from `infra/kafka/topics.toml`
+/// (`infra/stack topics`, or `infra/tools/topics.py --suffix` for tests).
+pub async fn require_topics(settings: &Settings, names: &[String]) -> Result<()> {
+    let config = settings.kafka.client_config();
+    let existing = tokio::task::spawn_blocking(move || -> Result<Vec<String>> {
+        let consumer: BaseConsumer = config.create()?;
+        let metadata = consumer.fetch_metadata(None, Duration::from_secs(20))?;
+        Ok(metadata
+            .topics()
+            .iter()
+            .map(|t| t.name().to_string())
+            .collect())
+    })
+    .await
+    .map_err(|e| Error::TopicAdmin(format!("metadata task: {e}")))??;
+    let missing: Vec<&str> = names
         .iter()
-        .map(|n| NewTopic::new(n, settings.partitions, TopicReplication::Fixed(1)))
+        .map(String::as_str)
+        .filter(|n| !existing.iter().any(|e| e == n))
         .collect();
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(20)));
-    let results = admin.create_topics(&new, &options).await?;
-    for result in results {
-        match result {
-            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((topic, code)) => return Err(Error::TopicAdmin(format!("{topic}: {code}"))),
-        }
+    if missing.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    Err(Error::TopicAdmin(format!(
+        "topics missing: {}. Create them from infra/kafka/topics.toml (`infra/stack topics`; tests: \
+         `infra/tools/topics.py --suffix <suffix>`): the publisher does not create topics, since one \
+         created with client defaults may lose records",
+        missing.join(", ")
+    )))
 }
 
 pub struct EventProducer {

@@ -13,8 +13,6 @@ pub struct Settings {
     pub kafka: KafkaSettings,
     pub registry_url: String,
     pub topics: TopicNaming,
-    /// Partitions for topics the publisher creates when missing (tansu has no auto-create).
-    pub partitions: i32,
     /// Seconds between progress lines on long runs.
     pub progress_interval_secs: u64,
 }
@@ -25,7 +23,6 @@ impl Default for Settings {
             kafka: KafkaSettings::default(),
             registry_url: "http://127.0.0.1:8081".into(),
             topics: TopicNaming::default(),
-            partitions: 4,
             progress_interval_secs: 5,
         }
     }

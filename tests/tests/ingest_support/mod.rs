@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use lgma_e2e::{clickhouse_url, create_topic, kafka_bootstrap, registry_url};
+use lgma_e2e::{clickhouse_url, create_defined_topics, kafka_bootstrap, registry_url};
 use lgma_publisher::encode::Encoder;
 use lgma_publisher::model::ChangeEvent;
 use lgma_publisher::registry::RegistryClient;
@@ -125,11 +125,13 @@ impl World {
             prefix: String::new(),
             suffix: suffix.clone(),
         };
-        for &topic in topics {
-            create_topic(&naming.topic(topic), partitions).await?;
-            create_topic(&format!("{}.enriched{suffix}", topic.name()), 1).await?;
-        }
-        create_topic(&format!("lgma.dlq{suffix}"), 1).await?;
+        // From infra/kafka/topics.toml with its settings (retention...), suffixed names.
+        let sources: Vec<&str> = topics.iter().map(|t| t.name()).collect();
+        create_defined_topics(&sources, &suffix, Some(partitions))?;
+        let enriched: Vec<String> = sources.iter().map(|t| format!("{t}.enriched")).collect();
+        let mut others: Vec<&str> = enriched.iter().map(String::as_str).collect();
+        others.push("lgma.dlq");
+        create_defined_topics(&others, &suffix, Some(1))?;
         let registry = RegistryClient::new(&registry_url())?;
         // The registry may be restarting (other suites restart it): retry for a while.
         let mut attempt = 0;
