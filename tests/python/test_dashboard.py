@@ -22,7 +22,7 @@ from api_support import ROOT, TOKENS, Api, ch, insert
 RUN = uuid.uuid4().hex[:12]
 ENTITY_TABLE = f"dash_test_{RUN}"
 MARK = f"dash-test-{RUN}"
-PANELS = ("fresh-", "trend-", "plan-", "voids-")
+PANELS = ("fresh-", "trend-", "plan-", "voids-", "rec-")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
@@ -85,6 +85,12 @@ def api_figures(api):
     for r in get("/v1/summaries/housing/voids"):
         out[f"voids-stock-{r['la_code']}"] = str(r["stock"]); out[f"voids-voids-{r['la_code']}"] = str(r["voids"])
         out[f"voids-rate-{r['la_code']}"] = pct(r["void_rate"])
+    published, lost = {}, {}
+    for p in api.get("/v1/reconcile", "analyst").json()["partitions"]:
+        published[p["topic"]] = published.get(p["topic"], 0) + p["published"]
+        lost[p["topic"]] = lost.get(p["topic"], 0) + p["lost"] + p["lost_unrecorded"]
+    for topic in published:
+        out[f"rec-published-{topic}"] = str(published[topic]); out[f"rec-lost-{topic}"] = str(lost[topic])
     return out
 
 
@@ -171,6 +177,9 @@ def test_dashboard_shows_the_api_numbers(api, tmp_path):
             compared[panel] += 1
     # Every panel compared, every row of it: freshness 2 per council; planning and voids 3 per row.
     assert compared["fresh-"] >= 2 and compared["trend-"] >= 2, compared
+    # Reconciliation: the seven council topics, published and lost as the API counts them.
+    assert compared["rec-"] == 14, compared
+    assert "published =" in page.values.get("reconcile-summary", ""), page.values.get("reconcile-summary")
     assert compared["plan-"] >= 3 and compared["plan-"] % 3 == 0 and compared["voids-"] >= 3, compared
     # The planning chart: one bar per council with a median, and the 8-week target line.
     assert dom.stdout.count('<rect') >= 1 and "8-week target (56 days)" in dom.stdout

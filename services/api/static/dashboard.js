@@ -178,7 +178,13 @@
     var status = document.getElementById("status");
     return Promise.all([
       api("/v1/quality/freshness?limit=1000").then(freshness),
-      Promise.all([api("/v1/reconcile"), api("/v1/quality/loss?limit=1000")]).then(function (r) { reconcile(r[0], r[1]); }),
+      // The broker may be unreachable from the API: that panel says so, the others still load.
+      Promise.all([api("/v1/reconcile"), api("/v1/quality/loss?limit=1000")]).then(function (r) { reconcile(r[0], r[1]); })
+        .catch(function (e) {
+          var summary = document.getElementById("reconcile-summary");
+          summary.dataset.state = "error";
+          summary.textContent = "Reconciliation unavailable: " + e.message;
+        }),
       // The last 24 months only: the full history (years x 9 regions) outgrows a page, and a page
       // cut in the past would show an old month as the latest.
       api("/v1/summaries/homelessness/region-trend?limit=1000&from=" + monthsAgo(TREND_MONTHS - 1)).then(trend),
