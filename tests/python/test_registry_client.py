@@ -273,7 +273,7 @@ def test_references_and_data_contracts_round_trip(client, topic, kafka_bootstrap
 
     # The serdes resolve the referenced type (serializer by lookup, deserializer by id + references).
     records = [{"household_id": "H-1", "address": {"line1": "1 Main St", "eircode": "D02X285"}}]
-    serializer = AvroSerializer(client, HOUSEHOLD, conf={"auto.register.schemas": False, "use.latest.version": True})
+    serializer = AvroSerializer(client, Schema(HOUSEHOLD, "AVRO", refs), conf={"auto.register.schemas": False, "use.latest.version": True})
     producer = SerializingProducer(
         {"bootstrap.servers": kafka_bootstrap, "key.serializer": StringSerializer("utf_8"), "value.serializer": serializer}
     )

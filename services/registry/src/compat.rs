@@ -157,8 +157,9 @@ pub fn can_read_with(
     reader: &Schema,
     reader_deps: &[Schema],
 ) -> Vec<Incompatibility> {
-    let w_all: Vec<&Schema> = std::iter::once(writer).chain(writer_deps).collect();
-    let r_all: Vec<&Schema> = std::iter::once(reader).chain(reader_deps).collect();
+    // Definitions before use: apache-avro resolves the list in order.
+    let w_all: Vec<&Schema> = writer_deps.iter().chain(std::iter::once(writer)).collect();
+    let r_all: Vec<&Schema> = reader_deps.iter().chain(std::iter::once(reader)).collect();
     let (Ok(w_names), Ok(r_names)) = (
         ResolvedSchema::try_from(w_all),
         ResolvedSchema::try_from(r_all),
