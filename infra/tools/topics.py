@@ -38,6 +38,9 @@ def definitions(spec: dict) -> list[dict]:
         partitions = int(merged.pop("partitions", 1))
         replication = int(merged.pop("replication_factor", 1))
         config = {k: str(v) for k, v in merged.items()}
+        policy = {p.strip() for p in config.get("cleanup.policy", "delete").split(",")}
+        if "delete" not in policy:
+            config.pop("retention.ms", None)  # not consulted by a compact-only topic
         out.append({"name": name, "partitions": partitions, "replication": replication, "config": config})
     return out
 
@@ -156,7 +159,7 @@ def main() -> int:
 
 def reconcile_existing(admin, name: str, config: dict, fix: bool, say) -> int:
     """Compares an existing topic's settings with its definition; 1 if it may lose records."""
-    from confluent_kafka.admin import ConfigResource  # noqa: PLC0415
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource  # noqa: PLC0415
 
     resource = ConfigResource(ConfigResource.Type.TOPIC, name)
     try:
@@ -179,9 +182,10 @@ def reconcile_existing(admin, name: str, config: dict, fix: bool, say) -> int:
         stream = sys.stderr if dangerous else sys.stdout
         print(f"  DIFFERS  {name}: {described}; run with --fix-existing to apply the file", file=stream)
         return 1 if dangerous else 0
-    resource = ConfigResource(ConfigResource.Type.TOPIC, name, set_config=config)
+    entries = [ConfigEntry(k, w, incremental_operation=AlterConfigOpType.SET) for k, (_, w) in drift.items()]
+    resource = ConfigResource(ConfigResource.Type.TOPIC, name, incremental_configs=entries)
     try:
-        admin.alter_configs([resource], request_timeout=15)[resource].result()
+        admin.incremental_alter_configs([resource], request_timeout=15)[resource].result()
     except Exception as exc:  # noqa: BLE001
         print(f"  FAILED   {name}: could not apply {described}: {exc}", file=sys.stderr)
         return 1

@@ -17,7 +17,7 @@ COUNCIL_TOPICS = [
 
 def create_defined(suffix: str, names: list[str], partitions: int | None = None) -> None:
     """Creates `names` (as defined) with `suffix` appended; `partitions` overrides the count."""
-    cmd = [sys.executable, str(ROOT / "infra/tools/topics.py"), "--bootstrap", KAFKA, "--suffix", suffix, "--quiet"]
+    cmd = [sys.executable, str(ROOT / "infra/tools/topics.py"), "--bootstrap", KAFKA, f"--suffix={suffix}", "--quiet"]
     for name in names:
         cmd += ["--only", name]
     if partitions is not None:

@@ -92,8 +92,7 @@ pub fn create_defined_topics(names: &[&str], suffix: &str, partitions: Option<i3
     cmd.arg(root.join("infra/tools/topics.py"))
         .arg("--bootstrap")
         .arg(kafka_bootstrap())
-        .arg("--suffix")
-        .arg(suffix)
+        .arg(format!("--suffix={suffix}")) // a suffix may start with '-'
         .arg("--quiet");
     for name in names {
         cmd.arg("--only").arg(name);

@@ -244,6 +244,9 @@ async fn records_the_broker_deletes_before_ingest_reads_them_are_recorded_as_los
     // Ingest stands still while ten more records are published and then deleted by the broker's
     // retention (with the ten it had already recorded), then carries on with ten more.
     signal(&ingest.0, "STOP")?;
+    // A fetch sent before the stop is answered (empty) within fetch.wait.max.ms; after that no
+    // answer with records can sit in the socket while they are deleted.
+    tokio::time::sleep(Duration::from_secs(2)).await;
     let resumed = async {
         for e in &events[10..30] {
             world.send(e).await?;

@@ -218,6 +218,11 @@ impl Ingest {
             if let Some(record) = received {
                 self.accept(record);
             }
+            // A finished write is settled at once (offset hint, loss report), not when the next
+            // batch happens to flush.
+            if self.in_flight.as_ref().is_some_and(|h| h.is_finished()) && !self.settle().await {
+                self.failed("batch write failed", &shutdown).await;
+            }
             let due = self.batch_started.is_some_and(|t| t.elapsed() >= max_wait);
             if due
                 || self.batch.len() >= self.settings.batch.max_rows
