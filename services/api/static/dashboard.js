@@ -83,7 +83,7 @@
       var a = byTopic[t];
       var state = a.doubled || a.unaccounted ? "mismatch" : a.lost ? "loss" : a.unread ? "catching up" : "ok";
       var tr = el("tr", { class: state === "ok" ? "ok" : state === "catching up" ? "late" : "failing", "data-topic": t });
-      tr.appendChild(el("td", {}, t));
+      tr.appendChild(el("td", { title: t }, t.replace(/^lgma\./, "")));
       tr.appendChild(el("td", { class: "num", "data-test": "rec-published-" + t }, a.published));
       tr.appendChild(el("td", { class: "num" }, a.stored));
       tr.appendChild(el("td", { class: "num" }, a.quarantined));
