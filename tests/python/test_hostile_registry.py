@@ -33,13 +33,14 @@ INJECTIONS = ["' OR '1'='1", "x'; DROP TABLE subjects; --", "1 UNION SELECT * FR
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory):
-    binary = ROOT / "target" / "debug" / "lgma-registry"
+    binary = pathlib.Path(os.environ.get("LGMA_REGISTRY_BIN", ROOT / "target" / "debug" / "lgma-registry"))
     assert binary.exists(), "build it first: cargo build -p lgma-registry"
     tmp = tmp_path_factory.mktemp("hostile-registry")
     users = tmp / "users.toml"
+    # The writer may change only subjects starting "hostile-" (a write user must list its prefixes).
     users.write_text("".join(
-        f'[[users]]\nname = "{name}"\npassword_sha256 = "{hashlib.sha256(pw.encode()).hexdigest()}"\nrole = "{role}"\n'
-        for (name, pw), role in [(READER, "read"), (WRITER, "write")]))
+        f'[[users]]\nname = "{name}"\npassword_sha256 = "{hashlib.sha256(pw.encode()).hexdigest()}"\nrole = "{role}"\n{extra}'
+        for (name, pw), role, extra in [(READER, "read", ""), (WRITER, "write", 'subjects = ["hostile-"]\n')]))
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = open(tmp / "registry.log", "wb")
@@ -117,6 +118,19 @@ def assert_alive(base: str, proc=None):
         assert proc.poll() is None, "the registry process exited"
 
 
+def without_key(path: str, body: bytes) -> bool:
+    """A JSON object lacking (or nulling) the key `path` acts on: schema, compatibility or mode."""
+    try:
+        value = json.loads(body)
+    except ValueError:
+        return False
+    if not isinstance(value, dict):
+        return False
+    keys = {"versions": ["schema"], "config": ["compatibility", "compatibilityLevel"], "mode": ["mode"]}
+    part = "versions" if path.endswith("/versions") else path.strip("/").split("/")[0]
+    return part in keys and all(value.get(k) is None for k in keys[part])
+
+
 def test_hostile_input_refused_without_change(registry):
     base, proc, tmp = registry
     before = state(base)
@@ -136,7 +150,14 @@ def test_hostile_input_refused_without_change(registry):
                          ("/mode/hostile-value", "PUT")]:
         for body in bodies:
             r = w.request(method, base + path, headers=CT, data=body, timeout=10)
-            assert_refused(r, f"{method} {path} {body[:30]!r}")
+            if without_key(path, body):
+                # An object without the key the endpoint acts on is no change in Confluent 7.4+:
+                # registering re-finds the latest version (`maybePopulateFromPrevious`), PUT /config
+                # answers the current level. 200 is fine then; the state check below proves nothing
+                # changed.
+                assert r.status_code == 200 or 400 <= r.status_code < 500, (method, path, r.status_code)
+            else:
+                assert_refused(r, f"{method} {path} {body[:30]!r}")
             tried += 1
     # Deep nesting: JSON nested past any sane parser depth, and a deeply nested Avro schema string.
     for depth in (1_000, 100_000):

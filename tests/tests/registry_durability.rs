@@ -123,6 +123,7 @@ fn unreachable_broker_is_a_clear_non_zero_exit() {
         .args(["--listen", &format!("127.0.0.1:{}", free_port())])
         .env("LGMA_REGISTRY_KAFKA__BOOTSTRAP_SERVERS", "127.0.0.1:1")
         .env("LGMA_REGISTRY_STORE__STARTUP_TIMEOUT_SECS", "2")
+        .env("LGMA_REGISTRY_AUTH__ALLOW_ANONYMOUS", "true")
         .output()
         .expect("run lgma-registry");
     assert!(!out.status.success());

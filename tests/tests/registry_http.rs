@@ -495,7 +495,7 @@ async fn basic_auth_roles() {
     std::fs::write(
         &users,
         format!(
-            "[[users]]\nname = \"reader\"\npassword_sha256 = \"{}\"\nrole = \"read\"\n\n[[users]]\nname = \"writer\"\npassword_sha256 = \"{}\"\nrole = \"write\"\n",
+            "[[users]]\nname = \"reader\"\npassword_sha256 = \"{}\"\nrole = \"read\"\n\n[[users]]\nname = \"writer\"\npassword_sha256 = \"{}\"\nrole = \"write\"\nsubjects = [\"a-\"]\n",
             sha256_hex("r-pass"),
             sha256_hex("w-pass")
         ),

@@ -41,8 +41,13 @@ pub struct HttpSettings {
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(default)]
 pub struct AuthSettings {
-    /// TOML file of users (`[[users]] name, password_sha256, role = "read" | "write"`). No file: no auth.
+    /// TOML file of users (`[[users]] name, password_sha256, role = "read" | "write" | "admin"`,
+    /// `subjects = ["prefix.", ...]` for `write`). Required unless `allow_anonymous`.
     pub users_file: Option<PathBuf>,
+    /// Local development only: without a users file, serve everyone with full rights (a loud
+    /// warning is logged). Off by default: without a users file the registry refuses to start.
+    /// Ignored when `users_file` is set.
+    pub allow_anonymous: bool,
 }
 
 impl Default for Settings {

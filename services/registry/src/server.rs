@@ -7,7 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{router, AppState};
 use crate::auth::Users;
-use crate::config::Settings;
+use crate::config::{AuthSettings, Settings};
 use crate::error::{Error, Result};
 use crate::service::Registry;
 use crate::store::Store;
@@ -22,10 +22,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<()> 
             None
         }
     };
-    let users = match &settings.auth.users_file {
-        Some(path) => Some(Arc::new(Users::load(path)?)),
-        None => None,
-    };
+    let users = load_users(&settings.auth)?;
     let readiness = Readiness::default();
     let listener = tokio::net::TcpListener::bind(&settings.listen)
         .await
@@ -83,3 +80,31 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<()> 
 }
 
 type Router = axum::Router;
+
+/// The users file, or `None` for anonymous access, which needs `auth.allow_anonymous` (local
+/// development only): a registry without auth lets any client overwrite any council's subjects.
+pub fn load_users(auth: &AuthSettings) -> Result<Option<Arc<Users>>> {
+    match (&auth.users_file, auth.allow_anonymous) {
+        (Some(path), allow_anonymous) => {
+            if allow_anonymous {
+                tracing::warn!("auth.allow_anonymous is ignored: auth.users_file is set");
+            }
+            Ok(Some(Arc::new(Users::load(path)?)))
+        }
+        (None, true) => {
+            tracing::warn!(
+                "AUTH IS OFF (auth.allow_anonymous = true): anyone who can reach this registry \
+                 may register, delete and reconfigure every subject. Local development only; \
+                 production sets auth.users_file"
+            );
+            Ok(None)
+        }
+        (None, false) => Err(Error::Config(
+            "no users file: set auth.users_file (env LGMA_REGISTRY_AUTH__USERS_FILE) to a TOML \
+             file of [[users]] (see services/registry/README.md, Security), or, for local \
+             development only, auth.allow_anonymous = true (env \
+             LGMA_REGISTRY_AUTH__ALLOW_ANONYMOUS=true)"
+                .into(),
+        )),
+    }
+}

@@ -63,6 +63,14 @@ impl RegistryProcess {
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
+        // Without a users file the registry refuses to start unless anonymous access is allowed
+        // (development only); tests that pass a users file run with auth on.
+        if !env
+            .iter()
+            .any(|(k, _)| *k == "LGMA_REGISTRY_AUTH__USERS_FILE")
+        {
+            cmd.env("LGMA_REGISTRY_AUTH__ALLOW_ANONYMOUS", "true");
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, MatchedPath, RawPathParams, Request, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, Method};
@@ -21,7 +21,7 @@ use futures::StreamExt;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::auth::{Role, Users};
+use crate::auth::Users;
 use crate::error::{Error, Result};
 use crate::service::Registry;
 
@@ -263,12 +263,46 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Writes are PUT, DELETE and registering; lookups and compatibility checks are reads.
-fn is_write(method: &Method, path: &str) -> bool {
-    match *method {
-        Method::PUT | Method::DELETE => true,
-        Method::POST => path.starts_with("/subjects/") && path.ends_with("/versions"),
-        _ => false,
+/// What a request needs beyond being authenticated (Confluent security plugin operations in
+/// brackets).
+#[derive(Debug, PartialEq, Eq)]
+enum Need {
+    /// GETs, schema lookups and compatibility checks (`SUBJECT_READ`, `GLOBAL_READ`, ...).
+    Read,
+    /// A change to one subject: `operation` as Confluent names it in its denial message.
+    Subject {
+        operation: &'static str,
+        subject: String,
+    },
+    /// A change to the global config or mode, or any other non-read request (`GLOBAL_*_WRITE`).
+    Admin,
+}
+
+/// Classifies a request by method and matched route (`route` is the route template, `subject`
+/// the percent-decoded `{subject}` parameter). Anything not known to be a read or a one-subject
+/// change needs an admin: new mutating routes fail closed.
+fn need(method: &Method, route: Option<&str>, subject: Option<&str>) -> Need {
+    let subject_op = |operation: &'static str| match subject {
+        Some(s) => Need::Subject {
+            operation,
+            subject: s.to_string(),
+        },
+        None => Need::Admin,
+    };
+    match (method.as_str(), route.unwrap_or_default()) {
+        ("GET" | "HEAD" | "OPTIONS", _) => Need::Read,
+        (
+            "POST",
+            "/subjects/{subject}"
+            | "/compatibility/subjects/{subject}/versions"
+            | "/compatibility/subjects/{subject}/versions/{version}",
+        ) => Need::Read,
+        ("POST", "/subjects/{subject}/versions") => subject_op("Write"),
+        ("DELETE", "/subjects/{subject}" | "/subjects/{subject}/versions/{version}") => {
+            subject_op("Delete")
+        }
+        ("PUT" | "DELETE", "/config/{subject}" | "/mode/{subject}") => subject_op("AlterConfigs"),
+        _ => Need::Admin,
     }
 }
 
@@ -280,14 +314,49 @@ async fn authorize(State(state): State<AppState>, req: Request, next: Next) -> R
         .headers()
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let Some(role) = header.and_then(|h| users.authenticate(h)) else {
+    let Some(user) = header.and_then(|h| users.authenticate(h)) else {
         return refuse(req, Error::Unauthorized).await;
     };
-    if role == Role::Read && is_write(req.method(), req.uri().path()) {
-        let denied = format!("User is denied operation Write on {}", req.uri().path());
-        return refuse(req, Error::Forbidden(denied)).await;
+    let (mut parts, body) = req.into_parts();
+    let route = parts
+        .extensions
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string());
+    // Percent-decoded as the handlers see it; undecodable (not UTF-8) means no subject, so only
+    // an admin gets through to the handler's 400.
+    let subject = RawPathParams::from_request_parts(&mut parts, &state)
+        .await
+        .ok()
+        .and_then(|params| {
+            params
+                .iter()
+                .find(|(name, _)| *name == "subject")
+                .map(|(_, value)| value.to_string())
+        });
+    let req = Request::from_parts(parts, body);
+    let denied = match need(req.method(), route.as_deref(), subject.as_deref()) {
+        Need::Read => None,
+        Need::Subject { operation, subject } => (!user.may_write_subject(&subject))
+            .then(|| format!("User is denied operation {operation} on Subject: {subject}")),
+        Need::Admin => (!user.is_admin()).then(|| {
+            format!(
+                "User is denied operation {} on Global: {} (admin role only)",
+                if matches!(*req.method(), Method::PUT | Method::DELETE) {
+                    "AlterConfigs"
+                } else {
+                    "Write"
+                },
+                req.uri().path()
+            )
+        }),
+    };
+    match denied {
+        Some(message) => {
+            tracing::info!(user = %user.name, method = %req.method(), path = %req.uri().path(), "denied");
+            refuse(req, Error::Forbidden(message)).await
+        }
+        None => next.run(req).await,
     }
-    next.run(req).await
 }
 
 /// Answers a refused request only after reading its body: a body left unread makes the server
@@ -377,14 +446,80 @@ mod tests {
     }
 
     #[test]
-    fn write_classification() {
-        assert!(is_write(&Method::POST, "/subjects/s/versions"));
-        assert!(!is_write(&Method::POST, "/subjects/s"));
-        assert!(!is_write(
-            &Method::POST,
-            "/compatibility/subjects/s/versions/latest"
-        ));
-        assert!(is_write(&Method::PUT, "/config"));
-        assert!(is_write(&Method::DELETE, "/subjects/s"));
+    fn request_classification() {
+        let subject = |operation, s: &str| Need::Subject {
+            operation,
+            subject: s.to_string(),
+        };
+        let s = Some("dublin-city.x-value");
+        let cases = [
+            (Method::GET, "/subjects/{subject}/versions", s, Need::Read),
+            (Method::GET, "/config", None, Need::Read),
+            (Method::POST, "/subjects/{subject}", s, Need::Read),
+            (
+                Method::POST,
+                "/compatibility/subjects/{subject}/versions/{version}",
+                s,
+                Need::Read,
+            ),
+            (
+                Method::POST,
+                "/compatibility/subjects/{subject}/versions",
+                s,
+                Need::Read,
+            ),
+            (
+                Method::POST,
+                "/subjects/{subject}/versions",
+                s,
+                subject("Write", "dublin-city.x-value"),
+            ),
+            (
+                Method::DELETE,
+                "/subjects/{subject}",
+                s,
+                subject("Delete", "dublin-city.x-value"),
+            ),
+            (
+                Method::DELETE,
+                "/subjects/{subject}/versions/{version}",
+                s,
+                subject("Delete", "dublin-city.x-value"),
+            ),
+            (
+                Method::PUT,
+                "/config/{subject}",
+                s,
+                subject("AlterConfigs", "dublin-city.x-value"),
+            ),
+            (
+                Method::DELETE,
+                "/mode/{subject}",
+                s,
+                subject("AlterConfigs", "dublin-city.x-value"),
+            ),
+            (Method::PUT, "/config", None, Need::Admin),
+            (Method::DELETE, "/config", None, Need::Admin),
+            (Method::PUT, "/mode", None, Need::Admin),
+            (Method::DELETE, "/mode", None, Need::Admin),
+            // Unknown or unmatched mutating requests, and an undecodable subject: admin only.
+            (Method::POST, "/exporters", None, Need::Admin),
+            (Method::PATCH, "/subjects/{subject}", s, Need::Admin),
+            (
+                Method::POST,
+                "/subjects/{subject}/versions",
+                None,
+                Need::Admin,
+            ),
+        ];
+        for (method, route, subject, expected) in cases {
+            assert_eq!(
+                need(&method, Some(route), subject),
+                expected,
+                "{method} {route}"
+            );
+        }
+        assert_eq!(need(&Method::PUT, None, None), Need::Admin);
+        assert_eq!(need(&Method::GET, None, None), Need::Read);
     }
 }
