@@ -525,6 +525,18 @@ async fn councils_write_only_their_own_subjects_and_only_admin_changes_globals()
     // Ops endpoints stay open for probes.
     let (status, _) = c.call(None, Method::GET, "/health", None).await;
     assert_eq!(status, 200);
+
+    // Credentials in the registry URL, as services without registry auth settings are configured
+    // (LGMA_INGEST_REGISTRY_URL=https://lgma-ingest:<pw>@registry.internal): reqwest sends them.
+    let with_userinfo =
+        process
+            .url
+            .replacen("http://", &format!("http://{}:{}@", READER.0, READER.1), 1);
+    let status = reqwest::get(format!("{with_userinfo}/subjects"))
+        .await
+        .expect("GET with credentials in the URL")
+        .status();
+    assert_eq!(status.as_u16(), 200);
 }
 
 fn run_without_users_file(extra_env: &[(&str, &str)]) -> std::process::Output {

@@ -246,6 +246,31 @@ mod tests {
         assert!(who("root").is_admin());
     }
 
+    /// The production example (infra/deploy) loads once its placeholders are real digests, and
+    /// refuses to load as shipped.
+    #[test]
+    fn production_users_example_parses_with_digests_filled_in() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../infra/deploy/registry-users.example.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(Users::parse(&text)
+            .unwrap_err()
+            .to_string()
+            .contains("64 hex"));
+        let users = Users::parse(&text.replace("<sha256 hex of the password>", &digest())).unwrap();
+        let who = |u: &str| users.authenticate(&header(u, "s3cret")).unwrap().clone();
+        assert!(who("dublin-city").may_write_subject("dublin-city.planning-value"));
+        assert!(!who("dublin-city").may_write_subject("cork-city.planning-value"));
+        assert!(!who("dublin-city").may_write_subject("lgma.planning.application-value"));
+        assert!(who("lgma-platform-ci").may_write_subject("lgma.planning.application-value"));
+        assert!(!who("lgma-platform-ci").is_admin());
+        let ingest = who("lgma-ingest");
+        assert!(ingest.may_write_subject("lgma.planning.application.enriched-value"));
+        assert!(!ingest.may_write_subject("lgma.planning.application-value"));
+        assert_eq!(who("lgma-reader").role, Role::Read);
+        assert!(who("registry-admin").is_admin());
+    }
+
     #[test]
     fn config_errors_fail_closed() {
         let err = |text: &str| Users::parse(text).unwrap_err().to_string();

@@ -81,3 +81,25 @@ impl Default for HttpSettings {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(relative: &str) -> Settings {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(relative);
+        toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    /// Production has auth on; only the local development config allows anonymous access.
+    #[test]
+    fn production_example_has_auth_on_and_local_config_is_anonymous() {
+        let production = read("../../infra/deploy/registry.toml.example");
+        assert!(production.auth.users_file.is_some());
+        assert!(!production.auth.allow_anonymous);
+        let local = read("../../infra/config/registry.toml");
+        assert!(local.auth.allow_anonymous);
+        assert!(local.auth.users_file.is_none());
+        assert!(!Settings::default().auth.allow_anonymous);
+    }
+}
