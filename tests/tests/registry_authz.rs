@@ -522,6 +522,66 @@ async fn councils_write_only_their_own_subjects_and_only_admin_changes_globals()
         )
         .await,
     );
+    // IMPORT mode lets a client choose (global) schema ids: admin only, even on a council's own
+    // subject; and an imported id must fit Confluent's int, so allocation cannot be pushed out.
+    let import_subject = format!("dublin-city.import-{suffix}-value");
+    let import_mode = format!("/mode/{import_subject}");
+    let answer = c
+        .call(
+            Some(DUBLIN),
+            Method::PUT,
+            &import_mode,
+            Some(json!({"mode": "IMPORT"})),
+        )
+        .await;
+    assert_denied(
+        "dublin IMPORT mode",
+        answer,
+        "IMPORT mode is for the admin role only",
+    );
+    assert_ok(
+        "admin IMPORT mode",
+        c.call(
+            Some(ADMIN),
+            Method::PUT,
+            &import_mode,
+            Some(json!({"mode": "IMPORT"})),
+        )
+        .await,
+    );
+    // A schema not registered yet (the same schema under another id is refused, 42205).
+    let imported_schema = record("AuthzImport", json!([{"name": "id", "type": "string"}]));
+    let import = |id: i64| json!({"schema": imported_schema.to_string(), "id": id, "version": 1});
+    let (status, body) = c
+        .call(
+            Some(ADMIN),
+            Method::POST,
+            &format!("/subjects/{import_subject}/versions"),
+            Some(import(i64::from(u32::MAX))),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error_code"].clone()),
+        (422, json!(42205)),
+        "{body}"
+    );
+    let imported = assert_ok(
+        "admin imports id 100000",
+        c.call(
+            Some(ADMIN),
+            Method::POST,
+            &format!("/subjects/{import_subject}/versions"),
+            Some(import(100_000)),
+        )
+        .await,
+    );
+    assert_eq!(imported["id"], json!(100_000));
+    assert_ok(
+        "admin READWRITE again",
+        c.call(Some(ADMIN), Method::DELETE, &import_mode, None)
+            .await,
+    );
+
     // Ops endpoints stay open for probes.
     let (status, _) = c.call(None, Method::GET, "/health", None).await;
     assert_eq!(status, 200);

@@ -284,6 +284,14 @@ impl Registry {
         normalize: bool,
     ) -> Result<Found> {
         check_type(req)?;
+        // Ids are Java ints in Confluent's clients; a bigger imported id would also push every
+        // later allocation (max id + 1) out of their range.
+        if req.id.is_some_and(|id| id > i64::from(i32::MAX)) {
+            return Err(Error::OperationNotPermitted(format!(
+                "Schema id must be at most {}",
+                i32::MAX
+            )));
+        }
         let _local = self.store.write_lock.lock().await;
         for _ in 0..MAX_ATTEMPTS {
             let (key, value) = {
@@ -368,9 +376,12 @@ impl Registry {
                     Some(v) => v,
                     None => next,
                 };
-                let id = req_id
-                    .or_else(|| state.id_for_identity(&candidate.identity))
-                    .unwrap_or(state.max_id() + 1);
+                let id = match req_id.or_else(|| state.id_for_identity(&candidate.identity)) {
+                    Some(id) => id,
+                    None => state.max_id().checked_add(1).ok_or_else(|| {
+                        Error::OperationNotPermitted("schema id space exhausted".into())
+                    })?,
+                };
                 if let Some(existing) = state.schema(id) {
                     if existing.identity != candidate.identity {
                         return Err(Error::OperationNotPermitted(format!(

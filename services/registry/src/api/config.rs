@@ -2,11 +2,13 @@
 
 use axum::extract::{Path, State};
 use axum::routing::get;
+use axum::Extension;
 use axum::Router;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::{validate_subject, AppState, JsonBody, Params, SrJson};
+use crate::auth::Principal;
 use crate::compat::Level;
 use crate::error::{Error, Result};
 use crate::state::Mode;
@@ -212,11 +214,19 @@ async fn get_subject_mode(
 async fn put_subject_mode(
     State(app): State<AppState>,
     Path(subject): Path<String>,
+    user: Option<Extension<Principal>>,
     params: Params,
     JsonBody(req): JsonBody<ModeRequest>,
 ) -> Result<SrJson> {
     validate_subject(&subject)?;
     let mode = Mode::parse(&req.mode)?;
+    // IMPORT lets a client choose schema ids, which are global: a migration tool for admins,
+    // not something one council may do (it could take ids out from under everyone else).
+    if mode == Mode::Import && user.is_some_and(|Extension(u)| !u.is_admin()) {
+        return Err(Error::Forbidden(format!(
+            "User is denied operation AlterConfigs on Subject: {subject} (IMPORT mode is for the admin role only)"
+        )));
+    }
     check_import_allowed(&app, Some(&subject), mode, &params)?;
     app.registry.set_mode(Some(&subject), Some(mode)).await?;
     Ok(mode_json(mode))

@@ -333,6 +333,8 @@ async fn authorize(State(state): State<AppState>, req: Request, next: Next) -> R
                 .find(|(name, _)| *name == "subject")
                 .map(|(_, value)| value.to_string())
         });
+    // Handlers that judge the body (IMPORT mode) see who asked.
+    parts.extensions.insert(user.clone());
     let req = Request::from_parts(parts, body);
     let denied = match need(req.method(), route.as_deref(), subject.as_deref()) {
         Need::Read => None,
