@@ -119,7 +119,7 @@ def test_simulate_lands_and_every_event_reads_back(publisher, kafka_bootstrap, r
 
 def test_npad_sample_publishes(publisher, kafka_bootstrap, registry_url):
     suffix = f".py{uuid.uuid4().hex[:10]}"
-    create_defined(suffix, ["lgma.planning.application"])
+    create_defined(suffix, TOPICS)  # the stack creates every council topic
     result = run(publisher, kafka_bootstrap, registry_url, "--topic-suffix", suffix, "publish",
                  "schemas/samples/planning_npad.csv")
     assert result.returncode == 0, result.stderr
@@ -137,7 +137,7 @@ def test_npad_sample_publishes(publisher, kafka_bootstrap, registry_url):
 
 def test_broken_npad_rows_are_reported_with_line_and_column(publisher, kafka_bootstrap, registry_url):
     suffix = f".py{uuid.uuid4().hex[:10]}"
-    create_defined(suffix, ["lgma.planning.application"])
+    create_defined(suffix, TOPICS)  # the stack creates every council topic
     result = run(publisher, kafka_bootstrap, registry_url, "--topic-suffix", suffix, "publish",
                  "schemas/samples/planning_npad_broken.csv")
     assert result.returncode == 2
