@@ -54,7 +54,7 @@ class Api:
             for role, tok in TOKENS.items()))
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        env = dict(os.environ, LGMA_API_LISTEN=f"127.0.0.1:{self.port}", LGMA_API_TOKENS_FILE=str(tokens),
+        env = dict(os.environ, LGMA_DEV_MODE="1", LGMA_API_LISTEN=f"127.0.0.1:{self.port}", LGMA_API_TOKENS_FILE=str(tokens),
                    LGMA_API_SUPPRESSION_THRESHOLD=str(threshold), LGMA_API_CLICKHOUSE__URL=CLICKHOUSE)
         self.log = open(tmp / "api.log", "wb")
         self.proc = subprocess.Popen([str(binary), "--config", str(ROOT / "infra/config/api.toml")],
@@ -171,7 +171,7 @@ class Stream:
         self.ing_log = open(self.tmp / "ingest.log", "wb")
         self.ingest = subprocess.Popen([str(ROOT / "target/debug/lgma-ingest"), "run", "--config", str(config)],
                                        cwd=ROOT, stdout=self.ing_log, stderr=subprocess.STDOUT,
-                                       env=dict(os.environ, RUST_LOG="info,librdkafka=warn,rdkafka=warn"))
+                                       env=dict(os.environ, LGMA_DEV_MODE="1", RUST_LOG="info,librdkafka=warn,rdkafka=warn"))
         # Wait until the second simulated month is landing: the first has been published in full.
         y, m = month_after(self.year, self.month)
         deadline = time.time() + 240

@@ -66,6 +66,7 @@ fn reconcile(world_config: &std::path::Path) -> Result<(i32, String)> {
     let out = Command::new(ingest_binary())
         .args(["reconcile", "--config"])
         .arg(world_config)
+        .env(lgma_core::config::DEV_MODE_VAR, "1")
         .output()
         .context("running lgma-ingest reconcile")?;
     let text = format!(

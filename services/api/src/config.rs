@@ -114,11 +114,28 @@ impl Settings {
         Ok(())
     }
 
+    /// Refuses the local stack's (public) or empty ClickHouse passwords outside development mode.
+    pub fn check_secrets(&self) -> Result<()> {
+        use lgma_core::config::{require_secret, LOCAL_PASSWORDS};
+        require_secret(
+            "clickhouse.reader_password (LGMA_API_CLICKHOUSE__READER_PASSWORD)",
+            &self.clickhouse.reader_password,
+            &LOCAL_PASSWORDS,
+        )?;
+        require_secret(
+            "clickhouse.writer_password (LGMA_API_CLICKHOUSE__WRITER_PASSWORD)",
+            &self.clickhouse.writer_password,
+            &LOCAL_PASSWORDS,
+        )?;
+        Ok(())
+    }
+
     /// A copy safe to print: passwords replaced.
     pub fn redacted(&self) -> Self {
         let mut s = self.clone();
         s.clickhouse.reader_password = "<redacted>".into();
         s.clickhouse.writer_password = "<redacted>".into();
+        s.kafka = s.kafka.redacted();
         s
     }
 }

@@ -30,6 +30,7 @@ fn main() -> anyhow::Result<()> {
         print!("{}", lgma_core::config::render(&settings.redacted())?);
         return Ok(());
     }
+    settings.check_secrets()?;
     tokio::runtime::Runtime::new()?.block_on(run(settings))
 }
 

@@ -31,6 +31,94 @@ where
     figment.extract().map_err(|e| Error::Config(e.to_string()))
 }
 
+/// The environment variable that turns on development mode for every service.
+pub const DEV_MODE_VAR: &str = "LGMA_DEV_MODE";
+
+/// Passwords of the local stack (`infra/stack`) and the placeholders of the example files: public
+/// in this repository, so never a real secret.
+pub const LOCAL_PASSWORDS: [&str; 6] = [
+    "admin-local",
+    "writer-local",
+    "reader-local",
+    "change-me",
+    "changeme",
+    "password",
+];
+
+/// Development mode (`LGMA_DEV_MODE=1`): the only way a service accepts the committed example keys
+/// or the local stack's passwords. The local stack and its tests set it; production never does.
+pub fn dev_mode() -> bool {
+    std::env::var(DEV_MODE_VAR)
+        .map(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
+        .unwrap_or(false)
+}
+
+/// Refuses a secret that is empty or publicly known (`known`) outside development mode; in
+/// development mode accepts it with a loud warning. `what` names the setting for the operator
+/// (never the value).
+pub fn require_secret(what: &str, value: &str, known: &[&str]) -> Result<()> {
+    let weak = if value.is_empty() {
+        Some("is empty")
+    } else if known.contains(&value) {
+        Some("is a publicly known example value")
+    } else {
+        None
+    };
+    match weak {
+        Some(why) => unless_dev_mode(&format!("{what} {why}")),
+        None => Ok(()),
+    }
+}
+
+/// Accepts `problem` (a weak-secret finding, e.g. "clickhouse.password is empty") only in
+/// development mode, with a loud warning; otherwise it is a start-up error saying how to fix it.
+pub fn unless_dev_mode(problem: &str) -> Result<()> {
+    if dev_mode() {
+        // stderr, not tracing: this runs before a service installs its subscriber.
+        eprintln!("WARNING: DEVELOPMENT MODE ({DEV_MODE_VAR}=1): {problem}; never run like this with real data");
+        return Ok(());
+    }
+    Err(Error::Config(format!(
+        "{problem}: set a real secret (from a file or the environment), or start in development \
+         mode with {DEV_MODE_VAR}=1 on a machine without real data"
+    )))
+}
+
+/// Splits credentials out of a URL (`https://user:password@registry.internal` — how the
+/// Confluent clients take registry credentials): the URL without them, to log and show, and the
+/// `Authorization: Basic ...` value to send (to be marked sensitive by the HTTP client).
+pub fn split_url_credentials(url: &str) -> (String, Option<String>) {
+    use base64::Engine;
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return (url.to_string(), None);
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let Some((userinfo, host)) = authority.rsplit_once('@') else {
+        return (url.to_string(), None);
+    };
+    let header = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(userinfo.as_bytes())
+    );
+    (format!("{scheme}://{host}{path}"), Some(header))
+}
+
+/// Whether a Kafka client property holds a secret (redacted wherever config is printed).
+pub fn is_secret_property(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    [
+        "password",
+        "secret",
+        "jaas",
+        "token",
+        "ssl.key.pem",
+        "private",
+    ]
+    .iter()
+    .any(|s| k.contains(s))
+}
+
 /// Renders settings as TOML for `--print-config`, with secrets already redacted by the caller's types.
 pub fn render<T: Serialize>(settings: &T) -> Result<String> {
     toml::to_string_pretty(settings).map_err(|e| Error::Config(e.to_string()))
@@ -75,6 +163,53 @@ mod tests {
             assert_eq!(s.inner.url, "http://env");
             Ok(())
         });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's closure signature, test only
+    fn known_or_empty_secrets_are_refused_outside_development_mode() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env(DEV_MODE_VAR, "0");
+            let err = require_secret("clickhouse.password", "writer-local", &LOCAL_PASSWORDS)
+                .expect_err("known password refused");
+            assert!(err.to_string().contains("clickhouse.password"));
+            assert!(
+                !err.to_string().contains("writer-local"),
+                "never echo the value"
+            );
+            assert!(require_secret("x", "", &[]).is_err());
+            assert!(require_secret("x", "a-real-secret", &LOCAL_PASSWORDS).is_ok());
+            jail.set_env(DEV_MODE_VAR, "1");
+            assert!(
+                require_secret("clickhouse.password", "writer-local", &LOCAL_PASSWORDS).is_ok()
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn url_credentials_are_split_out() {
+        let (url, auth) = split_url_credentials("https://ingest:pa%40ss@registry.internal:8081/x");
+        assert_eq!(url, "https://registry.internal:8081/x");
+        assert_eq!(auth.as_deref(), Some("Basic aW5nZXN0OnBhJTQwc3M="));
+        assert_eq!(
+            split_url_credentials("http://127.0.0.1:8081"),
+            ("http://127.0.0.1:8081".to_string(), None)
+        );
+    }
+
+    #[test]
+    fn secret_properties_are_recognised() {
+        for k in [
+            "sasl.password",
+            "ssl.key.password",
+            "sasl.oauthbearer.client.secret",
+            "sasl.jaas.config",
+        ] {
+            assert!(is_secret_property(k), "{k}");
+        }
+        assert!(!is_secret_property("security.protocol"));
+        assert!(!is_secret_property("sasl.username"));
     }
 
     #[test]

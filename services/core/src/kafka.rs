@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use rdkafka::ClientConfig;
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct KafkaSettings {
     pub bootstrap_servers: String,
@@ -25,7 +25,30 @@ impl Default for KafkaSettings {
     }
 }
 
+/// Debug output (logs, panics) shows secret-looking properties redacted.
+impl std::fmt::Debug for KafkaSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = self.redacted();
+        f.debug_struct("KafkaSettings")
+            .field("bootstrap_servers", &shown.bootstrap_servers)
+            .field("properties", &shown.properties)
+            .finish()
+    }
+}
+
 impl KafkaSettings {
+    /// A copy safe to print: secret-looking properties (`sasl.password`, `ssl.key.password`,
+    /// `sasl.jaas.config`, ...) replaced.
+    pub fn redacted(&self) -> Self {
+        let mut copy = self.clone();
+        for (key, value) in copy.properties.iter_mut() {
+            if crate::config::is_secret_property(key) {
+                *value = "<redacted>".into();
+            }
+        }
+        copy
+    }
+
     /// A client config with the bootstrap servers and pass-through properties set.
     ///
     /// librdkafka's fetch defaults are fine once the local broker has its header index

@@ -213,10 +213,35 @@ impl Settings {
         Ok(())
     }
 
+    /// Refuses publicly known secrets outside development mode (`LGMA_DEV_MODE=1`): the committed
+    /// example pseudonymisation keys (with a known key, a PPSN pseudonym is reversed by trying
+    /// every PPSN) and the local stack's ClickHouse passwords. `keys` also checks the keys file.
+    pub fn check_secrets(&self, keys: bool) -> Result<()> {
+        lgma_core::config::require_secret(
+            "clickhouse.password (LGMA_INGEST_CLICKHOUSE__PASSWORD)",
+            &self.clickhouse.password,
+            &lgma_core::config::LOCAL_PASSWORDS,
+        )?;
+        if keys {
+            let domains = crate::pseudonymise::Keys::load(&self.keys_file)?.example_key_domains();
+            if !domains.is_empty() {
+                lgma_core::config::unless_dev_mode(&format!(
+                    "the pseudonymisation key of domain(s) {} in {} is a committed example key \
+                     (public: its pseudonyms can be reversed by trying every identifier)",
+                    domains.join(", "),
+                    self.keys_file.display()
+                ))?;
+            }
+        }
+        Ok(())
+    }
+
     /// A copy safe to print (the defaults pass through serde, so redaction cannot live there).
     pub fn redacted(&self) -> Self {
         let mut copy = self.clone();
         copy.clickhouse.password = "<redacted>".into();
+        copy.kafka = copy.kafka.redacted();
+        copy.registry_url = lgma_core::config::split_url_credentials(&copy.registry_url).0;
         copy
     }
 

@@ -137,6 +137,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Replay { what } => {
+            settings.check_secrets(true)?;
             let (kind, args) = match what {
                 ReplayCommand::Dlq { select } => (ReplayKind::Dlq, select),
                 ReplayCommand::Range { select } => (ReplayKind::Range, select),
@@ -164,11 +165,13 @@ fn main() -> anyhow::Result<()> {
             runtime.block_on(replay(settings, request))
         }
         Command::Reconcile { topics, wait, json } => {
+            settings.check_secrets(false)?;
             let runtime = tokio::runtime::Runtime::new()?;
             let code = runtime.block_on(reconcile(settings, topics, wait, json))?;
             std::process::exit(code);
         }
         Command::Run => {
+            settings.check_secrets(true)?;
             // At least two workers even on one core: a partition revocation blocks the polling
             // worker until the batch being written (on another worker) is recorded.
             let workers = std::thread::available_parallelism().map_or(2, |n| n.get().max(2));

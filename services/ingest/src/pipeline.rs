@@ -457,7 +457,13 @@ impl Chain {
             let verdict = verdict_of(&j.findings);
             let rule_ids: Vec<&str> = j.findings.iter().map(|f| f.rule_id.as_str()).collect();
             let messages: Vec<&str> = j.findings.iter().map(|f| f.message.as_str()).collect();
-            metrics::event(&j.raw.topic, &j.env.la_code, verdict.as_str());
+            // A label per known council, `other` for anything else: a council code from the
+            // wire must not mint unbounded metric series.
+            let la_label = match self.councils.by_code(&j.env.la_code) {
+                Some(la) => la.la_code.as_str(),
+                None => "other",
+            };
+            metrics::event(&j.raw.topic, la_label, verdict.as_str());
             let outcome = &mut batch.outcome;
             match verdict {
                 Verdict::Accept => outcome.accepted += 1,

@@ -78,6 +78,11 @@ impl DomainKey {
     }
 
     /// Starts a transition period: `previous` is the key this one replaces.
+    /// The key bytes, for comparison with known public keys only.
+    fn material(&self) -> &[u8] {
+        &self.key
+    }
+
     pub fn with_previous(mut self, previous: DomainKey) -> Result<Self> {
         if previous.version == self.version {
             return Err(Error::Keys(format!(
@@ -120,6 +125,9 @@ impl DomainKey {
 pub struct Keys {
     by_domain: HashMap<String, DomainKey>,
 }
+
+/// The committed example keys, recognised so that they are refused outside development mode.
+const EXAMPLE_KEYS: &str = include_str!("../../../infra/config/keys.example.toml");
 
 impl Keys {
     /// Reads the keys file; `LGMA_INGEST_KEY_<DOMAIN>=<version>:<hex>` overrides an entry's key
@@ -187,6 +195,29 @@ impl Keys {
             by_domain.insert(domain, key);
         }
         Ok(Self { by_domain })
+    }
+
+    /// Domains whose current or previous key is one of the committed example keys
+    /// (`infra/config/keys.example.toml`): public material, so their pseudonyms are reversible by
+    /// enumerating identifiers. Only development mode may use them.
+    pub fn example_key_domains(&self) -> Vec<String> {
+        let Ok(examples) = Self::parse(EXAMPLE_KEYS) else {
+            return Vec::new();
+        };
+        let public: Vec<&[u8]> = examples.by_domain.values().map(|k| k.material()).collect();
+        let mut out: Vec<String> = self
+            .by_domain
+            .iter()
+            .filter(|(_, k)| {
+                public.contains(&k.material())
+                    || k.previous
+                        .as_ref()
+                        .is_some_and(|p| public.contains(&p.material()))
+            })
+            .map(|(d, _)| d.clone())
+            .collect();
+        out.sort();
+        out
     }
 
     pub fn for_domain(&self, domain: &str) -> Result<&DomainKey> {

@@ -176,6 +176,13 @@ async fn replay(
         ReplayKind::Dlq => {
             let records =
                 read_dlq(settings, &consumer, &topics, &recorded, &request.selection).await?;
+            let (records, refused) = verified_against_source(&consumer, records).await?;
+            if refused > 0 {
+                summary.result = format!(
+                    "ok; {refused} DLQ copies refused (not identical to the source record, or the \
+                     source record is gone)"
+                );
+            }
             let mut by_partition: BTreeMap<(String, i32), Vec<RawRecord>> = BTreeMap::new();
             for r in records.into_values() {
                 by_partition
@@ -513,6 +520,54 @@ async fn read_dlq(
         }
     }
     Ok(out)
+}
+
+/// Keeps only the DLQ copies whose key and value are byte-identical to the source record they name:
+/// the DLQ is a copy anyone with write access to it could forge, and a replay writes rows under
+/// the named provenance. A copy whose source record is gone (retention) cannot be checked and is
+/// refused too. Returns the verified records and how many were refused.
+async fn verified_against_source(
+    consumer: &StreamConsumer,
+    copies: BTreeMap<(String, i32, i64), RawRecord>,
+) -> Result<(BTreeMap<(String, i32, i64), RawRecord>, usize)> {
+    let mut by_partition: BTreeMap<(String, i32), Vec<i64>> = BTreeMap::new();
+    for (topic, partition, offset) in copies.keys() {
+        by_partition
+            .entry((topic.clone(), *partition))
+            .or_default()
+            .push(*offset);
+    }
+    let mut verified = BTreeMap::new();
+    for ((topic, partition), offsets) in by_partition {
+        let (Some(first), Some(last)) = (offsets.first(), offsets.last()) else {
+            continue;
+        };
+        let (low, _) = consumer.fetch_watermarks(&topic, partition, Duration::from_secs(10))?;
+        let start = (*first).max(low);
+        if start > *last {
+            continue; // every source record of this partition is gone
+        }
+        let mut reader = PartitionReader::new(consumer, &topic, partition, start, last + 1)?;
+        while !reader.done() {
+            for source in reader.next_chunk(1000, &Selection::default()).await? {
+                let key = (topic.clone(), partition, source.offset);
+                if let Some(copy) = copies.get(&key) {
+                    if copy.key == source.key && copy.value == source.value {
+                        verified.insert(key, source);
+                    }
+                }
+            }
+        }
+    }
+    let refused = copies.len() - verified.len();
+    if refused > 0 {
+        tracing::warn!(
+            refused,
+            "DLQ copies refused: not identical to their source record, or the source is gone"
+        );
+        eprintln!("refused {refused} DLQ copies: not identical to their source record, or the source record is gone");
+    }
+    Ok((verified, refused))
 }
 
 /// One audit row per (source topic, partition) replayed; one row with partition -1 if none.

@@ -103,10 +103,34 @@ fn shown(schema: &ReaderSchema, field: usize, value: &Scalar) -> String {
         return "<redacted: personal data>".into();
     }
     match value {
-        Scalar::Str(s) => format!("{s:?}"),
+        Scalar::Str(s) => safe_form(s),
         Scalar::Null => "null".into(),
-        other => format!("{other:?}"),
+        other => format!("{other:?}"), // numbers, dates, booleans: short by nature
     }
+}
+
+/// Longest council-sent text a reason quotes, in characters.
+const SHOWN_CHARS: usize = 24;
+
+/// A council-sent value as a reason may quote it: at most [`SHOWN_CHARS`] characters, control and
+/// other invisible characters escaped, the full length said when cut — enough for the council to
+/// find the record, never a way to copy free text (or a payload) into the quarantine.
+pub fn safe_form(value: &str) -> String {
+    let total = value.chars().count();
+    let mut out = String::with_capacity(SHOWN_CHARS + 16);
+    out.push('"');
+    for c in value.chars().take(SHOWN_CHARS) {
+        if c.is_control() || c == '"' || c == '\\' || (!c.is_ascii() && !c.is_alphanumeric()) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('"');
+    if total > SHOWN_CHARS {
+        out.push_str(&format!("… ({total} characters)"));
+    }
+    out
 }
 
 /// Checks the envelope; canonicalises an la_code given as a council name (WARN).
@@ -119,7 +143,10 @@ pub fn check_envelope(
     if uuid::Uuid::parse_str(&env.event_id).is_err() {
         findings.push(Finding::quarantine(
             "envelope.event_id",
-            format!("field `event_id` value {:?} is not a UUID", env.event_id),
+            format!(
+                "field `event_id` value {} is not a UUID",
+                safe_form(&env.event_id)
+            ),
         ));
     }
     if env.entity_id.trim().is_empty() {
@@ -143,8 +170,9 @@ pub fn check_envelope(
                 findings.push(Finding::warn(
                     "envelope.la_code_alias",
                     format!(
-                        "field `la_code` value {:?} is a council name, mapped to {}",
-                        env.la_code, la.la_code
+                        "field `la_code` value {} is a council name, mapped to {}",
+                        safe_form(&env.la_code),
+                        la.la_code
                     ),
                 ));
                 env.la_code = la.la_code.clone();
@@ -152,8 +180,8 @@ pub fn check_envelope(
             None => findings.push(Finding::quarantine(
                 "envelope.la_code",
                 format!(
-                    "field `la_code` value {:?} is not a known local authority code",
-                    env.la_code
+                    "field `la_code` value {} is not a known local authority code",
+                    safe_form(&env.la_code)
                 ),
             )),
         }
@@ -161,7 +189,7 @@ pub fn check_envelope(
     if env.operation != "DELETE" && !has_payload {
         findings.push(Finding::quarantine(
             "envelope.payload_missing",
-            format!("operation {} carries no payload", env.operation),
+            format!("operation {} carries no payload", safe_form(&env.operation)),
         ));
     }
     findings
@@ -285,6 +313,24 @@ pub fn check_payload(schema: &ReaderSchema, rules: &RuleSet, cells: &mut [Scalar
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn quoted_values_are_short_and_visible() {
+        assert_eq!(safe_form("DC"), "\"DC\"");
+        let long = "x".repeat(500);
+        let shown = safe_form(&long);
+        assert!(
+            shown.len() < 60 && shown.ends_with("(500 characters)"),
+            "{shown}"
+        );
+        let hostile = "a\nb\u{202e}c\"d\\";
+        let shown = safe_form(hostile);
+        assert!(
+            !shown.contains('\n') && !shown.contains('\u{202e}'),
+            "{shown}"
+        );
+        assert_eq!(safe_form("Dún Laoghaire"), "\"Dún Laoghaire\"");
+    }
+
     use super::*;
     use crate::schema::tests::TEST_SCHEMA;
     use std::path::Path;

@@ -152,7 +152,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         settings.topics.suffix = s;
     }
     if cli.print_config {
-        println!("{}", lgma_core::config::render(&settings)?);
+        let mut shown = settings.clone();
+        shown.kafka = shown.kafka.redacted();
+        shown.registry_url = lgma_core::config::split_url_credentials(&shown.registry_url).0;
+        println!("{}", lgma_core::config::render(&shown)?);
         return Ok(ExitCode::SUCCESS);
     }
     match cli.command {

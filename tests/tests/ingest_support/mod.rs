@@ -261,6 +261,8 @@ url = "{ch}"
                 "RUST_LOG",
                 "info,lgma_ingest=debug,librdkafka=warn,rdkafka=warn",
             )
+            // The test configs use the committed example keys and the local stack's passwords.
+            .env(lgma_core::config::DEV_MODE_VAR, "1")
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log))
             .spawn()
@@ -349,6 +351,7 @@ pub fn run_replay(world: &World, args: &[&str]) -> Result<(bool, String, String)
         .arg("replay")
         .args(args)
         .env("RUST_LOG", "info,librdkafka=warn,rdkafka=warn")
+        .env(lgma_core::config::DEV_MODE_VAR, "1")
         .output()
         .context("running lgma-ingest replay")?;
     Ok((

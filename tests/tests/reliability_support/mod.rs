@@ -218,6 +218,7 @@ pub fn spawn_ingest_env(world: &World, n: usize, env: &[(&str, &str)]) -> Result
             "RUST_LOG",
             "info,lgma_ingest=debug,librdkafka=warn,rdkafka=warn",
         )
+        .env(lgma_core::config::DEV_MODE_VAR, "1")
         .stdout(Stdio::from(log.try_clone()?))
         .stderr(Stdio::from(log));
     for (k, v) in env {
