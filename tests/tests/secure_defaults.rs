@@ -158,6 +158,7 @@ fn printed_configs_redact_kafka_secrets() {
         ("lgma-ingest", "ingest.toml"),
         ("lgma-api", "api.toml"),
         ("lgma-publisher", "publisher.toml"),
+        ("lgma-registry", "registry.toml"),
     ] {
         let mut text_in = std::fs::read_to_string(repo().join("infra/config").join(base)).unwrap();
         // Keep relative paths of the repo's config working from the temp folder.

@@ -45,7 +45,9 @@ async fn main() -> ExitCode {
         settings.store.topic = topic;
     }
     if cli.print_config {
-        return match lgma_core::config::render(&settings) {
+        let mut shown = settings.clone();
+        shown.kafka = shown.kafka.redacted();
+        return match lgma_core::config::render(&shown) {
             Ok(text) => {
                 println!("{text}");
                 ExitCode::SUCCESS
