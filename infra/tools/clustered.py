@@ -98,6 +98,9 @@ def rewrite(stmt: str, cluster: str, local_tables: set[str]) -> list[str]:
     if m := ALTER_RE.match(stmt):
         db, name, rest = m.groups()
         if name in local_tables:
+            if re.match(r"\s*(UPDATE|DELETE)\b", rest, re.I):
+                # Mutations act on the data: only the shards' local tables hold it.
+                return [f"ALTER TABLE {db}.{name}_local {on} {rest}"]
             return [f"ALTER TABLE {db}.{name}_local {on} {rest}", f"ALTER TABLE {db}.{name} {on} {rest}"]
         return [f"ALTER TABLE {db}.{name} {on} {rest}"]
     return [stmt]

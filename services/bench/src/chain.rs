@@ -178,6 +178,11 @@ impl Chain {
                         .get(*i)
                         .map_or(Scalar::Null, |c| self.pseudonymiser.routing_key(c)),
                 ),
+                Source::Grid(i) => Some(
+                    j.cells
+                        .get(*i)
+                        .map_or(Scalar::Null, lgma_ingest::pseudonymise::grid_1km),
+                ),
                 _ => None,
             })
             .collect())

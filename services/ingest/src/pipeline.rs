@@ -657,6 +657,10 @@ impl Chain {
                     .cells
                     .get(*i)
                     .map_or(Scalar::Null, |c| self.pseudonymiser.routing_key(c)),
+                Source::Grid(i) => j
+                    .cells
+                    .get(*i)
+                    .map_or(Scalar::Null, crate::pseudonymise::grid_1km),
                 Source::Reference(i) => reference.get(*i).cloned().unwrap_or(Scalar::Null),
                 Source::Derived(i) => derived.get(*i).cloned().unwrap_or(Scalar::Null),
             })

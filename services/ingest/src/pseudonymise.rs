@@ -291,6 +291,15 @@ impl Pseudonymiser {
     }
 }
 
+/// A coordinate in metres (ITM) generalised to its 1 km grid square (south-west corner): enough
+/// for maps by area, not enough to find a home.
+pub fn grid_1km(value: &Scalar) -> Scalar {
+    map_cell(value, &|v| match v.as_f64() {
+        Some(m) if m.is_finite() => Scalar::Float((m / 1000.0).floor() * 1000.0),
+        _ => Scalar::Null,
+    })
+}
+
 fn map_cell(value: &Scalar, f: &dyn Fn(&Scalar) -> Scalar) -> Scalar {
     match value {
         Scalar::List(items) => Scalar::List(items.iter().map(f).collect()),
@@ -301,6 +310,17 @@ fn map_cell(value: &Scalar, f: &dyn Fn(&Scalar) -> Scalar) -> Scalar {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn locations_keep_only_their_1km_square() {
+        assert_eq!(
+            grid_1km(&Scalar::Float(715_234.5)),
+            Scalar::Float(715_000.0)
+        );
+        assert_eq!(grid_1km(&Scalar::Float(999.9)), Scalar::Float(0.0));
+        assert_eq!(grid_1km(&Scalar::Null), Scalar::Null);
+        assert_eq!(grid_1km(&Scalar::Float(f64::NAN)), Scalar::Null);
+    }
     use super::*;
 
     const KEYS: &str = r#"

@@ -116,6 +116,8 @@ pub enum Source {
     AgeBand(usize),
     /// address -> Eircode routing key.
     RoutingKey(usize),
+    /// location -> the coordinate of its 1 km grid square (south-west corner, metres).
+    Grid(usize),
     /// Reference data (region, NUTS3, population), in `enrich::reference_columns` order.
     Reference(usize),
     /// Derived measure, in `Enricher::columns` order.
@@ -210,6 +212,11 @@ impl Layout {
                 Some(Pii::Identifier) => columns.push(pseudo("pseudo", Source::Pseudonym(i))),
                 Some(Pii::DateOfBirth) => columns.push(pseudo("age_band", Source::AgeBand(i))),
                 Some(Pii::Address) => columns.push(pseudo("routing_key", Source::RoutingKey(i))),
+                Some(Pii::Location) => columns.push(Column {
+                    name: format!("{}_1km", leaf.name),
+                    ty: leaf_type(leaf),
+                    source: Source::Grid(i),
+                }),
                 Some(Pii::Name) | Some(Pii::FreeText) | Some(Pii::SpecialCategory) => {}
             }
         }

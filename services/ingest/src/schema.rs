@@ -35,6 +35,8 @@ pub enum Pii {
     Address,
     FreeText,
     SpecialCategory,
+    /// Coordinates precise enough to find a home: kept only on a 1 km grid.
+    Location,
 }
 
 impl Pii {
@@ -46,6 +48,7 @@ impl Pii {
             "address" => Pii::Address,
             "free_text" => Pii::FreeText,
             "special_category" => Pii::SpecialCategory,
+            "location" => Pii::Location,
             _ => return None,
         })
     }
@@ -163,13 +166,27 @@ pub struct ReaderSchema {
 }
 
 impl ReaderSchema {
+    /// Loads a platform reader schema; every field must declare `pii` (see [`undeclared_pii`]).
     pub fn load(dir: &Path, topic: &str) -> Result<Self> {
         let path = dir.join(format!("{topic}.avsc"));
         let text = std::fs::read_to_string(&path).map_err(|source| Error::Read {
             path: path.clone(),
             source,
         })?;
-        Self::parse(topic, &text)
+        let loaded = Self::parse(topic, &text)?;
+        let missing = undeclared_pii(&loaded.schema);
+        if !missing.is_empty() {
+            return Err(Error::Schema {
+                what: topic.into(),
+                reason: format!(
+                    "{}: fields without a `pii` attribute: {} (personal data fails closed: tag \
+                     every field, `\"pii\": \"none\"` when it is not personal; schemas/README.md)",
+                    path.display(),
+                    missing.join(", ")
+                ),
+            });
+        }
+        Ok(loaded)
     }
 
     pub fn parse(topic: &str, text: &str) -> Result<Self> {
@@ -262,9 +279,43 @@ impl ReaderSchema {
     }
 }
 
+/// Every record field (envelope and payload, nested records included) that has no `pii`
+/// attribute, by dotted path. A platform schema must have none: an untagged field would be
+/// treated as non-personal and reach analysts in clear.
+pub fn undeclared_pii(schema: &Schema) -> Vec<String> {
+    fn walk(schema: &Schema, prefix: &str, out: &mut Vec<String>) {
+        match schema {
+            Schema::Record(record) => {
+                for field in &record.fields {
+                    let path = if prefix.is_empty() {
+                        field.name.clone()
+                    } else {
+                        format!("{prefix}.{}", field.name)
+                    };
+                    if !field.custom_attributes.contains_key("pii") {
+                        out.push(path.clone());
+                    }
+                    walk(&field.schema, &path, out);
+                }
+            }
+            Schema::Union(union) => {
+                for variant in union.variants() {
+                    walk(variant, prefix, out);
+                }
+            }
+            Schema::Array(array) => walk(&array.items, prefix, out),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(schema, "", &mut out);
+    out
+}
+
 fn pii_of(field: &RecordField) -> Result<Option<Pii>, String> {
     match field.custom_attributes.get("pii") {
         None => Ok(None),
+        Some(serde_json::Value::String(tag)) if tag == "none" => Ok(None),
         Some(serde_json::Value::String(tag)) => Pii::parse(tag)
             .map(Some)
             .ok_or_else(|| format!("field `{}` has unknown pii tag `{tag}`", field.name)),
@@ -454,6 +505,45 @@ fn fill(plan: &Plan, value: &Value, cells: &mut [Scalar]) -> std::result::Result
 
 #[cfg(test)]
 pub(crate) mod tests {
+
+    /// The pii lint: every platform schema (current and v2) loads, so every field of each
+    /// declares `pii`; a field without it makes the schema fail to load, naming the field.
+    #[test]
+    fn every_platform_schema_declares_pii_on_every_field() {
+        let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut checked = 0;
+        for dir in [repo.join("schemas"), repo.join("schemas/v2")] {
+            for entry in std::fs::read_dir(&dir).expect("schemas dir") {
+                let path = entry.expect("entry").path();
+                let Some(topic) = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(|n| n.strip_suffix(".avsc"))
+                else {
+                    continue;
+                };
+                let schema = ReaderSchema::load(&dir, topic)
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                assert!(undeclared_pii(&schema.schema).is_empty());
+                checked += 1;
+            }
+        }
+        assert!(checked >= 8, "{checked} schemas checked");
+
+        let dir = std::env::temp_dir().join(format!("lgma-pii-lint-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let text = std::fs::read_to_string(repo.join("schemas/lgma.waste.return.avsc"))
+            .expect("schema")
+            .replacen("\"pii\": \"none\"", "\"doc_only\": \"x\"", 3);
+        std::fs::write(dir.join("lgma.waste.return.avsc"), text).expect("write");
+        let err = ReaderSchema::load(&dir, "lgma.waste.return")
+            .expect_err("an untagged field fails closed")
+            .to_string();
+        assert!(
+            err.contains("fields without a `pii` attribute: event_id, operation, entity_id"),
+            "{err}"
+        );
+    }
     use super::*;
     use apache_avro::writer::datum::GenericDatumWriter;
 
