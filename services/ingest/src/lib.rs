@@ -10,6 +10,7 @@ pub mod config;
 pub mod consumer;
 pub mod decode;
 pub mod enrich;
+pub mod erase;
 pub mod error;
 pub mod links;
 pub mod metrics;

@@ -49,6 +49,24 @@ enum Command {
         #[command(subcommand)]
         what: ReplayCommand,
     },
+    /// Erase one person (a data subject's erasure request): every row of the domain's tables whose
+    /// pseudonyms are theirs, under every key version, and their pseudonym links; audited in
+    /// lgma.erasure_audit without the identifiers or pseudonyms.
+    ///
+    /// The person's clear identifiers (PPSN, council client id, ...) are read from standard input,
+    /// one per line, never from the command line. Run it with the migrator's ClickHouse user
+    /// (LGMA_INGEST_CLICKHOUSE__USER / __PASSWORD): it deletes rows. Prints the request id.
+    Erase {
+        /// Key domain of the identifiers: homelessness, housing, planning or waste.
+        #[arg(long)]
+        domain: String,
+        /// Who asked (audit). Default: $USER.
+        #[arg(long)]
+        requested_by: Option<String>,
+        /// The request's reference and legal basis (audit), e.g. "DSR-2026-114, Art. 17".
+        #[arg(long)]
+        reason: String,
+    },
     /// Account for every published record: per topic and partition, the broker's offsets against
     /// the offset of record — stored, quarantined, lost (recorded gaps, or deleted by the broker
     /// before ingest reached them), still unread, doubled, unaccounted.
@@ -163,6 +181,41 @@ fn main() -> anyhow::Result<()> {
             };
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(replay(settings, request))
+        }
+        Command::Erase {
+            domain,
+            requested_by,
+            reason,
+        } => {
+            settings.check_secrets(true)?;
+            let identifiers: Vec<String> = std::io::stdin()
+                .lines()
+                .map_while(std::result::Result::ok)
+                .map(|l| l.trim().to_string())
+                .filter(|l| !l.is_empty())
+                .collect();
+            let request = lgma_ingest::erase::Request {
+                domain,
+                identifiers,
+                requested_by: requested_by
+                    .or_else(|| std::env::var("USER").ok())
+                    .unwrap_or_else(|| "unknown".into()),
+                reason,
+            };
+            let runtime = tokio::runtime::Runtime::new()?;
+            let summary =
+                runtime.block_on(lgma_ingest::erase::run(&settings, &request, |line| {
+                    eprintln!("erase: {line}")
+                }))?;
+            eprintln!(
+                "erase {}: {} rows deleted in {} tables, {} pseudonym links; audited in lgma.erasure_audit",
+                summary.request_id,
+                summary.rows_deleted(),
+                summary.tables.len(),
+                summary.links_deleted
+            );
+            println!("{}", summary.request_id);
+            Ok(())
         }
         Command::Reconcile { topics, wait, json } => {
             settings.check_secrets(false)?;

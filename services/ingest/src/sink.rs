@@ -121,6 +121,16 @@ impl ClickHouse {
             .collect()
     }
 
+    /// Runs a statement that returns nothing (an `ALTER TABLE ... DELETE` of an erasure).
+    pub async fn execute(&self, sql: &str) -> Result<()> {
+        self.post(
+            &[("max_query_size", MAX_QUERY_SIZE)],
+            sql.as_bytes().to_vec(),
+        )
+        .await
+        .map(|_| ())
+    }
+
     pub async fn ping(&self) -> Result<()> {
         self.query::<serde_json::Value>("SELECT 1 AS ok")
             .await
