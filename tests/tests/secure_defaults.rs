@@ -196,3 +196,91 @@ fn printed_configs_redact_kafka_secrets() {
         assert!(!t.contains(secret), "{service} printed the SASL password");
     }
 }
+
+#[test]
+fn check_config_accepts_the_shipped_configs_and_names_typos_and_bad_values() {
+    let dev = [(lgma_core::config::DEV_MODE_VAR, "1")];
+    let config = |f: &str| repo().join(f).display().to_string();
+    for (service, args) in [
+        (
+            "lgma-ingest",
+            vec![
+                "--config".to_string(),
+                config("infra/config/ingest.toml"),
+                "check-config".into(),
+            ],
+        ),
+        (
+            "lgma-api",
+            vec![
+                "--config".into(),
+                config("infra/config/api.toml"),
+                "--check-config".into(),
+            ],
+        ),
+        (
+            "lgma-publisher",
+            vec![
+                "--config".into(),
+                config("infra/config/publisher.toml"),
+                "--check-config".into(),
+            ],
+        ),
+        (
+            "lgma-registry",
+            vec![
+                "--config".into(),
+                config("infra/config/registry.toml"),
+                "--check-config".into(),
+            ],
+        ),
+        (
+            "lgma-registry",
+            vec![
+                "--config".into(),
+                config("infra/deploy/registry.toml.example"),
+                "--check-config".into(),
+            ],
+        ),
+    ] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = run(service, &args, &dev);
+        let t = text(&out);
+        assert!(
+            out.status.success() && t.contains("every key known"),
+            "{service} {args:?}: {t}"
+        );
+    }
+
+    let dir = std::env::temp_dir().join(format!("lgma-check-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let base = std::fs::read_to_string(repo().join("infra/config/ingest.toml")).unwrap();
+    let typo = dir.join("typo.toml");
+    std::fs::write(
+        &typo,
+        base.replace("bootstrap_servers =", "bootstrap_server =")
+            .replace("\"../../", &format!("\"{}/", repo().display()))
+            .replace(
+                "keys_file = \"keys.example.toml\"",
+                &format!(
+                    "keys_file = \"{}/infra/config/keys.example.toml\"",
+                    repo().display()
+                ),
+            ),
+    )
+    .unwrap();
+    let typo = typo.display().to_string();
+    let out = run("lgma-ingest", &["--config", &typo, "check-config"], &dev);
+    let t = text(&out);
+    assert!(
+        !out.status.success() && t.contains("unknown keys") && t.contains("kafka.bootstrap_server"),
+        "{t}"
+    );
+
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, base.replace("max_rows = 5000", "max_rows = 0")).unwrap();
+    let bad = bad.display().to_string();
+    let out = run("lgma-ingest", &["--config", &bad, "check-config"], &dev);
+    let t = text(&out);
+    assert!(!out.status.success() && t.contains("batch.max_rows"), "{t}");
+}

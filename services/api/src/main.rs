@@ -21,6 +21,10 @@ struct Cli {
     /// Print the effective settings (passwords redacted) and exit.
     #[arg(long)]
     print_config: bool,
+    /// Check the configuration (unknown keys, bad values, tokens file, no local password outside
+    /// development mode) and exit: 0 when usable.
+    #[arg(long)]
+    check_config: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -31,6 +35,17 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     settings.check_secrets()?;
+    if cli.check_config {
+        let line = lgma_core::config::check_file::<Settings>(
+            cli.config.as_deref(),
+            lgma_api::config::ENV_PREFIX,
+        )?;
+        if let Some(path) = &settings.tokens_file {
+            Tokens::load(path)?;
+        }
+        println!("{line}; tokens file loads");
+        return Ok(());
+    }
     tokio::runtime::Runtime::new()?.block_on(run(settings))
 }
 

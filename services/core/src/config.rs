@@ -119,6 +119,77 @@ pub fn is_secret_property(key: &str) -> bool {
     .any(|s| k.contains(s))
 }
 
+/// Keys of the TOML file `file` that settings of type `T` do not have (a typo, a removed setting),
+/// as dotted paths: `check-config` reports them, since loading alone ignores them. A table whose
+/// default is empty (`kafka.properties`) takes any key; an array of tables is checked against its
+/// first default element.
+pub fn unknown_keys<T: Serialize + Default>(file: &Path) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(file).map_err(|_| Error::ConfigFileMissing {
+        path: file.to_path_buf(),
+    })?;
+    let given: toml::Value =
+        toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", file.display())))?;
+    let known = serde_json::to_value(T::default()).map_err(|e| Error::Config(e.to_string()))?;
+    let mut out = Vec::new();
+    compare(&given, &known, "", &mut out);
+    Ok(out)
+}
+
+/// `check-config`'s first step for every service: settings load from `file` (bad values are load
+/// errors) and no key of the file is unknown. Returns a line for the operator.
+pub fn check_file<T: Serialize + DeserializeOwned + Default>(
+    file: Option<&Path>,
+    env_prefix: &str,
+) -> Result<String> {
+    load::<T>(file, env_prefix)?;
+    let Some(file) = file else {
+        return Ok("no config file: built-in defaults and environment".into());
+    };
+    let unknown = unknown_keys::<T>(file)?;
+    if !unknown.is_empty() {
+        return Err(Error::Config(format!(
+            "{}: unknown keys (typo, or a setting that no longer exists): {}",
+            file.display(),
+            unknown.join(", ")
+        )));
+    }
+    Ok(format!(
+        "{}: every key known, every value valid",
+        file.display()
+    ))
+}
+
+fn compare(given: &toml::Value, known: &serde_json::Value, path: &str, out: &mut Vec<String>) {
+    let join = |key: &str| {
+        if path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    match (given, known) {
+        (toml::Value::Table(table), serde_json::Value::Object(fields)) => {
+            if fields.is_empty() {
+                return; // a free-form map
+            }
+            for (key, value) in table {
+                match fields.get(key) {
+                    Some(k) => compare(value, k, &join(key), out),
+                    None => out.push(join(key)),
+                }
+            }
+        }
+        (toml::Value::Array(items), serde_json::Value::Array(defaults)) => {
+            if let Some(first) = defaults.first() {
+                for (i, item) in items.iter().enumerate() {
+                    compare(item, first, &format!("{path}[{i}]"), out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Renders settings as TOML for `--print-config`, with secrets already redacted by the caller's types.
 pub fn render<T: Serialize>(settings: &T) -> Result<String> {
     toml::to_string_pretty(settings).map_err(|e| Error::Config(e.to_string()))
@@ -182,6 +253,23 @@ mod tests {
             jail.set_env(DEV_MODE_VAR, "1");
             assert!(
                 require_secret("clickhouse.password", "writer-local", &LOCAL_PASSWORDS).is_ok()
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's closure signature, test only
+    fn unknown_keys_are_named_with_their_path() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "s.toml",
+                "name = \"x\"\nnmae = \"typo\"\n[inner]\nbatch = 1\nbatchh = 2\n",
+            )?;
+            let unknown = unknown_keys::<Settings>(Path::new("s.toml")).expect("reads");
+            assert_eq!(
+                unknown,
+                vec!["inner.batchh".to_string(), "nmae".to_string()]
             );
             Ok(())
         });

@@ -37,6 +37,9 @@ enum Command {
     },
     /// Print the effective settings (secrets redacted).
     PrintConfig,
+    /// Check the configuration without starting: unknown keys, bad values, schemas, rules and keys
+    /// load, no example key or local password outside development mode. Exit 0 when usable.
+    CheckConfig,
     /// Re-drive quarantined events from the DLQ, or re-ingest a source topic range, exactly once.
     ///
     /// Replayed records keep their original provenance (topic, partition, offset): rows they
@@ -141,6 +144,19 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings = Settings::load(cli.config.as_deref())?;
     match cli.command.unwrap_or(Command::Run) {
+        Command::CheckConfig => {
+            let line = lgma_core::config::check_file::<Settings>(
+                cli.config.as_deref(),
+                lgma_ingest::config::ENV_PREFIX,
+            )?;
+            settings.check_secrets(true)?;
+            let chain = lgma_ingest::pipeline::Chain::new(&settings)?;
+            println!(
+                "{line}; {} topics with their schemas, rules and keys load",
+                chain.topics.len()
+            );
+            Ok(())
+        }
         Command::PrintConfig => {
             print!("{}", lgma_core::config::render(&settings.redacted())?);
             Ok(())

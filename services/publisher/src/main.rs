@@ -35,6 +35,9 @@ struct Cli {
     /// Print the effective settings and exit.
     #[arg(long)]
     print_config: bool,
+    /// Check the configuration (unknown keys, bad values) and exit: 0 when usable.
+    #[arg(long)]
+    check_config: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -150,6 +153,14 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     }
     if let Some(s) = cli.topic_suffix {
         settings.topics.suffix = s;
+    }
+    if cli.check_config {
+        let line = lgma_core::config::check_file::<Settings>(
+            cli.config.as_deref(),
+            lgma_publisher::settings::ENV_PREFIX,
+        )?;
+        println!("{line}");
+        return Ok(ExitCode::SUCCESS);
     }
     if cli.print_config {
         let mut shown = settings.clone();

@@ -25,6 +25,9 @@ struct Cli {
     /// Print the effective configuration and exit.
     #[arg(long)]
     print_config: bool,
+    /// Check the configuration (unknown keys, bad values) and exit: 0 when usable.
+    #[arg(long)]
+    check_config: bool,
 }
 
 #[tokio::main]
@@ -43,6 +46,21 @@ async fn main() -> ExitCode {
     }
     if let Some(topic) = cli.topic {
         settings.store.topic = topic;
+    }
+    if cli.check_config {
+        return match lgma_core::config::check_file::<Settings>(
+            cli.config.as_deref(),
+            "LGMA_REGISTRY_",
+        ) {
+            Ok(line) => {
+                println!("{line}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("lgma-registry: {e}");
+                ExitCode::from(2)
+            }
+        };
     }
     if cli.print_config {
         let mut shown = settings.clone();
