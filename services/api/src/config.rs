@@ -42,7 +42,8 @@ pub struct ClickHouseSettings {
     /// Read-only user (readonly profile): every query of the API runs as this user.
     pub reader_user: String,
     pub reader_password: String,
-    /// Only used to append to the access audit table.
+    /// Only used to append to the access audit table: `lgma_audit` (no DDL; on a current server
+    /// INSERT on `api_access_audit` only, infra/clickhouse/grants.sql).
     pub writer_user: String,
     pub writer_password: String,
 }
@@ -74,8 +75,8 @@ impl Default for ClickHouseSettings {
             database: "lgma".into(),
             reader_user: "lgma_reader".into(),
             reader_password: "reader-local".into(),
-            writer_user: "lgma_writer".into(),
-            writer_password: "writer-local".into(),
+            writer_user: "lgma_audit".into(),
+            writer_password: "audit-local".into(),
         }
     }
 }
@@ -150,7 +151,8 @@ mod tests {
         s.check().expect("defaults valid");
         let printed = lgma_core::config::render(&s.redacted()).expect("renders");
         assert!(!printed.contains("reader-local"));
-        assert!(!printed.contains("writer-local"));
+        assert!(!printed.contains("audit-local"));
+        assert_eq!(s.clickhouse.writer_user, "lgma_audit");
         assert!(!format!("{s:?}").contains("reader-local"));
         assert_eq!(s.suppression_threshold, 10);
         assert_eq!(s.listen, "127.0.0.1:8080");

@@ -36,10 +36,12 @@ pub const DEV_MODE_VAR: &str = "LGMA_DEV_MODE";
 
 /// Passwords of the local stack (`infra/stack`) and the placeholders of the example files: public
 /// in this repository, so never a real secret.
-pub const LOCAL_PASSWORDS: [&str; 6] = [
+pub const LOCAL_PASSWORDS: [&str; 8] = [
     "admin-local",
     "writer-local",
     "reader-local",
+    "audit-local",
+    "analyst-local",
     "change-me",
     "changeme",
     "password",
