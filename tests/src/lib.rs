@@ -4,11 +4,7 @@
 //! unchanged against another stack. Topic names are made unique per test because tansu's
 //! DeleteTopics on sqlite drops every topic: tests never delete, they create fresh names.
 
-use std::time::Duration;
-
 use anyhow::{bail, Context, Result};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::ClientConfig;
 
 pub fn kafka_bootstrap() -> String {
@@ -113,25 +109,11 @@ pub fn create_defined_topics(names: &[&str], suffix: &str, partitions: Option<i3
     Ok(())
 }
 
-/// Creates a topic with the client's defaults: only for topics the platform does not define
-/// (tests of the broker or a client library itself); platform topics use [`create_defined_topics`].
-pub async fn create_topic(name: &str, partitions: i32) -> Result<()> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", kafka_bootstrap())
-        .create()
-        .context("admin client")?;
-    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
-    let results = admin
-        .create_topics(
-            [&topic],
-            &AdminOptions::new().request_timeout(Some(Duration::from_secs(30))),
-        )
-        .await
-        .context("create_topics request")?;
-    for result in results {
-        if let Err((topic, code)) = result {
-            bail!("creating topic {topic}: {code}");
-        }
-    }
-    Ok(())
+/// A fresh topic named `<definition>.t<random>`, created from the definition `definition` of
+/// `infra/kafka/topics.toml` (its settings), with `partitions` partitions: tests of the broker and
+/// of client libraries use the platform's real topic settings too, never client defaults.
+pub fn defined_test_topic(definition: &str, partitions: i32) -> Result<String> {
+    let suffix = format!(".t{}", uuid::Uuid::new_v4().simple());
+    create_defined_topics(&[definition], &suffix, Some(partitions))?;
+    Ok(format!("{definition}{suffix}"))
 }

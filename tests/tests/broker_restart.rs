@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
-use lgma_e2e::{create_topic, kafka_bootstrap, unique_topic};
+use lgma_e2e::{defined_test_topic, kafka_bootstrap};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Message};
@@ -53,9 +53,8 @@ fn stack(args: &[&str]) -> Result<()> {
 #[tokio::test]
 #[ignore = "restarts the shared broker: run in the serial phase of infra/stack test"]
 async fn messages_and_committed_offsets_survive_restart() -> Result<()> {
-    let topic = unique_topic("restart");
+    let topic = defined_test_topic("lgma.planning.application", 1)?;
     let group = format!("{topic}.group");
-    create_topic(&topic, 1).await?;
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", kafka_bootstrap())
         .set("enable.idempotence", "true")

@@ -45,8 +45,7 @@ fn value(i: i32) -> Vec<(&'static str, Value)> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn converter_encodes_and_decodes_through_registry_and_broker() {
-    let topic = lgma_e2e::unique_topic("registry.converter");
-    lgma_e2e::create_topic(&topic, 1).await.unwrap();
+    let topic = lgma_e2e::defined_test_topic("lgma.homelessness.presentation", 1).unwrap();
     let settings = SrSettings::new(lgma_e2e::registry_url());
     let encoder = AvroEncoder::new(settings.clone());
     let decoder = AvroDecoder::new(settings);

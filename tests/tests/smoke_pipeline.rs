@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use lgma_e2e::{clickhouse, create_topic, kafka_bootstrap, unique_topic, ChUser};
+use lgma_e2e::{clickhouse, defined_test_topic, kafka_bootstrap, ChUser};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Message};
@@ -25,8 +25,7 @@ const MESSAGES: usize = 500;
 
 #[tokio::test]
 async fn produce_consume_insert_query_round_trip() -> Result<()> {
-    let topic = unique_topic("smoke");
-    create_topic(&topic, 3).await?;
+    let topic = defined_test_topic("lgma.planning.application", 3)?;
 
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", kafka_bootstrap())
