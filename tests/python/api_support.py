@@ -9,7 +9,7 @@ import urllib.parse
 
 import requests
 
-from http_support import free_port
+from http_support import free_port, wait_ready
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 CLICKHOUSE = os.environ.get("LGMA_CLICKHOUSE_URL", "http://127.0.0.1:8123")
@@ -59,16 +59,11 @@ class Api:
         self.log = open(tmp / "api.log", "wb")
         self.proc = subprocess.Popen([str(binary), "--config", str(ROOT / "infra/config/api.toml")],
                                      env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            try:
-                if requests.get(self.base + "/ready", timeout=1).status_code == 200:
-                    return
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise AssertionError("lgma-api did not become ready: " + (tmp / "api.log").read_text()[-2000:])
+        try:
+            wait_ready(self.base, self.proc, tmp / "api.log", 20)
+        except AssertionError:
+            self.stop()
+            raise
 
     def get(self, path: str, role: str | None = None, headers: dict | None = None, **params):
         h = dict(headers or {})

@@ -1,6 +1,11 @@
 """HTTP helpers shared by the Python tests that start their own service instances."""
 import http.client
+import pathlib
 import socket
+import subprocess
+import time
+
+import requests
 
 
 def free_port() -> int:
@@ -25,3 +30,18 @@ def raw_request(base: str, method: str, path: str, headers: dict | None = None, 
     data = r.read()
     conn.close()
     return r.status, data
+
+
+def wait_ready(base: str, proc: subprocess.Popen, log: pathlib.Path, timeout: float) -> None:
+    """Waits until `base`/ready answers 200; fails with the log's tail if the process exits or
+    `timeout` seconds pass first."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if requests.get(base + "/ready", timeout=1).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        assert proc.poll() is None, log.read_text()[-2000:]
+        time.sleep(0.2)
+    raise AssertionError(f"{base} did not become ready in {timeout} s: " + log.read_text()[-2000:])

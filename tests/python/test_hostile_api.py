@@ -13,12 +13,11 @@ import hashlib
 import os
 import pathlib
 import subprocess
-import time
 
 import pytest
 import requests
 
-from http_support import free_port, raw_request as raw
+from http_support import free_port, raw_request as raw, wait_ready
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 CLICKHOUSE = os.environ.get("LGMA_CLICKHOUSE_URL", "http://127.0.0.1:8123")
@@ -51,15 +50,7 @@ def api(tmp_path_factory):
                             env=dict(os.environ, LGMA_API_LISTEN=f"127.0.0.1:{port}", LGMA_API_TOKENS_FILE=str(tokens),
                                      LGMA_API_CLICKHOUSE__URL=CLICKHOUSE),
                             stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            if requests.get(base + "/ready", timeout=1).status_code == 200:
-                break
-        except requests.ConnectionError:
-            pass
-        assert proc.poll() is None, (tmp / "api.log").read_text()[-2000:]
-        time.sleep(0.2)
+    wait_ready(base, proc, tmp / "api.log", 30)
     yield base, proc, tmp
     proc.terminate()
     try:

@@ -13,13 +13,12 @@ import json
 import os
 import pathlib
 import subprocess
-import time
 import uuid
 
 import pytest
 import requests
 
-from http_support import free_port, raw_request
+from http_support import free_port, raw_request, wait_ready
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 KAFKA = os.environ.get("LGMA_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
@@ -49,15 +48,7 @@ def registry(tmp_path_factory):
         env=dict(os.environ, LGMA_REGISTRY_KAFKA__BOOTSTRAP_SERVERS=KAFKA,
                  LGMA_REGISTRY_AUTH__USERS_FILE=str(users), RUST_LOG="warn"),
         stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if requests.get(base + "/ready", timeout=1).status_code == 200:
-                break
-        except requests.ConnectionError:
-            pass
-        assert proc.poll() is None, (tmp / "registry.log").read_text()[-2000:]
-        time.sleep(0.2)
+    wait_ready(base, proc, tmp / "registry.log", 60)
     # Some state to protect: one subject with two versions, a subject config, a subject mode.
     s = requests.Session()
     s.auth = WRITER

@@ -18,20 +18,12 @@ from confluent_kafka import DeserializingConsumer, TopicPartition
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import StringDeserializer
-from topics_support import create_defined
+from topics_support import COUNCIL_TOPICS, create_defined
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BINARY = ROOT / "target" / "debug" / "lgma-publisher"
 COUNT = int(os.environ.get("LGMA_PUBLISHER_ROUNDTRIP_COUNT", "100000"))
-TOPICS = [
-    "lgma.homelessness.presentation",
-    "lgma.homelessness.placement",
-    "lgma.homelessness.exit",
-    "lgma.housing.dwelling-unit",
-    "lgma.housing.need-assessment",
-    "lgma.planning.application",
-    "lgma.waste.return",
-]
+TOPICS = COUNCIL_TOPICS
 PARTITIONS = 4
 
 

@@ -10,7 +10,6 @@ import json
 import os
 import pathlib
 import subprocess
-import time
 import uuid
 
 import pytest
@@ -18,7 +17,7 @@ import requests
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
-from http_support import free_port
+from http_support import free_port, wait_ready
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 KAFKA = os.environ.get("LGMA_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
@@ -51,15 +50,7 @@ def registry(tmp_path_factory):
     proc = subprocess.Popen(
         [str(binary), "--listen", f"127.0.0.1:{port}", "--topic", f"test._schemas.authz.{uuid.uuid4().hex}"],
         env=env, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if requests.get(base + "/ready", timeout=1).status_code == 200:
-                break
-        except requests.ConnectionError:
-            pass
-        assert proc.poll() is None, (tmp / "registry.log").read_text()[-2000:]
-        time.sleep(0.2)
+    wait_ready(base, proc, tmp / "registry.log", 60)
     yield base
     proc.terminate()
     try:
