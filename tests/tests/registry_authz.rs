@@ -15,36 +15,13 @@ use std::process::Command;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use registry_support::{free_port, record, unique_store_topic, RegistryProcess, CT};
+use registry_support::{free_port, record, sha256_hex, unique_store_topic, RegistryProcess, CT};
 
 const DUBLIN: (&str, &str) = ("dublin-city", "d-pass-1");
 const CORK: (&str, &str) = ("cork-city", "c-pass-1");
 const READER: (&str, &str) = ("analyst", "r-pass-1");
 const PLATFORM: (&str, &str) = ("platform", "p-pass-1");
 const ADMIN: (&str, &str) = ("registry-admin", "a-pass-1");
-
-/// SHA-256 via the system `sha256sum`, to keep the e2e crate's dependencies unchanged.
-fn sha256_hex(text: &str) -> String {
-    use std::io::Write;
-    use std::process::Stdio;
-    let mut child = Command::new("sha256sum")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("sha256sum");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(text.as_bytes())
-        .expect("write");
-    let out = child.wait_with_output().expect("sha256sum output");
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .next()
-        .expect("digest")
-        .to_string()
-}
 
 fn user(name: &str, password: &str, role: &str, subjects: Option<&str>) -> String {
     let subjects = subjects

@@ -488,7 +488,7 @@ async fn global_config_modes_and_import() {
 /// Basic auth: no credentials 401, read-only users read but cannot write (403), writers write.
 #[tokio::test(flavor = "multi_thread")]
 async fn basic_auth_roles() {
-    use sha2_free::sha256_hex;
+    use registry_support::sha256_hex;
     let dir = std::env::temp_dir().join(format!("lgma-reg-auth-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     let users = dir.join("users.toml");
@@ -571,30 +571,4 @@ async fn basic_auth_roles() {
     let r = client.get(url("/health")).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 200);
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// SHA-256 via the system `sha256sum`, to keep the e2e crate's dependencies unchanged.
-mod sha2_free {
-    pub fn sha256_hex(text: &str) -> String {
-        use std::io::Write;
-        use std::process::{Command, Stdio};
-        let mut child = Command::new("sha256sum")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("sha256sum");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(text.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .split_whitespace()
-            .next()
-            .unwrap()
-            .to_string()
-    }
 }

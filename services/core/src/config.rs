@@ -106,6 +106,21 @@ pub fn split_url_credentials(url: &str) -> (String, Option<String>) {
     (format!("{scheme}://{host}{path}"), Some(header))
 }
 
+/// For an HTTP client of a URL that may carry credentials (a registry): the URL without them and
+/// the default headers to send on every request — basic auth marked sensitive, so it never shows
+/// in logs or debug output.
+pub fn url_and_auth_headers(url: &str) -> Result<(String, axum::http::HeaderMap)> {
+    let (clean, auth) = split_url_credentials(url);
+    let mut headers = axum::http::HeaderMap::new();
+    if let Some(auth) = auth {
+        let mut value = axum::http::HeaderValue::from_str(&auth)
+            .map_err(|_| Error::Config("the credentials in the URL are not valid".into()))?;
+        value.set_sensitive(true);
+        headers.insert(axum::http::header::AUTHORIZATION, value);
+    }
+    Ok((clean, headers))
+}
+
 /// Whether a Kafka client property holds a secret (redacted wherever config is printed).
 pub fn is_secret_property(key: &str) -> bool {
     let k = key.to_ascii_lowercase();

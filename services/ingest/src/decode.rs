@@ -72,14 +72,7 @@ impl Registry {
     /// `url` may carry credentials (`https://user:password@host`): they are sent as basic auth on
     /// every request and kept out of the URL that errors and logs show.
     pub fn new(url: &str) -> Result<Self> {
-        let (url, auth) = lgma_core::config::split_url_credentials(url);
-        let mut headers = reqwest::header::HeaderMap::new();
-        if let Some(auth) = auth {
-            let mut value = reqwest::header::HeaderValue::from_str(&auth)
-                .map_err(|_| Error::Config("registry credentials are not valid".into()))?;
-            value.set_sensitive(true);
-            headers.insert(reqwest::header::AUTHORIZATION, value);
-        }
+        let (url, headers) = lgma_core::config::url_and_auth_headers(url)?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .connect_timeout(Duration::from_secs(3))

@@ -17,7 +17,6 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use crate::config::Settings;
-use crate::pseudonymise::Keys;
 use crate::row::Source;
 use crate::sink::{quote, ClickHouse};
 use crate::{Error, Result};
@@ -72,8 +71,18 @@ pub async fn run(
         ));
     }
     let chain = crate::pipeline::Chain::new(settings)?;
-    let keys = Keys::load(&settings.keys_file)?;
-    let key = keys.for_domain(&request.domain)?;
+    // The domain's key as the chain loaded it (keys file and environment overrides).
+    let key = chain
+        .topics
+        .values()
+        .find(|t| t.domain == request.domain)
+        .map(|t| &t.key)
+        .ok_or_else(|| {
+            Error::Config(format!(
+                "no configured topic of domain `{}` (homelessness, housing, planning, waste)",
+                request.domain
+            ))
+        })?;
     let mut summary = Summary {
         request_id: uuid::Uuid::new_v4().to_string(),
         ..Summary::default()

@@ -27,18 +27,8 @@ impl RegistryClient {
     /// `base_url` may carry credentials (`https://user:password@host`): they are sent as basic
     /// auth on every request and kept out of the URL that errors show.
     pub fn new(base_url: &str) -> Result<Self> {
-        let (clean, auth) = lgma_core::config::split_url_credentials(base_url);
+        let (clean, headers) = lgma_core::config::url_and_auth_headers(base_url)?;
         let base_url = clean.as_str();
-        let mut headers = reqwest::header::HeaderMap::new();
-        if let Some(auth) = auth {
-            let mut value =
-                reqwest::header::HeaderValue::from_str(&auth).map_err(|_| Error::Registry {
-                    url: base_url.into(),
-                    reason: "registry credentials are not valid".into(),
-                })?;
-            value.set_sensitive(true);
-            headers.insert(reqwest::header::AUTHORIZATION, value);
-        }
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(15))
             .default_headers(headers)

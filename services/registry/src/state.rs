@@ -539,23 +539,7 @@ mod tests {
     const B: &str = r#"{"type":"record","name":"B","fields":[{"name":"x","type":"int"}]}"#;
 
     fn claim(subject: &str, version: u32, id: u32, schema: &str, nonce: &str) -> Record {
-        Record::new(
-            &Key::Schema {
-                subject: subject.into(),
-                version,
-                nonce: nonce.into(),
-            },
-            Some(&SchemaValue {
-                subject: subject.into(),
-                version,
-                id,
-                schema_type: "AVRO".into(),
-                schema: schema.into(),
-                references: Vec::new(),
-                metadata: None,
-                rule_set: None,
-            }),
-        )
+        claim_with(subject, version, id, schema, nonce, Vec::new(), None)
     }
 
     fn apply_all(records: &[Record]) -> (State, Vec<Applied>) {
