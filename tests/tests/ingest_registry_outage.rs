@@ -67,7 +67,7 @@ async fn registry_outage_blocks_uncached_ids_and_quarantines_only_404s() -> anyh
     text["fields"].as_array_mut().expect("fields").push(
         serde_json::json!({"name": "outage_note", "type": ["null", "string"], "default": null}),
     );
-    let id_b = RegistryClient::new(&registry_url())?
+    let id_b = RegistryClient::new(&registry_url(), None)?
         .register(&world.naming.subject(topic), &text.to_string())
         .await?;
     let id_a = world.encoder.schema_id(topic)?;

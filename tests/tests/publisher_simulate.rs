@@ -49,7 +49,7 @@ async fn simulated_events_land_on_the_broker_and_read_back() {
 
     // The topics as the stack defines them; then what `lgma-publisher simulate` does: register,
     // check the topics exist, produce.
-    let ids = RegistryClient::new(&settings.registry_url)
+    let ids = RegistryClient::new(&settings.registry_url, None)
         .unwrap()
         .register_all(&settings.topics)
         .await

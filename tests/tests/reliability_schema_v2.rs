@@ -72,7 +72,7 @@ async fn v2_registered_and_published_while_ingest_runs_both_versions_land() -> a
         if chunk_no == 8 {
             // Ingest has been decoding v1 for a while: now the new version appears.
             let landed = count(&count_sql).await?;
-            let id = RegistryClient::new(&lgma_e2e::registry_url())?
+            let id = RegistryClient::new(&lgma_e2e::registry_url(), None)?
                 .register(&world.naming.subject(topic), PLANNING_V2_JSON)
                 .await?;
             anyhow::ensure!(id != v1_id, "v2 got a new schema id");

@@ -31,7 +31,7 @@ const DASHBOARD_CSS: &str = include_str!("../static/dashboard.css");
 
 pub fn state(settings: Settings, tokens: Tokens, readiness: Readiness) -> Result<AppState> {
     Ok(AppState {
-        db: Db::new(&settings.clickhouse),
+        db: Db::new(&settings.clickhouse)?,
         settings: Arc::new(settings),
         tokens: Arc::new(tokens),
         councils: Arc::new(LocalAuthorities::embedded()?),

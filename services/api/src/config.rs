@@ -46,6 +46,8 @@ pub struct ClickHouseSettings {
     /// INSERT on `api_access_audit` only, infra/clickhouse/grants.sql).
     pub writer_user: String,
     pub writer_password: String,
+    /// PEM file of a private CA that signed an `https://` ClickHouse's certificate (besides the web roots).
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -77,6 +79,7 @@ impl Default for ClickHouseSettings {
             reader_password: "reader-local".into(),
             writer_user: "lgma_audit".into(),
             writer_password: "audit-local".into(),
+            ca_file: None,
         }
     }
 }

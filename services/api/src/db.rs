@@ -24,9 +24,25 @@ pub struct Db {
 }
 
 impl Db {
-    pub fn new(s: &ClickHouseSettings) -> Self {
+    /// Both clients share one HTTP connection pool that speaks `http://` and `https://` (web roots
+    /// plus `clickhouse.ca_file`).
+    pub fn new(s: &ClickHouseSettings) -> Result<Self> {
+        let tls = lgma_core::tls::client_config(s.ca_file.as_deref())?;
+        let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+        http.enforce_http(false);
+        http.set_keepalive(Some(std::time::Duration::from_secs(60)));
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(std::sync::Arc::unwrap_or_clone(tls))
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let pool =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                // ClickHouse closes idle connections after 3 s.
+                .pool_idle_timeout(std::time::Duration::from_secs(2))
+                .build(connector);
         let base = |user: &str, password: &str| {
-            Client::default()
+            Client::with_http_client(pool.clone())
                 .with_url(&s.url)
                 .with_user(user)
                 .with_password(password)
@@ -34,10 +50,10 @@ impl Db {
                 // ClickHouse 18.16 lacks RowBinaryWithNamesAndTypes (infra/clickhouse/COMPATIBILITY.md).
                 .with_validation(false)
         };
-        Self {
+        Ok(Self {
             reader: base(&s.reader_user, &s.reader_password),
             writer: base(&s.writer_user, &s.writer_password),
-        }
+        })
     }
 
     /// Runs a prepared (already `.bind()`-ed) query and returns its rows.

@@ -63,7 +63,7 @@ impl TopicSet {
     /// Registers the seven schemas (base subjects) and creates every topic the
     /// pipeline reads or writes (tansu cannot auto-create); returns the encoder with the ids.
     pub async fn prepare(&self) -> Result<Encoder> {
-        let registry = RegistryClient::new(&self.settings.registry_url)?;
+        let registry = RegistryClient::new(&self.settings.registry_url, None)?;
         // The shared local stack's registry may be restarted by a disruptive test: retry a little.
         let mut attempt = 0;
         let ids = loop {

@@ -3,6 +3,10 @@
 //! Environment variables use the service's prefix and `__` for nesting, e.g.
 //! `LGMA_INGEST_CLICKHOUSE__URL=http://ch:8123` sets `clickhouse.url` — the convention Vector and
 //! Kafka Connect users expect, and what container platforms inject.
+//!
+//! Secrets need not be written into either: any string setting whose whole value is
+//! `${file:/run/secrets/name}` is replaced by that file's content (trailing newline removed) — Kafka
+//! Connect's file config provider, and how container platforms mount secrets.
 
 use std::path::Path;
 
@@ -27,8 +31,56 @@ where
         }
         figment = figment.merge(Toml::file(path));
     }
-    figment = figment.merge(Env::prefixed(env_prefix).split("__"));
-    figment.extract().map_err(|e| Error::Config(e.to_string()))
+    // Only variables naming one of the settings: the prefix is shared with variables of the stack
+    // and of deployment scripts (`LGMA_API_PORT`), which must not make a service refuse to start.
+    let known = top_level_keys::<T>();
+    figment = figment.merge(Env::prefixed(env_prefix).split("__").filter(move |key| {
+        let first = key.as_str().split('.').next().unwrap_or_default();
+        known.iter().any(|k| k.eq_ignore_ascii_case(first))
+    }));
+    let mut value: figment::value::Value = figment
+        .extract()
+        .map_err(|e| Error::Config(e.to_string()))?;
+    resolve_file_refs(&mut value)?;
+    Figment::from(Serialized::defaults(value))
+        .extract()
+        .map_err(|e| Error::Config(e.to_string()))
+}
+
+/// The names of the top-level settings of `T` (from its defaults).
+fn top_level_keys<T: Serialize + Default>() -> Vec<String> {
+    match serde_json::to_value(T::default()) {
+        Ok(serde_json::Value::Object(fields)) => fields.keys().cloned().collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Replaces every string `${file:PATH}` in `value` by the content of PATH. A file that cannot be
+/// read is an error naming the file (never the other settings' values).
+fn resolve_file_refs(value: &mut figment::value::Value) -> Result<()> {
+    use figment::value::Value;
+    match value {
+        Value::String(_, s) => {
+            if let Some(path) = s.strip_prefix("${file:").and_then(|r| r.strip_suffix('}')) {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    Error::Config(format!("secret file {path} (named by ${{file:...}}): {e}"))
+                })?;
+                *s = text.trim_end_matches(['\n', '\r']).to_string();
+            }
+        }
+        Value::Dict(_, dict) => {
+            for v in dict.values_mut() {
+                resolve_file_refs(v)?;
+            }
+        }
+        Value::Array(_, items) => {
+            for v in items.iter_mut() {
+                resolve_file_refs(v)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// The environment variable that turns on development mode for every service.
@@ -223,6 +275,7 @@ mod tests {
         batch: u32,
     }
     #[derive(Debug, Serialize, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
     struct Settings {
         name: String,
         inner: Inner,
@@ -249,6 +302,36 @@ mod tests {
             assert_eq!(s.name, "file");
             assert_eq!(s.inner.batch, 20);
             assert_eq!(s.inner.url, "http://env");
+            // A variable of the same prefix that names no setting (a port for a start script) is
+            // not this loader's business, even for settings that deny unknown fields.
+            jail.set_env("LGMA_TEST_PORT", "8080");
+            let s: Settings = load(None, "LGMA_TEST_").expect("unrelated variable ignored");
+            assert_eq!(s.inner.url, "http://env");
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's closure signature, test only
+    fn secrets_come_from_files_named_in_the_file_or_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("secret.txt", "s3cr3t\n")?;
+            let dir = jail.directory().display().to_string();
+            jail.create_file(
+                "s.toml",
+                &format!("name = \"${{file:{dir}/secret.txt}}\"\n"),
+            )?;
+            jail.set_env(
+                "LGMA_TEST_INNER__URL",
+                format!("${{file:{dir}/secret.txt}}"),
+            );
+            let s: Settings = load(Some(Path::new("s.toml")), "LGMA_TEST_").expect("loads");
+            assert_eq!(s.name, "s3cr3t");
+            assert_eq!(s.inner.url, "s3cr3t");
+            assert_eq!(s.inner.batch, 10, "other settings untouched");
+            jail.set_env("LGMA_TEST_INNER__URL", "${file:/nonexistent/secret}");
+            let err = load::<Settings>(None, "LGMA_TEST_").expect_err("missing secret file");
+            assert!(err.to_string().contains("/nonexistent/secret"), "{err}");
             Ok(())
         });
     }

@@ -1,7 +1,12 @@
 //! Kafka client settings shared by every service.
 //!
 //! Locally this is just `127.0.0.1:9092` (tansu); in production `properties` carries whatever the
-//! cluster needs (`security.protocol`, `sasl.*`, `ssl.*`), so pointing at a real cluster is config only.
+//! cluster needs (`security.protocol = "SASL_SSL"`, `sasl.mechanism`, `sasl.username`,
+//! `sasl.password = "${file:...}"`, `ssl.ca.location`), so pointing at a real cluster is config only.
+//! librdkafka is built with OpenSSL: TLS, SASL PLAIN, SCRAM-SHA-256/512 and OAUTHBEARER work.
+//!
+//! From the environment, a property's dots are written as underscores (no librdkafka property has
+//! one): `LGMA_INGEST_KAFKA__PROPERTIES__SECURITY_PROTOCOL=SASL_SSL` sets `security.protocol`.
 
 use std::collections::BTreeMap;
 
@@ -71,7 +76,7 @@ impl KafkaSettings {
             config.set(*key, *value);
         }
         for (key, value) in &self.properties {
-            config.set(key, value);
+            config.set(key.replace('_', "."), value);
         }
         config
     }
@@ -117,5 +122,42 @@ mod tests {
         assert_eq!(config.get("linger.ms"), Some("50"));
         assert_eq!(config.get("group.id"), Some("g"));
         assert_eq!(config.get("bootstrap.servers"), Some("127.0.0.1:9092"));
+    }
+
+    #[test]
+    fn properties_from_the_environment_get_their_dots_back() {
+        let mut settings = KafkaSettings::default();
+        settings
+            .properties
+            .insert("security_protocol".into(), "SASL_SSL".into());
+        settings
+            .properties
+            .insert("sasl.mechanism".into(), "SCRAM-SHA-512".into());
+        let config = settings.client_config();
+        assert_eq!(config.get("security.protocol"), Some("SASL_SSL"));
+        assert_eq!(config.get("sasl.mechanism"), Some("SCRAM-SHA-512"));
+    }
+
+    /// librdkafka accepts the settings the platform documents for a managed cluster (it refuses
+    /// unknown or unsupported ones when a client is created, e.g. SSL without the `ssl` feature).
+    #[test]
+    fn sasl_ssl_and_scram_are_supported_by_the_built_librdkafka() {
+        use rdkafka::producer::BaseProducer;
+        let mut settings = KafkaSettings::default();
+        for (k, v) in [
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.mechanism", "SCRAM-SHA-512"),
+            ("sasl.username", "ingest"),
+            ("sasl.password", "x"),
+        ] {
+            settings.properties.insert(k.into(), v.into());
+        }
+        let producer: std::result::Result<BaseProducer, _> = settings.producer_config().create();
+        assert!(producer.is_ok(), "{:?}", producer.err());
+        settings
+            .properties
+            .insert("sasl.mechanism".into(), "OAUTHBEARER".into());
+        let producer: std::result::Result<BaseProducer, _> = settings.producer_config().create();
+        assert!(producer.is_ok(), "{:?}", producer.err());
     }
 }

@@ -12,5 +12,6 @@ pub mod reconcile;
 pub mod reference;
 pub mod shutdown;
 pub mod telemetry;
+pub mod tls;
 
 pub use error::{Error, Result};

@@ -29,6 +29,8 @@ pub struct Settings {
     pub publish_enriched: bool,
     pub batch: BatchSettings,
     pub registry_url: String,
+    /// PEM file of a private CA that signed an `https://` registry's certificate (besides the web roots).
+    pub registry_ca_file: Option<PathBuf>,
     pub clickhouse: ClickHouseSettings,
     /// Directory holding `<topic>.avsc` reader schemas (the `pii` tags of these decide).
     pub schemas_dir: PathBuf,
@@ -74,6 +76,8 @@ pub struct ClickHouseSettings {
     /// Never printed: `Settings::redacted` blanks it for `print-config`, Debug hides it.
     pub password: String,
     pub database: String,
+    /// PEM file of a private CA that signed an `https://` ClickHouse's certificate (besides the web roots).
+    pub ca_file: Option<PathBuf>,
 }
 
 impl fmt::Debug for ClickHouseSettings {
@@ -83,6 +87,7 @@ impl fmt::Debug for ClickHouseSettings {
             .field("user", &self.user)
             .field("password", &"<redacted>")
             .field("database", &self.database)
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }
@@ -94,6 +99,7 @@ impl Default for ClickHouseSettings {
             user: "lgma_writer".into(),
             password: "writer-local".into(),
             database: "lgma".into(),
+            ca_file: None,
         }
     }
 }
@@ -160,6 +166,7 @@ impl Default for Settings {
             publish_enriched: true,
             batch: BatchSettings::default(),
             registry_url: "http://127.0.0.1:8081".into(),
+            registry_ca_file: None,
             clickhouse: ClickHouseSettings::default(),
             schemas_dir: "schemas".into(),
             rules_dir: "schemas/rules".into(),

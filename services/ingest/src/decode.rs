@@ -70,10 +70,11 @@ struct IdResponse {
 
 impl Registry {
     /// `url` may carry credentials (`https://user:password@host`): they are sent as basic auth on
-    /// every request and kept out of the URL that errors and logs show.
-    pub fn new(url: &str) -> Result<Self> {
+    /// every request and kept out of the URL that errors and logs show. An `https://` registry is
+    /// trusted through the web roots and `ca_file` (a private CA).
+    pub fn new(url: &str, ca_file: Option<&std::path::Path>) -> Result<Self> {
         let (url, headers) = lgma_core::config::url_and_auth_headers(url)?;
-        let http = reqwest::Client::builder()
+        let http = lgma_core::tls::http_client(ca_file)?
             .timeout(Duration::from_secs(10))
             .connect_timeout(Duration::from_secs(3))
             .default_headers(headers)

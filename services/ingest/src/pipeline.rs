@@ -740,7 +740,7 @@ impl Pipeline {
     pub fn new(settings: &Settings, publisher: Publisher) -> Result<Self> {
         Ok(Self {
             chain: Chain::new(settings)?,
-            registry: Registry::new(&settings.registry_url)?,
+            registry: Registry::new(&settings.registry_url, settings.registry_ca_file.as_deref())?,
             clickhouse: ClickHouse::new(settings.clickhouse.clone())?,
             publisher,
             versions: std::sync::Mutex::default(),

@@ -45,7 +45,7 @@ pub fn quote(s: &str) -> String {
 
 impl ClickHouse {
     pub fn new(settings: ClickHouseSettings) -> Result<Self> {
-        let http = reqwest::Client::builder()
+        let http = lgma_core::tls::http_client(settings.ca_file.as_deref())?
             .timeout(Duration::from_secs(60))
             .connect_timeout(Duration::from_secs(3))
             .build()

@@ -172,9 +172,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         None => Err(Error::Argument("no command given; see --help".into())),
         Some(Command::Register) => {
-            let ids = RegistryClient::new(&settings.registry_url)?
-                .register_all(&settings.topics)
-                .await?;
+            let ids =
+                RegistryClient::new(&settings.registry_url, settings.registry_ca_file.as_deref())?
+                    .register_all(&settings.topics)
+                    .await?;
             for topic in Topic::ALL {
                 println!("{} id={}", settings.topics.subject(topic), ids[&topic]);
             }
@@ -188,7 +189,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
 
 /// Registers the schemas and checks the topics exist; returns the encoder with the registry's ids.
 async fn prepare(settings: &Settings) -> Result<(Encoder, HashMap<Topic, String>)> {
-    let ids = RegistryClient::new(&settings.registry_url)?
+    let ids = RegistryClient::new(&settings.registry_url, settings.registry_ca_file.as_deref())?
         .register_all(&settings.topics)
         .await?;
     let names: HashMap<Topic, String> = Topic::ALL

@@ -25,11 +25,12 @@ struct IdResponse {
 
 impl RegistryClient {
     /// `base_url` may carry credentials (`https://user:password@host`): they are sent as basic
-    /// auth on every request and kept out of the URL that errors show.
-    pub fn new(base_url: &str) -> Result<Self> {
+    /// auth on every request and kept out of the URL that errors show. An `https://` registry is
+    /// trusted through the web roots and `ca_file` (a private CA).
+    pub fn new(base_url: &str, ca_file: Option<&std::path::Path>) -> Result<Self> {
         let (clean, headers) = lgma_core::config::url_and_auth_headers(base_url)?;
         let base_url = clean.as_str();
-        let http = reqwest::Client::builder()
+        let http = lgma_core::tls::http_client(ca_file)?
             .timeout(std::time::Duration::from_secs(15))
             .default_headers(headers)
             .build()

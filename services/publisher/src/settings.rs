@@ -12,6 +12,8 @@ pub const ENV_PREFIX: &str = "LGMA_PUBLISHER_";
 pub struct Settings {
     pub kafka: KafkaSettings,
     pub registry_url: String,
+    /// PEM file of a private CA that signed an `https://` registry's certificate (besides the web roots).
+    pub registry_ca_file: Option<std::path::PathBuf>,
     pub topics: TopicNaming,
     /// Seconds between progress lines on long runs.
     pub progress_interval_secs: u64,
@@ -22,6 +24,7 @@ impl Default for Settings {
         Self {
             kafka: KafkaSettings::default(),
             registry_url: "http://127.0.0.1:8081".into(),
+            registry_ca_file: None,
             topics: TopicNaming::default(),
             progress_interval_secs: 5,
         }

@@ -132,7 +132,7 @@ impl World {
         let mut others: Vec<&str> = enriched.iter().map(String::as_str).collect();
         others.push("lgma.dlq");
         create_defined_topics(&others, &suffix, Some(1))?;
-        let registry = RegistryClient::new(&registry_url())?;
+        let registry = RegistryClient::new(&registry_url(), None)?;
         // The registry may be restarting (other suites restart it): retry for a while.
         let mut attempt = 0;
         let ids = loop {
