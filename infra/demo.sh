@@ -41,7 +41,7 @@ duration_args=()
 if [[ "$SECONDS_TO_RUN" != 0 ]]; then duration_args=(--duration "$SECONDS_TO_RUN"); fi
 say "publishing a simulated stream: ${RATE} events/s, ${INVALID} broken, 31 councils (Ctrl-C stops the publisher)"
 say "dashboard: ${DASHBOARD}"
-say "metrics:   http://127.0.0.1:9181/metrics"
+say "metrics:   http://127.0.0.1:${LGMA_INGEST_OPS_PORT:-9181}/metrics"
 "$PUB" simulate --config "$ROOT/infra/config/publisher.toml" --rate "$RATE" --speed-up 86400 \
     --invalid-ratio "$INVALID" "${duration_args[@]}" || true
 
@@ -67,7 +67,7 @@ The stack keeps running. Look at:
   open data       curl http://127.0.0.1:${API_PORT}/v1/open-data
   summaries       curl -H 'Authorization: Bearer ${TOKEN}' http://127.0.0.1:${API_PORT}/v1/summaries/planning/monthly
   ClickHouse      clickhouse-client --port ${LGMA_CH_TCP_PORT:-9000} --user lgma_reader --password reader-local -d lgma
-  metrics         curl http://127.0.0.1:9181/metrics
+  metrics         curl http://127.0.0.1:${LGMA_INGEST_OPS_PORT:-9181}/metrics
 Stop everything with: infra/stack down
 MSG
 if [[ $RECONCILED != 0 ]]; then

@@ -17,6 +17,7 @@ setting that loses data fails a test instead of reaching users.
 Works against any Kafka: pass --property key=value for SASL/SSL settings of a production cluster.
 """
 import argparse
+import os
 import sys
 import tomllib
 
@@ -75,6 +76,18 @@ def check(topic: dict) -> None:
         raise DefinitionError(f"{name}: partitions must be at least 1")
 
 
+def read_properties(path: str) -> dict[str, str]:
+    """A Java-style client properties file: `key=value` lines, `#` comments."""
+    conf = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if line and not line.startswith(("#", "!")):
+                key, _, value = line.partition("=")
+                conf[key.strip()] = value.strip()
+    return conf
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("file", help="topics TOML file")
@@ -84,6 +97,9 @@ def main() -> int:
                         help="only this topic (name as defined, without suffix); repeatable (tests)")
     parser.add_argument("--partitions", type=int, help="override every topic's partition count (tests)")
     parser.add_argument("--property", action="append", default=[], help="extra client property k=v")
+    parser.add_argument("--command-config", default=os.environ.get("LGMA_KAFKA_CLIENT_PROPERTIES") or None,
+                        help="client properties file (key=value lines: security.protocol, sasl.*, ssl.*), "
+                             "as Kafka's own tools take it; default $LGMA_KAFKA_CLIENT_PROPERTIES")
     parser.add_argument("--check", action="store_true", help="validate the file only; do not connect")
     parser.add_argument("--fix-existing", action="store_true",
                         help="apply the file's settings to existing topics whose settings differ")
@@ -116,6 +132,8 @@ def main() -> int:
     from confluent_kafka.admin import AdminClient, NewTopic  # noqa: PLC0415
 
     conf = {"bootstrap.servers": args.bootstrap}
+    if args.command_config:
+        conf.update(read_properties(args.command_config))
     for prop in args.property:
         key, _, value = prop.partition("=")
         conf[key] = value

@@ -8,6 +8,14 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 KAFKA = os.environ.get("LGMA_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+sys.path.insert(0, str(ROOT / "infra" / "tools"))
+from topics import read_properties  # noqa: E402
+
+# The client configuration of the stack's tools: bootstrap plus, in the TLS profile
+# (LGMA_TLS=1), SASL_SSL, SCRAM credentials and the CA from $LGMA_KAFKA_CLIENT_PROPERTIES.
+KAFKA_CONF = {"bootstrap.servers": KAFKA}
+if os.environ.get("LGMA_KAFKA_CLIENT_PROPERTIES"):
+    KAFKA_CONF.update(read_properties(os.environ["LGMA_KAFKA_CLIENT_PROPERTIES"]))
 COUNCIL_TOPICS = [
     "lgma.homelessness.presentation", "lgma.homelessness.placement", "lgma.homelessness.exit",
     "lgma.housing.dwelling-unit", "lgma.housing.need-assessment", "lgma.planning.application",

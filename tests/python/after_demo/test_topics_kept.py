@@ -16,14 +16,14 @@ from confluent_kafka import Consumer, TopicPartition
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "tests" / "python"))
-from topics_support import COUNCIL_TOPICS, KAFKA  # noqa: E402
+from topics_support import COUNCIL_TOPICS, KAFKA_CONF  # noqa: E402
 
 MAINTENANCE_S = 5  # infra/stack: tansu's sqlite maintenance_interval
 
 
 def read_back(topic: str) -> tuple[int, int, int]:
     """(records read from offset 0, first offset the broker holds, records ever published)."""
-    consumer = Consumer({"bootstrap.servers": KAFKA, "group.id": f"readback-{uuid.uuid4().hex}",
+    consumer = Consumer({**KAFKA_CONF, "group.id": f"readback-{uuid.uuid4().hex}",
                          "enable.auto.commit": False, "auto.offset.reset": "earliest"})
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
