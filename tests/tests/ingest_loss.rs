@@ -81,15 +81,6 @@ fn config_path(world: &World) -> std::path::PathBuf {
     world.config.clone()
 }
 
-/// The ops address (`metrics_listen`) written into this world's config.
-fn ops_address(world: &World) -> Result<String> {
-    let text = std::fs::read_to_string(config_path(world))?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("metrics_listen = "))
-        .map(|v| v.trim_matches('"').to_string())
-        .context("metrics_listen in the test config")
-}
-
 struct Stop(Child);
 impl Drop for Stop {
     fn drop(&mut self) {
@@ -294,7 +285,7 @@ async fn records_the_broker_deletes_before_ingest_reads_them_are_recorded_as_los
         (1, 10, "0:10-19")
     );
 
-    let ops = ops_address(&world)?;
+    let ops = world.ops_address()?;
     let http = reqwest::Client::new();
     let metrics = http
         .get(format!("http://{ops}/metrics"))

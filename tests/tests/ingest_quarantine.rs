@@ -301,3 +301,49 @@ async fn bad_events_quarantined_with_reason_while_valid_ones_land() -> anyhow::R
         .any(|r| r.contains("presentation.ppsn.check_letter")));
     Ok(())
 }
+
+/// A council code from the wire never becomes a metric label: events with 40 made-up codes are
+/// quarantined (`envelope.la_code`) and counted under `la_code="other"`, so a hostile or broken
+/// publisher cannot mint unbounded Prometheus series.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_council_codes_share_one_metric_label() -> anyhow::Result<()> {
+    let world = World::with_topics(&[Topic::PlanningApplication], 1, 5000).await?;
+    world.write_config_full(5000, 300, "", "manual")?;
+    let name = world.topic(Topic::PlanningApplication);
+    let mut events = events_of(Topic::PlanningApplication, 31, 60);
+    let mut made_up = Vec::new();
+    for (i, e) in events.iter_mut().enumerate().take(40) {
+        let code = format!("ZZ{i}X{}", world.suffix.replace(['-', '_', '.'], ""));
+        planning(&mut e.event).la_code = code.clone();
+        made_up.push(code);
+    }
+    for e in &events {
+        world.send(e).await?;
+    }
+    let mut child = world.spawn_ingest(0)?;
+    let sql = format!(
+        "SELECT count() AS n FROM lgma.ingest_events WHERE topic = {}",
+        quote(&name)
+    );
+    let n = wait_for_count(&sql, events.len() as u64, Duration::from_secs(60)).await?;
+    assert_eq!(n, events.len() as u64, "log:\n{}", world.log(0));
+    let metrics = reqwest::Client::new()
+        .get(format!("http://{}/metrics", world.ops_address()?))
+        .send()
+        .await?
+        .text()
+        .await?;
+    terminate(&mut child, Duration::from_secs(10));
+    let minted: Vec<&str> = metrics
+        .lines()
+        .filter(|l| made_up.iter().any(|c| l.contains(c.as_str())))
+        .collect();
+    assert!(minted.is_empty(), "labels minted from the wire: {minted:?}");
+    assert!(
+        metrics
+            .lines()
+            .any(|l| !l.starts_with('#') && l.contains("la_code=\"other\"") && l.contains(&name)),
+        "the made-up codes are counted under la_code=\"other\":\n{metrics}"
+    );
+    Ok(())
+}

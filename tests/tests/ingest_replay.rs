@@ -237,3 +237,124 @@ async fn dlq_replay_after_a_rules_fix_lands_once_and_is_audited() -> anyhow::Res
     assert_eq!(replayed, total, "one replay verdict per provenance");
     Ok(())
 }
+
+/// The DLQ is a copy anyone with write access to it could forge: a replay writes only copies
+/// byte-identical to the source record their headers name. A forged copy (the provenance of a
+/// quarantined record, another payload) is refused, counted in the audit row, and lands nowhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_dlq_copy_is_refused_and_audited() -> anyhow::Result<()> {
+    use rdkafka::message::{Header, OwnedHeaders};
+    use rdkafka::producer::FutureRecord;
+
+    let topic = Topic::PlanningApplication;
+    let world = World::with_topics(&[topic], 1, 5000).await?;
+    let strict = rules_copy(&world, "rules-strict", "planning.application", |text| {
+        text.replace("max = 5000", "max = 1")
+            .replace("version = \"", "version = \"strict-")
+    })?;
+    *world.rules_override.lock().expect("lock") = Some(strict);
+    world.write_config_full(5000, 300, "", "manual")?;
+    let name = world.topic(topic);
+    let q = quote(&name);
+    let events = events_of(topic, 31, 120);
+    for e in &events {
+        world.send(e).await?;
+    }
+    let mut child = world.spawn_ingest(0)?;
+    let events_sql = format!("SELECT count() AS n FROM lgma.ingest_events WHERE topic = {q}");
+    let n = wait_for_count(&events_sql, events.len() as u64, Duration::from_secs(60)).await?;
+    terminate(&mut child, Duration::from_secs(10));
+    assert_eq!(n, events.len() as u64, "log:\n{}", world.log(0));
+
+    #[derive(serde::Deserialize, Debug)]
+    struct Quarantined {
+        partition: i32,
+        offset: i64,
+    }
+    let quarantined: Vec<Quarantined> = ch_query(&format!(
+        "SELECT partition, offset FROM lgma.ingest_quarantine FINAL WHERE topic = {q} \
+         AND status = 'quarantined' ORDER BY offset"
+    ))
+    .await?;
+    assert!(quarantined.len() >= 2, "{quarantined:?}");
+    let victim = &quarantined[0];
+
+    // The forgery: the victim's provenance headers, the bytes of another (valid) event with a
+    // different entity, published to the DLQ after the genuine copy (the latest copy wins).
+    let mut forged = events[0].event.clone();
+    if let ChangeEvent::PlanningApplication(env) = &mut forged {
+        env.entity_id = format!("FORGED/{}", world.suffix);
+    }
+    let schema_id = world.encoder.schema_id(topic)?;
+    let forged_bytes = lgma_core::framing::encode(schema_id, &world.encoder.encode_body(&forged)?);
+    let (partition, offset) = (victim.partition.to_string(), victim.offset.to_string());
+    let headers = OwnedHeaders::new()
+        .insert(Header {
+            key: "lgma.source.topic",
+            value: Some(name.as_str()),
+        })
+        .insert(Header {
+            key: "lgma.source.partition",
+            value: Some(partition.as_str()),
+        })
+        .insert(Header {
+            key: "lgma.source.offset",
+            value: Some(offset.as_str()),
+        });
+    let dlq = format!("lgma.dlq{}", world.suffix);
+    world
+        .producer
+        .send(
+            FutureRecord::to(&dlq)
+                .key("forged")
+                .payload(&forged_bytes)
+                .headers(headers),
+            Duration::from_secs(30),
+        )
+        .await
+        .map_err(|(e, _)| anyhow::anyhow!("produce to {dlq}: {e}"))?;
+
+    // The fix, then the replay.
+    *world.rules_override.lock().expect("lock") = None;
+    world.write_config_full(5000, 300, "", "manual")?;
+    let (ok, stdout, stderr) = run_replay(
+        &world,
+        &[
+            "dlq",
+            "--topic",
+            topic.name(),
+            "--requested-by",
+            "e2e-forgery",
+        ],
+    )?;
+    assert!(ok, "replay failed:\n{stderr}");
+    assert!(stderr.contains("refused 1 DLQ copies"), "{stderr}");
+    let a = audit(stdout.trim()).await?;
+    assert!(
+        a.iter().all(|r| r.result.contains("1 DLQ copies refused")),
+        "{a:?}"
+    );
+    assert_eq!(
+        sum(&a, |r| r.records),
+        quarantined.len() as u64 - 1,
+        "every genuine copy replayed, the forged one not"
+    );
+    // Nothing of the forgery landed; the victim stays quarantined under the strict rules.
+    let forged_rows = count(&format!(
+        "SELECT count() AS n FROM lgma.planning_application_history FINAL WHERE topic = {q} \
+         AND entity_id LIKE 'FORGED/%'"
+    ))
+    .await?;
+    assert_eq!(forged_rows, 0);
+    let victim_rows = count(&format!(
+        "SELECT count() AS n FROM lgma.planning_application_history FINAL WHERE topic = {q} \
+         AND partition = {} AND offset = {}",
+        victim.partition, victim.offset
+    ))
+    .await?;
+    assert_eq!(
+        victim_rows, 0,
+        "the victim was not replayed from forged bytes"
+    );
+    Ok(())
+}

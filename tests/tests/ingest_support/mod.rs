@@ -247,6 +247,15 @@ url = "{ch}"
         self.naming.topic(topic)
     }
 
+    /// The ops address (`metrics_listen`) written into this world's config.
+    pub fn ops_address(&self) -> Result<String> {
+        let text = std::fs::read_to_string(&self.config)?;
+        text.lines()
+            .find_map(|l| l.strip_prefix("metrics_listen = "))
+            .map(|v| v.trim_matches('"').to_string())
+            .ok_or_else(|| anyhow::anyhow!("no metrics_listen in the test config"))
+    }
+
     /// Starts `lgma-ingest run` with this world's config; its log goes to `<dir>/ingest-<n>.log`.
     pub fn spawn_ingest(&self, n: usize) -> Result<Child> {
         let log = std::fs::OpenOptions::new()
