@@ -66,7 +66,7 @@ The stack keeps running. Look at:
   dashboard       ${DASHBOARD}
   open data       curl http://127.0.0.1:${API_PORT}/v1/open-data
   summaries       curl -H 'Authorization: Bearer ${TOKEN}' http://127.0.0.1:${API_PORT}/v1/summaries/planning/monthly
-  ClickHouse      clickhouse-client --port ${LGMA_CH_TCP_PORT:-9000} --user lgma_reader --password reader-local -d lgma
+  ClickHouse      clickhouse-client --port ${LGMA_CH_TCP_PORT:-9000} --user lgma_reader --password "\$LGMA_CH_READER_PASSWORD" -d lgma
   metrics         curl http://127.0.0.1:${LGMA_INGEST_OPS_PORT:-9181}/metrics
 Stop everything with: infra/stack down
 MSG

@@ -75,7 +75,11 @@ impl KafkaSettings {
         for (key, value) in overrides {
             config.set(*key, *value);
         }
-        for (key, value) in &self.properties {
+        // Dotted names (from files) first, then the environment's `_` spellings, so that the
+        // environment wins when both name the same property, as it does for every other setting.
+        let (dotted, from_env): (Vec<_>, Vec<_>) =
+            self.properties.iter().partition(|(k, _)| !k.contains('_'));
+        for (key, value) in dotted.into_iter().chain(from_env) {
             config.set(key.replace('_', "."), value);
         }
         config
@@ -133,7 +137,14 @@ mod tests {
         settings
             .properties
             .insert("sasl.mechanism".into(), "SCRAM-SHA-512".into());
+        settings
+            .properties
+            .insert("ssl.ca.location".into(), "/etc/lgma/ca.pem".into());
+        settings
+            .properties
+            .insert("ssl_ca_location".into(), "/from/env.pem".into());
         let config = settings.client_config();
+        assert_eq!(config.get("ssl.ca.location"), Some("/from/env.pem"));
         assert_eq!(config.get("security.protocol"), Some("SASL_SSL"));
         assert_eq!(config.get("sasl.mechanism"), Some("SCRAM-SHA-512"));
     }

@@ -4,8 +4,11 @@ trusting only the stack's private CA — works for a client configured that way 
 anyone else: plaintext, a wrong password, a client that does not trust the CA.
 
 The demo before this file is the positive proof for the services themselves: the publisher,
-registry, ingest and API ran over these connections and the demo reconciled every published event.
+registry, ingest and API ran over these connections — on infra/deploy/production.env.example and
+registry.toml.example, with only addresses and secrets replaced, without development mode — and the
+demo reconciled every published event.
 """
+import base64
 import os
 import pathlib
 import ssl
@@ -53,10 +56,14 @@ def test_the_broker_refuses_everyone_else(change):
         metadata({**KAFKA_CONF, **change})
 
 
-def https_get(url: str, ca: pathlib.Path | None) -> int:
+def https_get(url: str, ca: pathlib.Path | None, user: str | None = None) -> int:
     context = ssl.create_default_context(cafile=str(ca)) if ca else ssl.create_default_context(
         cafile="/etc/ssl/certs/ca-certificates.crt")
-    with urllib.request.urlopen(url, timeout=10, context=context) as resp:
+    request = urllib.request.Request(url)
+    if user:
+        password = (TLS_DIR / "secrets" / f"registry-{user}").read_text().strip()
+        request.add_header("Authorization", "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode())
+    with urllib.request.urlopen(request, timeout=10, context=context) as resp:
         return resp.status
 
 
@@ -71,9 +78,12 @@ def test_clickhouse_is_https_only_and_trusted_through_the_ca():
 
 def test_the_registry_is_https_only_and_trusted_through_the_ca():
     assert REGISTRY.startswith("https://")
-    assert https_get(f"{REGISTRY}/subjects", CA) == 200
+    assert https_get(f"{REGISTRY}/subjects", CA, user="lgma-reader") == 200
     with pytest.raises(urllib.error.URLError):
-        https_get(f"{REGISTRY}/subjects", None)
+        https_get(f"{REGISTRY}/subjects", None, user="lgma-reader")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        https_get(f"{REGISTRY}/subjects", CA)  # auth is on, as in production
+    assert refused.value.code == 401
 
 
 def test_the_services_ran_with_tls_settings_and_print_no_secret():
@@ -85,8 +95,19 @@ def test_the_services_ran_with_tls_settings_and_print_no_secret():
     text = out.stdout
     assert 'url = "https://' in text and str(CA) in text
     assert "SASL_SSL" in text and "SCRAM-SHA-512" in text
-    password = (TLS_DIR / "kafka-ingest.password").read_text().strip()
-    assert password not in text and "<redacted>" in text
+    for secret in ("kafka-ingest", "ch-writer", "registry-lgma-ingest"):
+        password = (TLS_DIR / "secrets" / secret).read_text().strip()
+        assert password not in text, f"{secret} printed"
+    assert "<redacted>" in text
+
+
+def test_the_profile_runs_without_development_mode():
+    """The services started here accepted no example key or local password: development mode is off."""
+    assert os.environ.get("LGMA_DEV_MODE") == "0"
+    logs = pathlib.Path(os.environ["LGMA_DATA"])
+    for service in ("ingest", "api", "registry"):
+        text = (logs / service / f"{service}.log").read_text(errors="replace")
+        assert "DEVELOPMENT MODE" not in text, f"{service} started in development mode"
 
 
 def test_the_api_reads_clickhouse_over_https():
