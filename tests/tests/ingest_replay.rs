@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use ingest_support::*;
 use lgma_publisher::model::ChangeEvent;
-use lgma_publisher::Topic;
+use lgma_publisher::{GeneratedEvent, Topic};
 
 #[derive(serde::Deserialize, Debug)]
 struct Audit {
@@ -55,24 +55,31 @@ fn sum(rows: &[Audit], f: impl Fn(&Audit) -> u64) -> u64 {
     rows.iter().map(f).sum()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dlq_replay_after_a_rules_fix_lands_once_and_is_audited() -> anyhow::Result<()> {
+/// A planning topic of `partitions` partitions under a too-strict rules file (units > 1
+/// quarantined), with 120 valid events published and the world's config written for it.
+async fn strict_world(partitions: i32) -> anyhow::Result<(World, Vec<GeneratedEvent>)> {
     let topic = Topic::PlanningApplication;
-    let world = World::with_topics(&[topic], 2, 5000).await?;
+    let world = World::with_topics(&[topic], partitions, 5000).await?;
     let strict = rules_copy(&world, "rules-strict", "planning.application", |text| {
         text.replace("max = 5000", "max = 1")
             .replace("version = \"", "version = \"strict-")
     })?;
     *world.rules_override.lock().expect("lock") = Some(strict);
     world.write_config_full(5000, 300, "", "manual")?;
-    let name = world.topic(topic);
-    let q = quote(&name);
-
-    // Valid events, plus two that no rules fix can save: a bad Eircode and a tombstone.
     let events = events_of(topic, 31, 120);
     for e in &events {
         world.send(e).await?;
     }
+    Ok((world, events))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dlq_replay_after_a_rules_fix_lands_once_and_is_audited() -> anyhow::Result<()> {
+    let topic = Topic::PlanningApplication;
+    // Valid events, plus two that no rules fix can save: a bad Eircode and a tombstone.
+    let (world, events) = strict_world(2).await?;
+    let name = world.topic(topic);
+    let q = quote(&name);
     let schema_id = world.encoder.schema_id(topic)?;
     let mut bad = events[0].event.clone();
     if let ChangeEvent::PlanningApplication(env) = &mut bad {
@@ -247,19 +254,9 @@ async fn a_forged_dlq_copy_is_refused_and_audited() -> anyhow::Result<()> {
     use rdkafka::producer::FutureRecord;
 
     let topic = Topic::PlanningApplication;
-    let world = World::with_topics(&[topic], 1, 5000).await?;
-    let strict = rules_copy(&world, "rules-strict", "planning.application", |text| {
-        text.replace("max = 5000", "max = 1")
-            .replace("version = \"", "version = \"strict-")
-    })?;
-    *world.rules_override.lock().expect("lock") = Some(strict);
-    world.write_config_full(5000, 300, "", "manual")?;
+    let (world, events) = strict_world(1).await?;
     let name = world.topic(topic);
     let q = quote(&name);
-    let events = events_of(topic, 31, 120);
-    for e in &events {
-        world.send(e).await?;
-    }
     let mut child = world.spawn_ingest(0)?;
     let events_sql = format!("SELECT count() AS n FROM lgma.ingest_events WHERE topic = {q}");
     let n = wait_for_count(&events_sql, events.len() as u64, Duration::from_secs(60)).await?;
