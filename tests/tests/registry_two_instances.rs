@@ -15,7 +15,7 @@ async fn retries(http: &Http) -> u64 {
     text.as_str()
         .unwrap_or_default()
         .lines()
-        .find(|l| l.starts_with("registry_registration_retries_total"))
+        .find(|l| l.starts_with("lgma_registry_registration_retries_total"))
         .and_then(|l| l.split_whitespace().last())
         .and_then(|v| v.parse::<f64>().ok())
         .unwrap_or(0.0) as u64

@@ -83,10 +83,22 @@ pub fn router(state: AppState, metrics: Option<PrometheusHandle>) -> Router {
         .merge(admin)
         .fallback(|| async { Error::NotFound("no such endpoint; see /openapi.json".into()) })
         .with_state(state.clone())
+        .layer(axum::middleware::from_fn(|req, next| {
+            lgma_core::ops::http_metrics("lgma_api", req, next)
+        }))
         .merge(lgma_core::ops::routes(metrics, state.readiness.clone()))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(RequestBodyLimitLayer::new(max_body))
         .layer(TraceLayer::new_for_http())
+}
+
+/// HELP text for every metric of lgma-api (call once after installing the recorder).
+pub fn describe_metrics() {
+    lgma_core::ops::describe_http_metrics("lgma_api", "lgma-api");
+    metrics::describe_histogram!(
+        "lgma_api_clickhouse_query_duration_seconds",
+        "Time of one ClickHouse query of lgma-api (as the reader), by outcome (ok, error)"
+    );
 }
 
 fn static_file(content_type: &'static str, body: &'static str) -> Response {

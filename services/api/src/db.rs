@@ -58,8 +58,15 @@ impl Db {
 
     /// Runs a prepared (already `.bind()`-ed) query and returns its rows.
     pub async fn table(&self, query: clickhouse::query::Query) -> Result<Table> {
-        let bytes = query.fetch_bytes("JSON")?.collect().await?;
-        Table::from_json(&bytes)
+        let started = std::time::Instant::now();
+        let bytes = match query.fetch_bytes("JSON") {
+            Ok(mut cursor) => cursor.collect().await,
+            Err(e) => Err(e),
+        };
+        let outcome = if bytes.is_ok() { "ok" } else { "error" };
+        metrics::histogram!("lgma_api_clickhouse_query_duration_seconds", "outcome" => outcome)
+            .record(started.elapsed().as_secs_f64());
+        Table::from_json(&bytes?)
     }
 
     /// `SELECT 1` as the reader: readiness.

@@ -34,6 +34,10 @@ fn main() -> anyhow::Result<()> {
         print!("{}", lgma_core::config::render(&settings.redacted())?);
         return Ok(());
     }
+    // First, so that start-up warnings are logged as JSON too when log_json is set.
+    if !cli.check_config {
+        lgma_core::telemetry::init_tracing(settings.log_json);
+    }
     settings.check_secrets()?;
     if cli.check_config {
         let line = lgma_core::config::check_file::<Settings>(
@@ -64,18 +68,32 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     let listen = settings.listen.clone();
     let state = lgma_api::app::state(settings, tokens, readiness.clone())?;
 
-    // Ready once ClickHouse answers as the reader; re-checked so /ready follows outages.
-    let probe = state.clone();
-    let probe_stop = shutdown.clone();
-    tokio::spawn(async move {
-        loop {
-            probe.readiness.set(probe.db.ping().await);
-            tokio::select! {
-                _ = probe_stop.cancelled() => break,
-                _ = tokio::time::sleep(Duration::from_secs(5)) => {}
-            }
-        }
-    });
+    // Ready once started and ClickHouse answers as the reader; probed every 5 s so /ready follows
+    // outages. The broker (read only by /v1/reconcile) is shown but optional.
+    lgma_api::app::describe_metrics();
+    readiness.set(true);
+    let db = state.db.clone();
+    let mut broker = lgma_core::ops::broker_probe(&state.settings.kafka)?;
+    broker.required = false;
+    broker.without = "only /v1/reconcile fails";
+    lgma_core::ops::spawn_probes(
+        readiness.clone(),
+        vec![
+            lgma_core::ops::Dependency::required("clickhouse", move || {
+                let db = db.clone();
+                async move {
+                    if db.ping().await {
+                        Ok(())
+                    } else {
+                        Err("SELECT 1 as the reader failed".to_string())
+                    }
+                }
+            }),
+            broker,
+        ],
+        Duration::from_secs(5),
+        shutdown.clone(),
+    );
 
     let app = lgma_api::app::router(state, Some(metrics));
     let listener = tokio::net::TcpListener::bind(&listen).await?;

@@ -128,8 +128,13 @@ pub fn require_secret(what: &str, value: &str, known: &[&str]) -> Result<()> {
 /// development mode, with a loud warning; otherwise it is a start-up error saying how to fix it.
 pub fn unless_dev_mode(problem: &str) -> Result<()> {
     if dev_mode() {
-        // stderr, not tracing: this runs before a service installs its subscriber.
-        eprintln!("WARNING: DEVELOPMENT MODE ({DEV_MODE_VAR}=1): {problem}; never run like this with real data");
+        // Through the service's log (JSON when it logs JSON) once a subscriber is installed;
+        // stderr before that.
+        if tracing::dispatcher::has_been_set() {
+            tracing::warn!("WARNING: DEVELOPMENT MODE ({DEV_MODE_VAR}=1): {problem}; never run like this with real data");
+        } else {
+            eprintln!("WARNING: DEVELOPMENT MODE ({DEV_MODE_VAR}=1): {problem}; never run like this with real data");
+        }
         return Ok(());
     }
     Err(Error::Config(format!(

@@ -18,6 +18,7 @@ pub mod offsets;
 pub mod pipeline;
 pub mod pseudonymise;
 pub mod publish;
+pub mod ready;
 pub mod reconcile;
 pub mod replay;
 pub mod resolve;

@@ -240,6 +240,8 @@ fn main() -> anyhow::Result<()> {
             std::process::exit(code);
         }
         Command::Run => {
+            // First, so that start-up warnings are logged as JSON too when log_json is set.
+            lgma_core::telemetry::init_tracing(settings.log_json);
             settings.check_secrets(true)?;
             // At least two workers even on one core: a partition revocation blocks the polling
             // worker until the batch being written (on another worker) is recorded.
@@ -343,8 +345,16 @@ async fn reconcile(
 async fn run(settings: Settings) -> anyhow::Result<()> {
     lgma_core::telemetry::init_tracing(settings.log_json);
     let metrics = lgma_core::telemetry::install_metrics()?;
+    lgma_ingest::metrics::describe();
     let readiness = Readiness::default();
     let shutdown = lgma_core::shutdown::on_signal();
+    // /ready follows ClickHouse, the broker and the registry (lgma_ingest::ready).
+    lgma_core::ops::spawn_probes(
+        readiness.clone(),
+        lgma_ingest::ready::dependencies(&settings)?,
+        std::time::Duration::from_secs(5),
+        shutdown.clone(),
+    );
 
     let app: axum::Router = lgma_core::ops::routes(Some(metrics), readiness.clone());
     let listener = tokio::net::TcpListener::bind(&settings.metrics_listen).await?;
@@ -362,6 +372,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         topics = pipeline.chain.topics.len(),
         "pipeline built from reader schemas and rules"
     );
+    lgma_ingest::metrics::init(&pipeline.chain.topics.keys().cloned().collect::<Vec<_>>());
     let ingest = Ingest::new(settings, pipeline)?;
     ingest.run(shutdown, readiness).await?;
     Ok(())

@@ -1,16 +1,88 @@
 //! Prometheus metrics (names prefixed `lgma_ingest_`), recorded through the `metrics` facade.
+//!
+//! Prometheus conventions: what varies is a label with bounded values — `verdict` (`ACCEPT`,
+//! `WARN`, `QUARANTINE`, as in `lgma.ingest_events`), `rule` (the rule ids of `schemas/rules/` and
+//! the fixed `envelope.*` / `offset.*` ids, never text from the wire), `la_code` (the 31 councils
+//! or `other`), `topic` (the configured topics); base units in names; HELP on every metric
+//! ([`describe`]).
 
-use metrics::{counter, gauge, histogram};
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 
-pub fn event(topic: &str, la_code: &str, verdict: &str) {
-    counter!("lgma_ingest_events_in_total", "topic" => topic.to_string(), "la_code" => la_code.to_string())
+/// HELP text for every metric of this module; call once after installing the recorder.
+pub fn describe() {
+    describe_counter!(
+        "lgma_ingest_events_total",
+        "Kafka records judged, by topic, council (la_code; unknown codes as other) and verdict (ACCEPT, WARN, QUARANTINE)"
+    );
+    describe_counter!(
+        "lgma_ingest_rule_findings_total",
+        "Validation findings by topic and rule id (a record can break several rules; quarantined and warned alike)"
+    );
+    describe_gauge!(
+        "lgma_ingest_last_event_timestamp_seconds",
+        "Unix time at which live ingest last judged a record of the topic (freshness)"
+    );
+    describe_counter!(
+        "lgma_ingest_lost_records_total",
+        "Records the broker no longer held when ingest reached them (recorded as LOST rows in lgma.ingest_events)"
+    );
+    describe_counter!(
+        "lgma_ingest_loss_ranges_total",
+        "Missing offset ranges recorded as loss, by topic"
+    );
+    describe_histogram!("lgma_ingest_batch_rows", "Rows (records) per written batch");
+    describe_histogram!(
+        "lgma_ingest_batch_write_seconds",
+        "Wall time to write one batch (ClickHouse tables, enriched topics, offset of record)"
+    );
+    describe_counter!("lgma_ingest_batches_total", "Batches written");
+    describe_counter!(
+        "lgma_ingest_batch_failures_total",
+        "Batches that failed (nothing recorded; re-read from the offsets of record after a backoff)"
+    );
+    describe_gauge!(
+        "lgma_ingest_last_batch_timestamp_seconds",
+        "Unix time of the last batch written"
+    );
+    describe_histogram!(
+        "lgma_ingest_publish_to_queryable_seconds",
+        "Time from an event's publication (Kafka timestamp) to its being queryable in ClickHouse"
+    );
+    describe_gauge!(
+        "lgma_ingest_consumer_lag_records",
+        "Records published to the partition and not yet consumed (librdkafka statistics, every 5 s)"
+    );
+    describe_histogram!(
+        "lgma_ingest_batch_phase_seconds",
+        "Wall time of one phase of a batch (label phase: fill, writers, judge, lookup, build, tables, publish, events, wait_previous, commit, ...)"
+    );
+    describe_histogram!(
+        "lgma_ingest_insert_seconds",
+        "Wall time of one ClickHouse INSERT, by table"
+    );
+}
+
+/// Registers the per-topic counters at zero, so `increase()` and alerts see a series from the
+/// start (a loss counter that appears only with the first loss hides the first increase).
+pub fn init(topics: &[String]) {
+    for topic in topics {
+        counter!("lgma_ingest_lost_records_total", "topic" => topic.clone()).absolute(0);
+        counter!("lgma_ingest_loss_ranges_total", "topic" => topic.clone()).absolute(0);
+    }
+    counter!("lgma_ingest_batches_total").absolute(0);
+    counter!("lgma_ingest_batch_failures_total").absolute(0);
+}
+
+/// One judged record: its verdict and the rules it broke (empty when accepted).
+pub fn event(topic: &str, la_code: &str, verdict: &'static str, rules: &[&str]) {
+    counter!("lgma_ingest_events_total", "topic" => topic.to_string(), "la_code" => la_code.to_string(), "verdict" => verdict)
         .increment(1);
-    let name = match verdict {
-        "ACCEPT" => "lgma_ingest_events_accepted_total",
-        "WARN" => "lgma_ingest_events_warned_total",
-        _ => "lgma_ingest_events_quarantined_total",
-    };
-    counter!(name, "topic" => topic.to_string(), "la_code" => la_code.to_string()).increment(1);
+    for rule in rules {
+        counter!("lgma_ingest_rule_findings_total", "topic" => topic.to_string(), "rule" => (*rule).to_string())
+            .increment(1);
+    }
+    gauge!("lgma_ingest_last_event_timestamp_seconds", "topic" => topic.to_string())
+        .set(chrono::Utc::now().timestamp_millis() as f64 / 1000.0);
 }
 
 /// Records the broker no longer held when ingest reached them (recorded as `LOST` rows).
@@ -23,6 +95,8 @@ pub fn batch(rows: usize, write_seconds: f64) {
     histogram!("lgma_ingest_batch_rows").record(rows as f64);
     histogram!("lgma_ingest_batch_write_seconds").record(write_seconds);
     counter!("lgma_ingest_batches_total").increment(1);
+    gauge!("lgma_ingest_last_batch_timestamp_seconds")
+        .set(chrono::Utc::now().timestamp_millis() as f64 / 1000.0);
 }
 
 pub fn batch_failed() {
@@ -34,7 +108,7 @@ pub fn publish_to_queryable(seconds: f64) {
 }
 
 pub fn lag(topic: &str, partition: i32, lag: i64) {
-    gauge!("lgma_ingest_consumer_lag", "topic" => topic.to_string(), "partition" => partition.to_string())
+    gauge!("lgma_ingest_consumer_lag_records", "topic" => topic.to_string(), "partition" => partition.to_string())
         .set(lag as f64);
 }
 

@@ -463,7 +463,7 @@ impl Chain {
                 Some(la) => la.la_code.as_str(),
                 None => "other",
             };
-            metrics::event(&j.raw.topic, la_label, verdict.as_str());
+            metrics::event(&j.raw.topic, la_label, verdict.as_str(), &rule_ids);
             let outcome = &mut batch.outcome;
             match verdict {
                 Verdict::Accept => outcome.accepted += 1,

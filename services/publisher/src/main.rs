@@ -32,6 +32,9 @@ struct Cli {
     /// Appended to every topic name, e.g. a run id so tests do not collide.
     #[arg(long, global = true)]
     topic_suffix: Option<String>,
+    /// Log as JSON lines on standard error (the `log_json` setting, env LGMA_PUBLISHER_LOG_JSON).
+    #[arg(long, global = true)]
+    log_json: bool,
     /// Print the effective settings and exit.
     #[arg(long)]
     print_config: bool,
@@ -127,20 +130,34 @@ struct SampleArgs {
     seed: u64,
 }
 
+/// Set once the settings say to log JSON: errors and progress are then log events too.
+static LOG_JSON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn log_json() -> bool {
+    LOG_JSON.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+fn report_error(e: &dyn std::fmt::Display) {
+    if log_json() {
+        tracing::error!(error = %e, "lgma-publisher failed");
+    } else {
+        eprintln!("error: {e}");
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    lgma_core::telemetry::init_tracing(false);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: {e}");
+            report_error(&e);
             return ExitCode::FAILURE;
         }
     };
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e}");
+            report_error(&e);
             ExitCode::FAILURE
         }
     }
@@ -154,6 +171,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     if let Some(s) = cli.topic_suffix {
         settings.topics.suffix = s;
     }
+    settings.log_json |= cli.log_json;
+    LOG_JSON.store(settings.log_json, std::sync::atomic::Ordering::Relaxed);
+    lgma_core::telemetry::init_tracing(settings.log_json);
     if cli.check_config {
         let line = lgma_core::config::check_file::<Settings>(
             cli.config.as_deref(),
@@ -244,13 +264,24 @@ async fn simulate(settings: &Settings, args: SimulateArgs) -> Result<ExitCode> {
         summary.record(&event);
         if last_progress.elapsed() >= progress_every {
             let rate = (summary.events - last_count) as f64 / last_progress.elapsed().as_secs_f64();
-            eprintln!(
-                "progress: {} events, {:.0} events/s, delivered {}, simulated {:.1} days",
-                summary.events,
-                rate,
-                producer.delivered(),
-                (generator.sim_now() - sim_start) as f64 / 86_400_000.0
-            );
+            let days = (generator.sim_now() - sim_start) as f64 / 86_400_000.0;
+            if log_json() {
+                tracing::info!(
+                    events = summary.events,
+                    events_per_second = rate.round(),
+                    delivered = producer.delivered(),
+                    simulated_days = days,
+                    "progress"
+                );
+            } else {
+                eprintln!(
+                    "progress: {} events, {:.0} events/s, delivered {}, simulated {:.1} days",
+                    summary.events,
+                    rate,
+                    producer.delivered(),
+                    days
+                );
+            }
             last_progress = Instant::now();
             last_count = summary.events;
         }

@@ -17,6 +17,9 @@ pub struct Settings {
     pub topics: TopicNaming,
     /// Seconds between progress lines on long runs.
     pub progress_interval_secs: u64,
+    /// Log (and report progress) as one JSON object per line on standard error, for log
+    /// shippers; command output (ids, summaries, samples) stays on standard output.
+    pub log_json: bool,
 }
 
 impl Default for Settings {
@@ -27,6 +30,7 @@ impl Default for Settings {
             registry_ca_file: None,
             topics: TopicNaming::default(),
             progress_interval_secs: 5,
+            log_json: false,
         }
     }
 }

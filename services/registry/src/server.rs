@@ -22,8 +22,20 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<()> 
             None
         }
     };
+    describe_metrics();
     let users = load_users(&settings.auth)?;
     let readiness = Readiness::default();
+    // The broker shows on /ready and in lgma_dependency_up; optional once the store is loaded:
+    // reads are served from memory, registrations fail until it is back.
+    let mut broker = lgma_core::ops::broker_probe(&settings.kafka)?;
+    broker.required = false;
+    broker.without = "schemas are served from memory; registrations fail until it is back";
+    lgma_core::ops::spawn_probes(
+        readiness.clone(),
+        vec![broker],
+        std::time::Duration::from_secs(5),
+        shutdown.clone(),
+    );
     let listener = tokio::net::TcpListener::bind(&settings.listen)
         .await
         .map_err(|e| Error::Config(format!("cannot listen on {}: {e}", settings.listen)))?;
@@ -80,6 +92,40 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<()> 
 }
 
 type Router = axum::Router;
+
+/// HELP text for every metric of the registry.
+fn describe_metrics() {
+    lgma_core::ops::describe_http_metrics("lgma_registry", "the schema registry");
+    metrics::describe_counter!(
+        "lgma_registry_store_writes_total",
+        "Records the registry wrote to its store topic and read back"
+    );
+    metrics::describe_counter!(
+        "lgma_registry_store_rejected_records_total",
+        "Store records not applied (lost a race with another instance, or invalid)"
+    );
+    metrics::describe_gauge!(
+        "lgma_registry_store_applied_offset",
+        "Offset of the last store-topic record applied"
+    );
+    metrics::describe_counter!(
+        "lgma_registry_schemas_registered_total",
+        "New schema versions registered"
+    );
+    metrics::describe_counter!(
+        "lgma_registry_registration_retries_total",
+        "Registrations retried after losing an id race with another instance"
+    );
+    // Present from the start (at 0), so rate() and alerts see them before the first event.
+    for name in [
+        "lgma_registry_store_writes_total",
+        "lgma_registry_store_rejected_records_total",
+        "lgma_registry_schemas_registered_total",
+        "lgma_registry_registration_retries_total",
+    ] {
+        metrics::counter!(name).absolute(0);
+    }
+}
 
 /// The users file, or `None` for anonymous access, which needs `auth.allow_anonymous` (local
 /// development only): a registry without auth lets any client overwrite any council's subjects.

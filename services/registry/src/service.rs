@@ -413,7 +413,7 @@ impl Registry {
             {
                 let state = self.state();
                 if state.claim(nonce).is_some() {
-                    metrics::counter!("registry_schemas_registered_total").increment(1);
+                    metrics::counter!("lgma_registry_schemas_registered_total").increment(1);
                     if let Some(entry) = state
                         .all_versions(subject)
                         .into_iter()
@@ -430,7 +430,7 @@ impl Registry {
                 version = value.version,
                 "registration lost an id/version race; retrying"
             );
-            metrics::counter!("registry_registration_retries_total").increment(1);
+            metrics::counter!("lgma_registry_registration_retries_total").increment(1);
             self.store.write(Record::tombstone(&key)).await?;
             if req.id().is_some() {
                 return Err(Error::OperationNotPermitted(format!(

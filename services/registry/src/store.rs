@@ -134,7 +134,7 @@ impl Store {
             .await
             .map_err(|_| Error::Timeout(format!("store record {offset} not read back")))?
             .map_err(|_| Error::Store("store follower stopped".into()))?;
-        metrics::counter!("registry_store_writes_total").increment(1);
+        metrics::counter!("lgma_registry_store_writes_total").increment(1);
         Ok(offset)
     }
 }
@@ -212,12 +212,13 @@ async fn follow(
                             reason,
                             "store record not applied (lost a race or invalid)"
                         );
-                        metrics::counter!("registry_store_rejected_records_total").increment(1);
+                        metrics::counter!("lgma_registry_store_rejected_records_total")
+                            .increment(1);
                     }
                     Applied::Ignored => tracing::debug!(offset, "store record ignored"),
                     Applied::Accepted => {}
                 }
-                metrics::gauge!("registry_store_applied_offset").set(offset as f64);
+                metrics::gauge!("lgma_registry_store_applied_offset").set(offset as f64);
                 applied.send_replace(offset);
             }
             Err(e) => {

@@ -258,7 +258,9 @@ pub fn router(state: AppState) -> Router {
             (axum::http::StatusCode::METHOD_NOT_ALLOWED, SrJson(body))
         })
         .layer(middleware::from_fn_with_state(state.clone(), authorize))
-        .layer(middleware::from_fn(count_requests))
+        .layer(middleware::from_fn(|req, next| {
+            lgma_core::ops::http_metrics("lgma_registry", req, next)
+        }))
         .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(state)
 }
@@ -366,23 +368,6 @@ async fn authorize(State(state): State<AppState>, req: Request, next: Next) -> R
 async fn refuse(req: Request, error: Error) -> Response {
     drain(req.into_body()).await;
     error.into_response()
-}
-
-async fn count_requests(req: Request<Body>, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".into());
-    let method = req.method().to_string();
-    let started = std::time::Instant::now();
-    let response = next.run(req).await;
-    let status = response.status().as_u16().to_string();
-    metrics::counter!("registry_http_requests_total", "method" => method, "route" => route.clone(), "status" => status)
-        .increment(1);
-    metrics::histogram!("registry_http_request_seconds", "route" => route)
-        .record(started.elapsed().as_secs_f64());
-    response
 }
 
 #[cfg(test)]
