@@ -41,7 +41,7 @@ duration_args=()
 if [[ "$SECONDS_TO_RUN" != 0 ]]; then duration_args=(--duration "$SECONDS_TO_RUN"); fi
 say "publishing a simulated stream: ${RATE} events/s, ${INVALID} broken, 31 councils (Ctrl-C stops the publisher)"
 say "dashboard: ${DASHBOARD}"
-say "metrics:   http://127.0.0.1:${LGMA_INGEST_OPS_PORT:-9181}/metrics"
+say "metrics:   http://127.0.0.1:${LGMA_INGEST_OPS_PORT:-9181}/metrics (ingest), http://127.0.0.1:${API_PORT}/metrics (api)"
 "$PUB" simulate --config "$ROOT/infra/config/publisher.toml" --rate "$RATE" --speed-up 86400 \
     --invalid-ratio "$INVALID" "${duration_args[@]}" || true
 

@@ -109,7 +109,7 @@ pub fn document() -> Value {
     paths.insert("/v1/whoami".into(), json!({"get": {"summary": "The caller's role", "tags": ["public"], "responses": {"200": {"description": "name, role"}, "401": {"description": "Unknown token"}}}}));
     for (p, s) in [
         ("/health", "Liveness"),
-        ("/ready", "Readiness (ClickHouse reachable)"),
+        ("/ready", "Readiness: 200 while ClickHouse answers (probed every 5 s); the body lists each dependency (the broker, used only by /v1/reconcile, is shown but optional)"),
         ("/metrics", "Prometheus metrics"),
         ("/openapi.json", "This document"),
         ("/", "Dashboard"),
