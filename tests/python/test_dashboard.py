@@ -124,9 +124,12 @@ def panel_fixtures():
     insert("hl_placement_current", [base("lgma.homelessness.placement", f"{MARK}-pl-{n}") | {
         "placement_id": f"{MARK}-pl-{n}", "accommodation_type": "PEA", "age_band": "AGE_25_44", "gender": "FEMALE",
         "adults": 1, "start_date": today.replace(day=1).isoformat(), "homeless_region": "North-West"} for n in range(3)])
-    insert("planning_application_current", [base("lgma.planning.application", f"{MARK}-pa-{n}") | {
+    planning = [base("lgma.planning.application", f"{MARK}-pa-{n}") | {
         "received_date": day_ms, "decision_date": day_ms, "decision": "GRANTED", "decision_days": 40 + 10 * n,
-        "is_overdue": int(n > 1), "status": "DECIDED"} for n in range(4)])
+        "is_overdue": int(n > 1), "status": "DECIDED"} for n in range(4)]
+    # As ingest writes them: history (whose summaries feed the decision-times panel) and current state.
+    insert("planning_application_history", planning)
+    insert("planning_application_current", planning)
     insert("housing_dwelling_unit_current", [base("lgma.housing.dwelling-unit", f"{MARK}-du-{n}") | {
         "status": "VACANT_RELETTABLE" if n == 0 else "TENANTED", "ownership": "LA_OWNED"} for n in range(5)])
 

@@ -94,3 +94,38 @@ def test_example_queries_run_as_the_analyst_on_both_engines(server, tmp_path):
                 engine.query(sql, "CSV")
     finally:
         engine.close()
+
+
+# Report views that still compute from current state on every query (stock at a point in time: the
+# latest version of each entity; no incremental summary yet). Everything else reads summaries.
+SNAPSHOT_VIEWS = {"v_hl_adults_in_ea_monthly", "v_hl_region_trend", "v_hl_length_of_stay", "v_housing_stock",
+                  "v_housing_voids", "v_housing_need", "v_waste_monthly"}
+
+
+def test_report_views_read_summaries_not_entity_tables(server):
+    """18.16 pushes no WHERE into a view: a report view costs what it reads in full. Report views read
+    the council x month summaries (sum_*), except the listed current-state snapshots, whose cost is
+    documented (COMPATIBILITY.md) and whose dictionary entry says so."""
+    objects = {o["name"]: o for o in server.objects()}
+    entity_views = {f"v_{stem}" for stem in dictionary.entity_tables()}
+
+    def reaches(name, seen):
+        for dep in dictionary.source_of(objects[name]["create_table_query"]):
+            if dep not in seen:
+                seen.add(dep)
+                if dep in objects and objects[dep]["engine"] == "View":
+                    reaches(dep, seen)
+        return seen
+
+    text = (ROOT / "infra/clickhouse/DICTIONARY.md").read_text()
+    for name, obj in objects.items():
+        if obj["engine"] != "View" or name in entity_views:
+            continue
+        entity = sorted(d for d in reaches(name, set()) if d.endswith(("_history", "_current")) or d in entity_views)
+        if name in SNAPSHOT_VIEWS:
+            section = text.split(f"\n## {name}\n", 1)[1].split("\n## ", 1)[0]
+            assert "Reads the current state (FINAL) in full" in section, name
+        else:
+            assert not entity, f"{name} reads {entity} on every query: keep a summary instead"
+    for name in ("v_planning_monthly", "v_planning_decision_times"):
+        assert "sum_planning_decision_days" in reaches(name, set()), name
