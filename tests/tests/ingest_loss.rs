@@ -304,8 +304,12 @@ async fn records_the_broker_deletes_before_ingest_reads_them_are_recorded_as_los
             .join("\n")
     );
     let ready = http.get(format!("http://{ops}/ready")).send().await?;
-    assert!(ready.status().is_success(), "loss is reported, not a stall");
+    let status = ready.status();
     let body = ready.text().await?;
+    assert!(
+        status.is_success(),
+        "loss is reported, not a stall: {status}\n{body}"
+    );
     assert!(
         body.contains("RECORDS LOST: 10") && body.contains(&format!("{name}[0]: 10")),
         "{body}"

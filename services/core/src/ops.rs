@@ -156,49 +156,48 @@ impl Dependency {
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(4);
 
 /// Probes every dependency now and then every `every` until `shutdown`, recording each result in
-/// `readiness`. A probe slower than [`PROBE_TIMEOUT`] counts as down.
+/// `readiness`. Each dependency has its own loop (a slow one does not delay the others); a probe
+/// slower than [`PROBE_TIMEOUT`] counts as down.
 pub fn spawn_probes(
     readiness: Readiness,
     dependencies: Vec<Dependency>,
     every: Duration,
     shutdown: CancellationToken,
 ) {
-    tokio::spawn(async move {
-        loop {
-            let results = futures_join(&dependencies).await;
-            for (d, result) in dependencies.iter().zip(results) {
+    for d in dependencies {
+        let readiness = readiness.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            loop {
+                let result = probe_twice(&d.probe).await;
                 if let Err(e) = &result {
                     tracing::warn!(dependency = d.name, required = d.required, error = %e, "dependency unreachable");
                 }
                 readiness.set_dependency(d.name, d.required, d.without, result);
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(every) => {}
+                }
             }
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                _ = tokio::time::sleep(every) => {}
-            }
-        }
-    });
+        });
+    }
 }
 
-/// Runs every probe concurrently, each bounded by [`PROBE_TIMEOUT`].
-async fn futures_join(dependencies: &[Dependency]) -> Vec<Result<(), String>> {
-    let handles: Vec<_> = dependencies
-        .iter()
-        .map(|d| {
-            let probe = (d.probe)();
-            tokio::spawn(async move {
-                match tokio::time::timeout(PROBE_TIMEOUT, probe).await {
-                    Ok(result) => result,
-                    Err(_) => Err(format!("no answer within {} s", PROBE_TIMEOUT.as_secs())),
-                }
-            })
-        })
-        .collect();
-    let mut results = Vec::with_capacity(handles.len());
-    for h in handles {
-        results.push(h.await.unwrap_or_else(|e| Err(format!("probe task: {e}"))));
+/// One probe bounded by [`PROBE_TIMEOUT`], tried once more at once when it fails: one lost
+/// request, or a process paused past the timeout (the timer fires on resume), does not flap
+/// `/ready`.
+async fn probe_twice(probe: &ProbeFn) -> Result<(), String> {
+    let mut result = Ok(());
+    for _ in 0..2 {
+        result = match tokio::time::timeout(PROBE_TIMEOUT, probe()).await {
+            Ok(result) => result,
+            Err(_) => Err(format!("no answer within {} s", PROBE_TIMEOUT.as_secs())),
+        };
+        if result.is_ok() {
+            break;
+        }
     }
-    results
+    result
 }
 
 /// A probe of the Kafka brokers: a metadata request on one long-lived client (so a probe costs
