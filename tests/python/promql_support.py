@@ -94,8 +94,8 @@ def exposition(text: str) -> dict:
     return families
 
 
-def scrape(url: str) -> dict:
-    r = requests.get(url, timeout=10)
+def scrape(url: str, verify: bool | str = True) -> dict:
+    r = requests.get(url, timeout=10, verify=verify)
     assert r.status_code == 200, f"{url}: {r.status_code}"
     return exposition(r.text)
 

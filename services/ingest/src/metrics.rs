@@ -71,6 +71,10 @@ pub fn init(topics: &[String]) {
     }
     counter!("lgma_ingest_batches_total").absolute(0);
     counter!("lgma_ingest_batch_failures_total").absolute(0);
+    // Histograms too (empty until the first batch), so latency alerts have a series to evaluate.
+    let _ = histogram!("lgma_ingest_publish_to_queryable_seconds");
+    let _ = histogram!("lgma_ingest_batch_write_seconds");
+    let _ = histogram!("lgma_ingest_batch_rows");
 }
 
 /// One judged record: its verdict and the rules it broke (empty when accepted).

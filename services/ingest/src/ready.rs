@@ -13,7 +13,8 @@ use crate::{Error, Result};
 pub fn dependencies(settings: &Settings) -> Result<Vec<Dependency>> {
     let clickhouse = ClickHouse::new(settings.clickhouse.clone())?;
     let (registry_url, headers) = lgma_core::config::url_and_auth_headers(&settings.registry_url)?;
-    let http = reqwest::Client::builder()
+    // The same TLS trust as ingest's registry client (web roots + registry_ca_file).
+    let http = lgma_core::tls::http_client(settings.registry_ca_file.as_deref())?
         .default_headers(headers)
         .timeout(Duration::from_secs(3))
         .build()
