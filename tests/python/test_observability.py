@@ -98,12 +98,15 @@ def ready(base: str) -> tuple[int, str]:
         return 0, str(e)
 
 
-def wait_for(base: str, status: int, needle: str, proc: subprocess.Popen, log: pathlib.Path, timeout: float = 40):
+def wait_for(base: str, status: int, needle: str | list[str], proc: subprocess.Popen, log: pathlib.Path,
+             timeout: float = 40):
+    """Waits until /ready answers `status` with every line of `needle` in its body."""
+    needles = [needle] if isinstance(needle, str) else needle
     deadline, last = time.time() + timeout, None
     while time.time() < deadline:
         assert proc.poll() is None, log.read_text()[-3000:]
         last = ready(base)
-        if last[0] == status and needle in last[1]:
+        if last[0] == status and all(n in last[1] for n in needles):
             return last[1]
         time.sleep(0.5)
     raise AssertionError(f"{base}/ready never answered {status} with {needle!r}; last: {last}\n"
@@ -180,8 +183,7 @@ def test_ingest_ready_follows_clickhouse_and_registry_and_logs_json(tmp_path, cl
         proc = subprocess.Popen([str(BIN / "lgma-ingest"), "run", "--config", str(config)], cwd=ROOT,
                                 env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        body = wait_for(ops, 200, "clickhouse: ok", proc, log)
-        assert "broker: ok" in body and "registry: ok" in body, body
+        wait_for(ops, 200, ["clickhouse: ok", "broker: ok", "registry: ok"], proc, log)
 
         # The publisher, logging JSON, sends events that this ingest lands.
         pub_log = tmp_path / "publisher.log"
@@ -198,8 +200,7 @@ def test_ingest_ready_follows_clickhouse_and_registry_and_logs_json(tmp_path, cl
 
         # ClickHouse goes away: required, so /ready turns 503 and says why; then it is back.
         clickhouse_proxy.down()
-        body = wait_for(ops, 503, "clickhouse: DOWN (required)", proc, log, timeout=PROBE_S * 4)
-        assert "broker: ok" in body, body
+        wait_for(ops, 503, ["clickhouse: DOWN (required)", "broker: ok"], proc, log, timeout=PROBE_S * 4)
         assert dependency_up(ops) == {"clickhouse": 0.0, "broker": 1.0, "registry": 1.0}
         clickhouse_proxy.up()
         wait_for(ops, 200, "clickhouse: ok", proc, log, timeout=PROBE_S * 4)
@@ -224,8 +225,7 @@ def test_ingest_without_registry_stays_ready_and_says_so(tmp_path):
         proc = subprocess.Popen([str(BIN / "lgma-ingest"), "run", "--config", str(ROOT / "infra/config/ingest.toml")],
                                 cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        body = wait_for(ops, 200, "registry: DOWN (optional", proc, log)
-        assert "clickhouse: ok" in body and "broker: ok" in body, body
+        wait_for(ops, 200, ["registry: DOWN (optional", "clickhouse: ok", "broker: ok"], proc, log)
         assert dependency_up(ops)["registry"] == 0.0
     finally:
         stop(proc)
@@ -243,8 +243,7 @@ def test_api_ready_follows_clickhouse_shows_the_broker_and_logs_json(tmp_path, c
                                 env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         # The broker (read only by /v1/reconcile) is optional: down, and still ready.
-        body = wait_for(base, 200, "broker: DOWN (optional: only /v1/reconcile fails)", proc, log)
-        assert "clickhouse: ok" in body, body
+        wait_for(base, 200, ["broker: DOWN (optional: only /v1/reconcile fails)", "clickhouse: ok"], proc, log)
         assert requests.get(base + "/v1/councils", timeout=10).status_code == 200
         clickhouse_proxy.down()
         wait_for(base, 503, "clickhouse: DOWN (required)", proc, log, timeout=PROBE_S * 4)

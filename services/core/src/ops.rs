@@ -164,6 +164,16 @@ pub fn spawn_probes(
     every: Duration,
     shutdown: CancellationToken,
 ) {
+    // Known before their first probe: a required dependency not probed yet keeps /ready at 503.
+    if let Ok(mut deps) = readiness.dependencies.write() {
+        for d in &dependencies {
+            deps.entry(d.name).or_insert(DependencyState {
+                required: d.required,
+                result: None,
+                without: d.without,
+            });
+        }
+    }
     for d in dependencies {
         let readiness = readiness.clone();
         let shutdown = shutdown.clone();
@@ -341,10 +351,23 @@ mod tests {
         assert!(!r.is_ready());
         r.set_dependency("clickhouse", true, "", Ok(()));
         assert!(r.is_ready(), "an optional dependency down keeps it ready");
+        if let Ok(mut deps) = r.dependencies.write() {
+            deps.insert(
+                "broker",
+                DependencyState {
+                    required: true,
+                    result: None,
+                    without: "",
+                },
+            );
+        }
+        assert!(!r.is_ready(), "a required dependency not probed yet");
+        r.set_dependency("broker", true, "", Ok(()));
         let lines = r.dependency_lines();
-        assert_eq!(lines[0], "clickhouse: ok");
+        assert_eq!(lines[0], "broker: ok");
+        assert_eq!(lines[1], "clickhouse: ok");
         assert_eq!(
-            lines[1],
+            lines[2],
             "registry: DOWN (optional: cached schemas): refused"
         );
     }
