@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use lgma_core::ops::Readiness;
-use lgma_core::reference::LocalAuthorities;
+use lgma_domain::LocalAuthorities;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
 use tower_http::limit::RequestBodyLimitLayer;

@@ -15,6 +15,8 @@ pub enum Error {
     Config(String),
     #[error(transparent)]
     Core(#[from] lgma_core::Error),
+    #[error(transparent)]
+    Domain(#[from] lgma_domain::Error),
     #[error("tokens file {path}: {reason}")]
     Tokens { path: String, reason: String },
     #[error("invalid parameter `{param}`: {reason}")]

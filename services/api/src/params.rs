@@ -10,7 +10,7 @@ use axum::extract::FromRequestParts;
 use axum::http::header::ACCEPT;
 use axum::http::request::Parts;
 use chrono::NaiveDate;
-use lgma_core::reference::LocalAuthorities;
+use lgma_domain::LocalAuthorities;
 
 use crate::{Error, Result};
 

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use lgma_core::ops::Readiness;
-use lgma_core::reference::LocalAuthorities;
+use lgma_domain::LocalAuthorities;
 
 use crate::auth::Tokens;
 use crate::config::Settings;

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 
 use apache_avro::Schema;
-use lgma_core::reference::{LocalAuthorities, StatutoryCalendar};
+use lgma_domain::{LocalAuthorities, StatutoryCalendar};
 use lgma_ingest::config::Settings;
 use lgma_ingest::enrich::reference_cells;
 use lgma_ingest::pipeline::{Batch, Chain as ServiceChain, RawRecord, TopicPipeline};

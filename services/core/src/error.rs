@@ -17,8 +17,6 @@ pub enum Error {
     Config(String),
     #[error("config file {path} not found")]
     ConfigFileMissing { path: PathBuf },
-    #[error("reference data {what}: {reason}")]
-    Reference { what: &'static str, reason: String },
     #[error("telemetry: {0}")]
     Telemetry(String),
     #[error(transparent)]

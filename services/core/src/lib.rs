@@ -1,6 +1,6 @@
 //! Shared building blocks of the LGMA platform services.
 //!
-//! Every service loads its settings, starts its telemetry, frames Avro payloads and looks up councils
+//! Every service loads its settings, starts its telemetry, and frames Avro payloads
 //! the same way; those pieces live here so there is exactly one of each.
 
 pub mod config;
@@ -9,7 +9,6 @@ pub mod framing;
 pub mod kafka;
 pub mod ops;
 pub mod reconcile;
-pub mod reference;
 pub mod shutdown;
 pub mod telemetry;
 pub mod tls;

@@ -5,37 +5,12 @@
 //! fails loudly instead of silently producing nulls.
 
 use chrono::NaiveDate;
-use lgma_core::reference::{LocalAuthorities, StatutoryCalendar};
+use lgma_domain::{LocalAuthorities, StatutoryCalendar};
 
 use crate::row::{Base, ColType};
 use crate::schema::{ReaderSchema, Scalar};
 use crate::validate::Envelope;
 use crate::{Error, Result};
-
-/// BER bands and their upper bounds in kWh/m²/yr (domain.md §3); above the last is G.
-const BER_BANDS: [(&str, f64); 14] = [
-    ("A1", 25.0),
-    ("A2", 50.0),
-    ("A3", 75.0),
-    ("B1", 100.0),
-    ("B2", 125.0),
-    ("B3", 150.0),
-    ("C1", 175.0),
-    ("C2", 200.0),
-    ("C3", 225.0),
-    ("D1", 260.0),
-    ("D2", 300.0),
-    ("E1", 340.0),
-    ("E2", 380.0),
-    ("F", 450.0),
-];
-
-pub fn ber_band(kwh_m2_yr: f64) -> &'static str {
-    BER_BANDS
-        .iter()
-        .find(|(_, upper)| kwh_m2_yr <= *upper)
-        .map_or("G", |(band, _)| band)
-}
 
 #[derive(Debug)]
 enum Derive {
@@ -283,9 +258,9 @@ impl Enricher {
                 } else {
                     Scalar::Null
                 };
-                let band = cells[*ber_value]
-                    .as_f64()
-                    .map_or(Scalar::Null, |v| Scalar::Str(ber_band(v).into()));
+                let band = cells[*ber_value].as_f64().map_or(Scalar::Null, |v| {
+                    Scalar::Str(lgma_domain::ber::band(v).into())
+                });
                 vec![void_days, band]
             }
             Derive::NeedAssessment {
@@ -322,18 +297,4 @@ impl Enricher {
 
 fn epoch() -> NaiveDate {
     NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ber_bands_at_boundaries() {
-        assert_eq!(ber_band(25.0), "A1");
-        assert_eq!(ber_band(25.1), "A2");
-        assert_eq!(ber_band(260.0), "D1");
-        assert_eq!(ber_band(450.0), "F");
-        assert_eq!(ber_band(451.0), "G");
-    }
 }

@@ -12,6 +12,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Error {
     #[error(transparent)]
     Core(#[from] lgma_core::Error),
+    #[error(transparent)]
+    Domain(#[from] lgma_domain::Error),
     #[error("config: {0}")]
     Config(String),
     #[error("reading {path}: {source}")]

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use apache_avro::Schema;
-use lgma_core::reference::{LocalAuthorities, StatutoryCalendar};
+use lgma_domain::{LocalAuthorities, StatutoryCalendar};
 use tokio::sync::OnceCell;
 
 use crate::config::{Settings, TopicSettings};

@@ -14,16 +14,13 @@ use std::path::Path;
 
 use chrono::{Datelike, NaiveDate};
 use hmac::{Hmac, Mac};
+use lgma_domain::{compact_upper, eircode};
 use regex::Regex;
 use serde::Deserialize;
 use sha2::Sha256;
 
-use crate::rules::compact_upper;
 use crate::schema::Scalar;
 use crate::{Error, Result};
-
-/// Anywhere in an address line: an Eircode (routing key + unique identifier).
-const EIRCODE_IN_TEXT: &str = r"(?i)\b((?:[AC-FHKNPRTV-Y][0-9]{2}|D6W)) ?[0-9AC-FHKNPRTV-Y]{4}\b";
 
 #[derive(Deserialize)]
 struct KeysFile {
@@ -259,7 +256,7 @@ impl Pseudonymiser {
     pub fn new() -> Self {
         Self {
             #[allow(clippy::expect_used)]
-            eircode: Regex::new(EIRCODE_IN_TEXT).expect("constant regex compiles"),
+            eircode: Regex::new(eircode::IN_TEXT_PATTERN).expect("constant regex compiles"),
         }
     }
 

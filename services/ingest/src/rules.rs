@@ -7,14 +7,12 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use lgma_domain::{compact_upper, eircode};
 use regex::Regex;
 use serde::Deserialize;
 
 use crate::schema::ReaderSchema;
 use crate::{Error, Result};
-
-/// The Eircode format from domain.md (space optional; stored as 7 characters without it).
-pub const EIRCODE_PATTERN: &str = r"^(?:[AC-FHKNPRTV-Y][0-9]{2}|D6W) ?[0-9AC-FHKNPRTV-Y]{4}$";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -186,7 +184,7 @@ impl RuleSet {
                     pattern,
                 } => {
                     let (pattern, eircode) = match (format.as_deref(), pattern) {
-                        (Some("eircode"), None) => (EIRCODE_PATTERN.to_string(), true),
+                        (Some("eircode"), None) => (eircode::PATTERN.to_string(), true),
                         (None, Some(p)) => (p, false),
                         _ => {
                             return Err(bad(format!(
@@ -223,45 +221,9 @@ impl RuleSet {
     }
 }
 
-/// PPSN check: 7 digits, check letter, optional 9th character (domain.md §5).
+/// A PPSN as a council typed it: spaces and case do not matter, the rule is `lgma_domain::ppsn`.
 pub fn ppsn_is_valid(raw: &str) -> bool {
-    let s: String = raw
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect::<String>()
-        .to_ascii_uppercase();
-    let bytes = s.as_bytes();
-    if !(bytes.len() == 8 || bytes.len() == 9) || !bytes[..7].iter().all(u8::is_ascii_digit) {
-        return false;
-    }
-    let check = bytes[7];
-    if !(b'A'..=b'W').contains(&check) {
-        return false;
-    }
-    let ninth = match bytes.get(8) {
-        // The format allows A, B, H, W, T or X as 9th character; A=1, B=2, H=8, others count 0.
-        None | Some(b'W') | Some(b'T') | Some(b'X') => 0,
-        Some(b'A') => 1,
-        Some(b'B') => 2,
-        Some(b'H') => 8,
-        Some(_) => return false,
-    };
-    let mut sum: u32 = bytes[..7]
-        .iter()
-        .zip((2..=8).rev())
-        .map(|(d, w)| u32::from(d - b'0') * w)
-        .sum();
-    sum += 9 * ninth;
-    const LETTERS: &[u8; 23] = b"WABCDEFGHIJKLMNOPQRSTUV";
-    LETTERS[(sum % 23) as usize] == check
-}
-
-/// Uppercase, no spaces: the stored Eircode and PPSN form.
-pub fn compact_upper(raw: &str) -> String {
-    raw.chars()
-        .filter(|c| !c.is_whitespace())
-        .collect::<String>()
-        .to_ascii_uppercase()
+    lgma_domain::ppsn::is_valid(&compact_upper(raw))
 }
 
 #[cfg(test)]
@@ -276,17 +238,6 @@ mod tests {
         }
         for bad in ["6433435E", "643343F", "6433435FZ", "ABCDEFGH", ""] {
             assert!(!ppsn_is_valid(bad), "{bad}");
-        }
-    }
-
-    #[test]
-    fn eircode_pattern() {
-        let re = Regex::new(EIRCODE_PATTERN).expect("compiles");
-        for good in ["D02 X285", "D6W1234", "A65F4E2", "T12 AC34"] {
-            assert!(re.is_match(good), "{good}");
-        }
-        for bad in ["B12 3456", "D02 X28", "D6X1234", "d02x285"] {
-            assert!(!re.is_match(bad), "{bad}");
         }
     }
 

@@ -4,9 +4,9 @@
 //! come from `schemas/rules/<entity>.toml`. Messages name field, value and rule, except that a value
 //! of a `pii` field is never repeated: quarantine reasons are stored in ClickHouse and logged.
 
-use lgma_core::reference::LocalAuthorities;
+use lgma_domain::{compact_upper, LocalAuthorities};
 
-use crate::rules::{compact_upper, ppsn_is_valid, Check, RuleSet, Severity};
+use crate::rules::{ppsn_is_valid, Check, RuleSet, Severity};
 use crate::schema::{ReaderSchema, Scalar};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -6,6 +6,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Error {
     #[error(transparent)]
     Core(#[from] lgma_core::Error),
+    #[error(transparent)]
+    Domain(#[from] lgma_domain::Error),
     #[error("schema {topic}: {reason}")]
     Schema { topic: String, reason: String },
     #[error("avro encoding for {topic}: {reason}")]

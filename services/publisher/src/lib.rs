@@ -15,7 +15,6 @@ pub mod onboard;
 pub mod produce;
 
 pub mod registry;
-pub mod rules;
 pub mod settings;
 pub mod stats;
 pub mod topics;

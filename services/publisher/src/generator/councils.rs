@@ -3,7 +3,7 @@
 //! Planning, housing and waste scale with population; homelessness follows the monthly report,
 //! where the Dublin region holds ~70% of people in emergency accommodation, most of it DRHE/Dublin City.
 
-use lgma_core::reference::LocalAuthorities;
+use lgma_domain::LocalAuthorities;
 use rand::Rng;
 
 use crate::vocab::PlanningSystem;
@@ -109,7 +109,7 @@ impl Councils {
     /// Population of the selected councils relative to the State (scales national volumes).
     pub fn population_fraction(&self) -> f64 {
         let selected: u64 = self.list.iter().map(|c| c.population).sum();
-        selected as f64 / lgma_core::reference::STATE_POPULATION_2022 as f64
+        selected as f64 / lgma_domain::STATE_POPULATION_2022 as f64
     }
 
     /// Fraction of national EA activity the selected councils carry.

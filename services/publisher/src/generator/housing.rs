@@ -11,30 +11,13 @@ use rand::Rng;
 use super::{day_of, people, pick, Councils, Generator, Step, DAY_MS};
 use crate::model::*;
 
-/// BER bands and their upper bounds in kWh/m2/yr (G: above 450).
-pub const BER_BANDS: [(BerRating, f64); 15] = [
-    (BerRating::A1, 25.0),
-    (BerRating::A2, 50.0),
-    (BerRating::A3, 75.0),
-    (BerRating::B1, 100.0),
-    (BerRating::B2, 125.0),
-    (BerRating::B3, 150.0),
-    (BerRating::C1, 175.0),
-    (BerRating::C2, 200.0),
-    (BerRating::C3, 225.0),
-    (BerRating::D1, 260.0),
-    (BerRating::D2, 300.0),
-    (BerRating::E1, 340.0),
-    (BerRating::E2, 380.0),
-    (BerRating::F, 450.0),
-    (BerRating::G, 600.0),
-];
-
+/// The BER rating of an energy use in kWh/m2/yr (the bands are `lgma_domain::ber`).
 pub fn ber_band(kwh: f64) -> BerRating {
-    BER_BANDS
+    let band = lgma_domain::ber::band(kwh);
+    BerRating::ALL
         .iter()
-        .find(|(_, upper)| kwh <= *upper)
-        .map(|(b, _)| *b)
+        .copied()
+        .find(|b| b.as_str() == band)
         .unwrap_or(BerRating::G)
 }
 
@@ -60,7 +43,7 @@ impl Stock {
         let mut start = 0;
         for c in &councils.list {
             let n = ((national_total as f64) * c.population as f64
-                / lgma_core::reference::STATE_POPULATION_2022 as f64)
+                / lgma_domain::STATE_POPULATION_2022 as f64)
                 .round()
                 .max(1.0) as u32;
             ranges.push((start, n));

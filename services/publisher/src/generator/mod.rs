@@ -18,7 +18,7 @@ mod waste;
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 
-use lgma_core::reference::StatutoryCalendar;
+use lgma_domain::StatutoryCalendar;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};

@@ -5,7 +5,8 @@
 use rand::seq::SliceRandom;
 use rand::Rng;
 
-use crate::rules::ppsn_check_letter;
+use lgma_domain::eircode::{ROUTING_LETTERS, UNIQUE_CHARS};
+use lgma_domain::ppsn::check_letter as ppsn_check_letter;
 
 const FORENAMES: &[&str] = &[
     "Aoife",
@@ -91,8 +92,6 @@ const STREETS: &[&str] = &[
     "Riverside Walk",
     "Cathedral Close",
 ];
-const UNIQUE_CHARS: &[u8] = b"0123456789ACDEFHKNPRTVWXY";
-const ROUTING_LETTERS: &[u8] = b"ACDEFHKNPRTVWXY";
 
 pub fn forename(rng: &mut impl Rng) -> String {
     FORENAMES.choose(rng).copied().unwrap_or("Alex").to_string()
@@ -183,7 +182,8 @@ pub fn uuid(rng: &mut impl Rng) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::{eircode_is_valid, ppsn_is_valid};
+    use lgma_domain::eircode::is_valid as eircode_is_valid;
+    use lgma_domain::ppsn::is_valid as ppsn_is_valid;
     use rand::SeedableRng;
 
     #[test]

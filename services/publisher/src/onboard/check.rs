@@ -1,15 +1,16 @@
 //! Row checks shared by the file formats: the same rules the ingest enforces, caught at the
 //! source so a council sees them with a line number instead of in a quarantine table later.
 
+use lgma_domain::{eircode, ppsn};
+
 use crate::model::*;
-use crate::rules::{eircode_is_valid, ppsn_is_valid};
 
 /// (field, message) for each broken rule of an entity.
 pub fn entity_problems(entity: &Entity) -> Vec<(&'static str, String)> {
     let mut out = Vec::new();
     let mut ppsn = |v: &Option<String>| {
         if let Some(p) = v {
-            if !ppsn_is_valid(p) {
+            if !ppsn::is_valid(p) {
                 out.push((
                     "ppsn",
                     format!("`{p}` is not a valid PPS number (format or check letter)"),
@@ -104,7 +105,7 @@ fn range(out: &mut Vec<(&'static str, String)>, field: &'static str, v: i32, lo:
 
 fn eircode(out: &mut Vec<(&'static str, String)>, field: &'static str, v: &Option<String>) {
     if let Some(e) = v {
-        if !eircode_is_valid(e) {
+        if !eircode::is_valid(e) {
             out.push((
                 field,
                 format!("`{e}` is not a valid Eircode (7 characters, no space)"),

@@ -3,7 +3,7 @@
 //! where `payload` uses the schema's field names and enum symbols (null for a DELETE, which then
 //! needs `entity_id`). Errors name the line and the JSON path of the bad field.
 
-use lgma_core::reference::LocalAuthorities;
+use lgma_domain::LocalAuthorities;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 

@@ -6,12 +6,11 @@
 
 use std::collections::HashMap;
 
-use lgma_core::reference::LocalAuthorities;
+use lgma_domain::LocalAuthorities;
 
 use super::{check, Mapped, RowError};
 use crate::generator::people;
 use crate::model::*;
-use crate::rules::normalise_eircode;
 use crate::vocab;
 
 /// Columns that must be present and non-empty.
@@ -249,7 +248,7 @@ impl Row<'_> {
             development_address: address,
             development_eircode: self
                 .text("DevelopmentPostcode")
-                .map(|e| normalise_eircode(&e)),
+                .map(|e| lgma_domain::compact_upper(&e)),
             application_type: app_type.unwrap_or(ApplicationType::PERMISSION),
             application_type_raw: Some(type_raw),
             status: status.unwrap_or(ApplicationStatus::RECEIVED),
