@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use ingest_support::*;
-use lgma_publisher::model::ChangeEvent;
-use lgma_publisher::Topic;
+use lgma_sim::model::ChangeEvent;
+use lgma_sim::Topic;
 use reliability_support::{hmac_hex, normalise, EXAMPLE_HL_HEX};
 
 const TABLES: [&str; 4] = [

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use ingest_support::*;
-use lgma_publisher::Topic;
+use lgma_sim::Topic;
 
 #[derive(serde::Deserialize)]
 struct Totals {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use futures::future::try_join_all;
 use ingest_support::*;
-use lgma_publisher::Topic;
+use lgma_sim::Topic;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_5000_event_batch_lands_once() -> anyhow::Result<()> {

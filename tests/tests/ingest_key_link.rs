@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ingest_support::*;
-use lgma_publisher::model::ChangeEvent;
-use lgma_publisher::{GeneratedEvent, Topic};
+use lgma_sim::model::ChangeEvent;
+use lgma_sim::{GeneratedEvent, Topic};
 use reliability_support::*;
 
 /// (pseudonym column, clear identifier) of every identifier of a presentation.

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use ingest_support::*;
 use lgma_e2e::kafka_bootstrap;
-use lgma_publisher::Topic;
+use lgma_sim::Topic;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 

@@ -7,7 +7,7 @@ mod ingest_support;
 use std::time::Duration;
 
 use ingest_support::*;
-use lgma_publisher::Topic;
+use lgma_sim::Topic;
 
 #[derive(serde::Deserialize)]
 struct Totals {

@@ -12,8 +12,8 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use ingest_support::*;
-use lgma_publisher::model::ChangeEvent;
-use lgma_publisher::Topic;
+use lgma_sim::model::ChangeEvent;
+use lgma_sim::Topic;
 use rdkafka::producer::FutureRecord;
 
 const RATE: u64 = 2_000;

@@ -9,8 +9,8 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use ingest_support::*;
-use lgma_publisher::model::ChangeEvent;
-use lgma_publisher::Topic;
+use lgma_sim::model::ChangeEvent;
+use lgma_sim::Topic;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::Message;
 

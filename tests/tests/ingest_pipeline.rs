@@ -7,7 +7,7 @@ mod ingest_support;
 use std::time::Duration;
 
 use ingest_support::*;
-use lgma_publisher::Topic;
+use lgma_sim::Topic;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn all_seven_topics_land_with_provenance_and_enrichment() -> anyhow::Result<()> {

@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use ingest_support::*;
-use lgma_publisher::model::ChangeEvent;
-use lgma_publisher::Topic;
+use lgma_sim::model::ChangeEvent;
+use lgma_sim::Topic;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Headers;
 use rdkafka::Message;
@@ -25,7 +25,7 @@ struct QRow {
 
 fn planning(
     e: &mut ChangeEvent,
-) -> &mut lgma_publisher::model::Envelope<lgma_publisher::model::PlanningApplication> {
+) -> &mut lgma_sim::model::Envelope<lgma_sim::model::PlanningApplication> {
     match e {
         ChangeEvent::PlanningApplication(env) => env,
         _ => panic!("not planning"),
@@ -151,7 +151,7 @@ async fn bad_events_quarantined_with_reason_while_valid_ones_land() -> anyhow::R
     planning(&mut d1).entity_id = did.clone();
     let mut d2 = with_version(&d1, 2);
     planning(&mut d2).payload = None;
-    planning(&mut d2).operation = lgma_publisher::model::Operation::DELETE;
+    planning(&mut d2).operation = lgma_sim::model::Operation::DELETE;
     world
         .send_raw(&pl, &did, Some(&framed(schema_id, &body(&d1))))
         .await?;

@@ -11,7 +11,7 @@ use std::time::Duration;
 use ingest_support::*;
 use lgma_e2e::registry_url;
 use lgma_publisher::registry::RegistryClient;
-use lgma_publisher::Topic;
+use lgma_sim::Topic;
 
 #[derive(serde::Deserialize)]
 struct QRow {

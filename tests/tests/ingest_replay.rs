@@ -9,8 +9,8 @@ mod ingest_support;
 use std::time::Duration;
 
 use ingest_support::*;
-use lgma_publisher::model::ChangeEvent;
-use lgma_publisher::{GeneratedEvent, Topic};
+use lgma_sim::model::ChangeEvent;
+use lgma_sim::{GeneratedEvent, Topic};
 
 #[derive(serde::Deserialize, Debug)]
 struct Audit {

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ingest_support::*;
-use lgma_publisher::Topic;
+use lgma_sim::Topic;
 use reliability_support::*;
 
 /// Brings a shared service back on drop: `infra/stack up <svc>` always (idempotent), and a full

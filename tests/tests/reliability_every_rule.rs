@@ -15,7 +15,7 @@ use apache_avro::types::Value;
 use apache_avro::writer::datum::GenericDatumWriter;
 use apache_avro::Schema;
 use ingest_support::*;
-use lgma_publisher::{GeneratedEvent, Topic};
+use lgma_sim::{GeneratedEvent, Topic};
 use reliability_support::*;
 
 #[derive(Debug, Default, Clone)]

@@ -13,8 +13,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use ingest_support::*;
-use lgma_publisher::model::ChangeEvent;
-use lgma_publisher::Topic;
+use lgma_sim::model::ChangeEvent;
+use lgma_sim::Topic;
 use reliability_support::*;
 
 #[derive(serde::Deserialize, Debug)]

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ingest_support::*;
-use lgma_publisher::model::ChangeEvent;
-use lgma_publisher::{GeneratedEvent, Topic};
+use lgma_sim::model::ChangeEvent;
+use lgma_sim::{GeneratedEvent, Topic};
 use reliability_support::*;
 
 const OLD_VERSION: &str = EXAMPLE_HL_VERSION;

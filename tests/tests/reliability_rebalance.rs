@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ingest_support::*;
-use lgma_publisher::Topic;
+use lgma_sim::Topic;
 use reliability_support::*;
 
 #[derive(serde::Deserialize)]

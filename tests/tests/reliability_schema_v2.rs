@@ -15,8 +15,8 @@ use apache_avro::writer::datum::GenericDatumWriter;
 use apache_avro::Schema;
 use ingest_support::*;
 use lgma_publisher::registry::RegistryClient;
-use lgma_publisher::topics::PLANNING_V2_JSON;
-use lgma_publisher::{GeneratedEvent, Topic};
+use lgma_sim::topics::PLANNING_V2_JSON;
+use lgma_sim::{GeneratedEvent, Topic};
 use reliability_support::*;
 
 /// The event as a v2 record: resolved into v2 (the new field takes its default), then the new

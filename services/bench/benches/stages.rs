@@ -9,7 +9,7 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use lgma_bench::chain::{raw_records, Chain};
 use lgma_bench::corpus;
-use lgma_publisher::encode::Encoder;
+use lgma_sim::encode::Encoder;
 
 const SAMPLE: usize = 5_000;
 

@@ -19,8 +19,8 @@ use lgma_ingest::resolve::{Decoded, Resolution};
 use lgma_ingest::row::Source;
 use lgma_ingest::schema::Scalar;
 use lgma_ingest::validate::{check_envelope, check_payload, Envelope, Finding};
-use lgma_publisher::encode::Encoder;
-use lgma_publisher::Topic;
+use lgma_sim::encode::Encoder;
+use lgma_sim::Topic;
 
 use crate::corpus::Encoded;
 use crate::{Error, Result};

@@ -1,9 +1,9 @@
 //! Realistic events: the publisher's seeded generator (every domain, all 31 councils), encoded
 //! exactly as a council publishes them (Confluent-framed Avro).
 
-use lgma_publisher::encode::Encoder;
-use lgma_publisher::model::{ChangeEvent, Meta};
-use lgma_publisher::{Generator, GeneratorConfig, Topic};
+use lgma_sim::encode::Encoder;
+use lgma_sim::model::{ChangeEvent, Meta};
+use lgma_sim::{Generator, GeneratorConfig, Topic};
 
 use crate::Result;
 
@@ -30,7 +30,7 @@ pub fn generate(n: usize, seed: u64, encoder: &Encoder) -> Result<Vec<Encoded>> 
 /// Every event of `days` simulated days (a back-fill of history).
 pub fn simulated_days(days: u32, seed: u64, encoder: &Encoder) -> Result<Vec<Encoded>> {
     let mut generator = Generator::new(seed, GeneratorConfig::default())?;
-    let end = generator.sim_now() + i64::from(days) * lgma_publisher::generator::DAY_MS;
+    let end = generator.sim_now() + i64::from(days) * lgma_sim::generator::DAY_MS;
     let mut out = Vec::new();
     loop {
         let event = generator.next_event();

@@ -6,6 +6,8 @@ pub enum Error {
     Ingest(#[from] lgma_ingest::Error),
     #[error("publisher: {0}")]
     Publisher(#[from] lgma_publisher::Error),
+    #[error("simulation: {0}")]
+    Sim(#[from] lgma_sim::Error),
     #[error("kafka: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
     #[error("clickhouse: {0}")]

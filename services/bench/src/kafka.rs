@@ -4,12 +4,12 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use lgma_core::kafka::KafkaSettings;
-use lgma_publisher::encode::Encoder;
 use lgma_publisher::produce::{require_topics, EventProducer};
 use lgma_publisher::registry::RegistryClient;
 use lgma_publisher::settings::Settings as PublisherSettings;
-use lgma_publisher::topics::TopicNaming;
-use lgma_publisher::Topic;
+use lgma_sim::encode::Encoder;
+use lgma_sim::topics::TopicNaming;
+use lgma_sim::Topic;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 

@@ -21,7 +21,7 @@ use lgma_bench::report::{
 use lgma_bench::scratch::ClickHouse;
 use lgma_bench::{Error, Result};
 use lgma_publisher::produce::EventProducer;
-use lgma_publisher::{Generator, GeneratorConfig};
+use lgma_sim::{Generator, GeneratorConfig};
 
 #[derive(Parser, Debug, Clone)]
 #[command(

@@ -14,8 +14,8 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use lgma_ingest::config::Settings;
 use lgma_ingest::pipeline::{Chain, RawRecord};
 use lgma_ingest::row::{avro_cell, write_json_row};
-use lgma_publisher::encode::Encoder;
-use lgma_publisher::{Generator, GeneratorConfig, Topic};
+use lgma_sim::encode::Encoder;
+use lgma_sim::{Generator, GeneratorConfig, Topic};
 
 const SAMPLE: usize = 5_000;
 

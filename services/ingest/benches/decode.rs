@@ -13,8 +13,8 @@ use lgma_ingest::config::Settings;
 use lgma_ingest::decode::decode_body;
 use lgma_ingest::pipeline::Chain;
 use lgma_ingest::resolve::Resolution;
-use lgma_publisher::encode::Encoder;
-use lgma_publisher::{EventKind, Generator, GeneratorConfig, Topic};
+use lgma_sim::encode::Encoder;
+use lgma_sim::{EventKind, Generator, GeneratorConfig, Topic};
 
 const SAMPLE: usize = 5_000;
 

@@ -1346,8 +1346,8 @@ mod tests {
 
     /// A generated event as the consumer hands it over, at `offset` of partition 0.
     fn raw_record(
-        encoder: &lgma_publisher::encode::Encoder,
-        e: &lgma_publisher::GeneratedEvent,
+        encoder: &lgma_sim::encode::Encoder,
+        e: &lgma_sim::GeneratedEvent,
         offset: i64,
     ) -> RawRecord {
         RawRecord {
@@ -1409,8 +1409,8 @@ mod tests {
     /// resolution decodes every real schema exactly as the generic apache-avro path does.
     #[test]
     fn process_offline_runs_the_whole_chain_and_matches_the_generic_decoder() {
-        use lgma_publisher::encode::Encoder;
-        use lgma_publisher::{Generator, GeneratorConfig, Topic};
+        use lgma_sim::encode::Encoder;
+        use lgma_sim::{Generator, GeneratorConfig, Topic};
 
         let settings = settings();
         let chain = Chain::new(&settings).expect("chain");
@@ -1544,8 +1544,8 @@ mod tests {
     /// pseudonymises (and only those: other domains have no previous key).
     #[test]
     fn transition_keys_link_the_identifiers_of_accepted_rows() {
-        use lgma_publisher::encode::Encoder;
-        use lgma_publisher::{Generator, GeneratorConfig};
+        use lgma_sim::encode::Encoder;
+        use lgma_sim::{Generator, GeneratorConfig};
 
         let dir = std::env::temp_dir().join(format!("lgma-links-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).expect("dir");
@@ -1625,7 +1625,7 @@ mod tests {
             .collect();
         let mut checked = 0;
         for e in &events {
-            let lgma_publisher::model::ChangeEvent::Presentation(env) = &e.event else {
+            let lgma_sim::model::ChangeEvent::Presentation(env) = &e.event else {
                 continue;
             };
             let Some(p) = &env.payload else { continue };

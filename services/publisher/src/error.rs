@@ -8,10 +8,8 @@ pub enum Error {
     Core(#[from] lgma_core::Error),
     #[error(transparent)]
     Domain(#[from] lgma_domain::Error),
-    #[error("schema {topic}: {reason}")]
-    Schema { topic: String, reason: String },
-    #[error("avro encoding for {topic}: {reason}")]
-    Encode { topic: String, reason: String },
+    #[error(transparent)]
+    Sim(#[from] lgma_sim::Error),
     #[error("schema registry {url}: {reason}")]
     Registry { url: String, reason: String },
     #[error("kafka: {0}")]

@@ -8,13 +8,14 @@ use std::time::{Duration, Instant};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use rand::SeedableRng;
 
-use lgma_publisher::encode::Encoder;
 use lgma_publisher::onboard::{jsonl, npad, Mapped};
 use lgma_publisher::produce::{require_topics, EventProducer};
 use lgma_publisher::registry::RegistryClient;
 use lgma_publisher::settings::{Settings, ENV_PREFIX};
 use lgma_publisher::stats::Summary;
-use lgma_publisher::{Error, GeneratedEvent, Generator, GeneratorConfig, Result, Topic};
+use lgma_publisher::{Error, Result};
+use lgma_sim::encode::Encoder;
+use lgma_sim::{GeneratedEvent, Generator, GeneratorConfig, Topic};
 
 #[derive(Parser)]
 #[command(
@@ -403,7 +404,7 @@ async fn publish(settings: &Settings, args: PublishArgs) -> Result<ExitCode> {
             topic: event.topic(),
             key: event.entity_id().to_string(),
             event,
-            kind: lgma_publisher::EventKind::Valid,
+            kind: lgma_sim::EventKind::Valid,
         };
         send(&producer, &encoder, &names, &generated).await?;
         summary.record(&generated);

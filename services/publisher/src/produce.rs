@@ -13,10 +13,10 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
 
-use crate::encode::headers;
-use crate::model::Meta;
 use crate::settings::Settings;
 use crate::{Error, Result};
+use lgma_sim::encode::headers;
+use lgma_sim::model::Meta;
 
 /// Counts acknowledged and failed deliveries.
 #[derive(Default, Clone)]

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 
 use serde::Deserialize;
 
-use crate::topics::{Topic, TopicNaming};
 use crate::{Error, Result};
+use lgma_sim::topics::{Topic, TopicNaming};
 
 const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
 

@@ -3,7 +3,7 @@
 use lgma_core::kafka::KafkaSettings;
 use serde::{Deserialize, Serialize};
 
-use crate::topics::TopicNaming;
+use lgma_sim::topics::TopicNaming;
 
 pub const ENV_PREFIX: &str = "LGMA_PUBLISHER_";
 

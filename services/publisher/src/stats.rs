@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::generator::{EventKind, GeneratedEvent};
+use lgma_sim::generator::{EventKind, GeneratedEvent};
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Summary {

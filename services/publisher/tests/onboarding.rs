@@ -1,9 +1,9 @@
 //! Onboarding the shipped sample files: good rows map, every bad row is reported by line and column.
 
-use lgma_publisher::encode::Encoder;
-use lgma_publisher::model::{ApplicationStatus, Decision, Entity, Operation};
 use lgma_publisher::onboard::{jsonl, npad};
-use lgma_publisher::Topic;
+use lgma_sim::encode::Encoder;
+use lgma_sim::model::{ApplicationStatus, Decision, Entity, Operation};
+use lgma_sim::Topic;
 use rand::SeedableRng;
 
 fn sample(name: &str) -> Vec<u8> {

@@ -4,9 +4,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use lgma_publisher::encode::Encoder;
-use lgma_publisher::model::{ChangeEvent, Entity, Operation};
-use lgma_publisher::{EventKind, GeneratedEvent, Generator, GeneratorConfig, InvalidKind, Topic};
+use lgma_sim::encode::Encoder;
+use lgma_sim::model::{ChangeEvent, Entity, Operation};
+use lgma_sim::{EventKind, GeneratedEvent, Generator, GeneratorConfig, InvalidKind, Topic};
 use proptest::prelude::*;
 use regex::Regex;
 

@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use lgma_e2e::{clickhouse_url, create_defined_topics, kafka_bootstrap, registry_url};
-use lgma_publisher::encode::Encoder;
-use lgma_publisher::model::ChangeEvent;
 use lgma_publisher::registry::RegistryClient;
-use lgma_publisher::topics::TopicNaming;
-use lgma_publisher::{GeneratedEvent, Generator, GeneratorConfig, Topic};
+use lgma_sim::encode::Encoder;
+use lgma_sim::model::ChangeEvent;
+use lgma_sim::topics::TopicNaming;
+use lgma_sim::{GeneratedEvent, Generator, GeneratorConfig, Topic};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 use serde::de::DeserializeOwned;

@@ -3,7 +3,7 @@
 
 use lgma_domain::{eircode, ppsn};
 
-use crate::model::*;
+use lgma_sim::model::*;
 
 /// (field, message) for each broken rule of an entity.
 pub fn entity_problems(entity: &Entity) -> Vec<(&'static str, String)> {

@@ -8,9 +8,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::{check, Mapped, RowError};
-use crate::generator::people;
-use crate::model::*;
-use crate::topics::Topic;
+use lgma_sim::generator::people;
+use lgma_sim::model::*;
+use lgma_sim::topics::Topic;
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -7,7 +7,7 @@ pub mod npad;
 
 use std::fmt;
 
-use crate::model::ChangeEvent;
+use lgma_sim::model::ChangeEvent;
 
 /// One problem in one row of an export file.
 #[derive(Debug, Clone, PartialEq, Eq)]

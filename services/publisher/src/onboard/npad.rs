@@ -9,9 +9,9 @@ use std::collections::HashMap;
 use lgma_domain::LocalAuthorities;
 
 use super::{check, Mapped, RowError};
-use crate::generator::people;
-use crate::model::*;
-use crate::vocab;
+use lgma_sim::generator::people;
+use lgma_sim::model::*;
+use lgma_sim::vocab;
 
 /// Columns that must be present and non-empty.
 pub const REQUIRED: [&str; 7] = [
