@@ -1,6 +1,6 @@
 //! The ingest chain in-process, stage by stage: no broker, no ClickHouse, no registry.
 //!
-//! The whole-chain figure is the service's own code: `lgma_ingest::pipeline::Chain::process_offline`
+//! The whole-chain figure is the service's own code: `lgma_ingest::chain::Chain::process_offline`
 //! on batches of raw records (what `Pipeline::process` runs between the consumer and the writes).
 //! The stage figures call the service's public stage pieces in pipeline order — the compiled
 //! writer→reader [`Resolution`], `check_envelope` / `check_payload`, the enricher, the
@@ -11,14 +11,16 @@ use std::collections::HashMap;
 
 use apache_avro::Schema;
 use lgma_domain::{LocalAuthorities, StatutoryCalendar};
+use lgma_ingest::chain::{Chain as ServiceChain, TopicPipeline};
 use lgma_ingest::config::Settings;
-use lgma_ingest::enrich::reference_cells;
-use lgma_ingest::pipeline::{Batch, Chain as ServiceChain, RawRecord, TopicPipeline};
-use lgma_ingest::pseudonymise::Pseudonymiser;
-use lgma_ingest::resolve::{Decoded, Resolution};
-use lgma_ingest::row::Source;
-use lgma_ingest::schema::Scalar;
-use lgma_ingest::validate::{check_envelope, check_payload, Envelope, Finding};
+use lgma_ingest::decode::resolve::{Decoded, Resolution};
+use lgma_ingest::decode::schema::Scalar;
+use lgma_ingest::encode::row::Source;
+use lgma_ingest::encode::Batch;
+use lgma_ingest::judge::validate::{check_envelope, check_payload, Envelope, Finding};
+use lgma_ingest::source::RawRecord;
+use lgma_ingest::transform::enrich::reference_cells;
+use lgma_ingest::transform::pseudonymise::Pseudonymiser;
 use lgma_sim::encode::Encoder;
 use lgma_sim::Topic;
 
@@ -181,7 +183,7 @@ impl Chain {
                 Source::Grid(i) => Some(
                     j.cells
                         .get(*i)
-                        .map_or(Scalar::Null, lgma_ingest::pseudonymise::grid_1km),
+                        .map_or(Scalar::Null, lgma_ingest::transform::pseudonymise::grid_1km),
                 ),
                 _ => None,
             })

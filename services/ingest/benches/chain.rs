@@ -11,9 +11,10 @@ use std::hint::black_box;
 use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use lgma_ingest::chain::Chain;
 use lgma_ingest::config::Settings;
-use lgma_ingest::pipeline::{Chain, RawRecord};
-use lgma_ingest::row::{avro_cell, write_json_row};
+use lgma_ingest::encode::reference::{avro_cell, write_json_row};
+use lgma_ingest::source::RawRecord;
 use lgma_sim::encode::Encoder;
 use lgma_sim::{Generator, GeneratorConfig, Topic};
 

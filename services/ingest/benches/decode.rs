@@ -9,10 +9,10 @@ use std::hint::black_box;
 use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use lgma_ingest::chain::Chain;
 use lgma_ingest::config::Settings;
-use lgma_ingest::decode::decode_body;
-use lgma_ingest::pipeline::Chain;
-use lgma_ingest::resolve::Resolution;
+use lgma_ingest::decode::reference::decode_body;
+use lgma_ingest::decode::resolve::Resolution;
 use lgma_sim::encode::Encoder;
 use lgma_sim::{EventKind, Generator, GeneratorConfig, Topic};
 

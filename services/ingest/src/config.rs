@@ -230,7 +230,8 @@ impl Settings {
             &lgma_core::config::LOCAL_PASSWORDS,
         )?;
         if keys {
-            let domains = crate::pseudonymise::Keys::load(&self.keys_file)?.example_key_domains();
+            let domains =
+                crate::transform::pseudonymise::Keys::load(&self.keys_file)?.example_key_domains();
             if !domains.is_empty() {
                 lgma_core::config::unless_dev_mode(&format!(
                     "the pseudonymisation key of domain(s) {} in {} is a committed example key \

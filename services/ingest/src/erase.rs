@@ -17,7 +17,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use crate::config::Settings;
-use crate::row::Source;
+use crate::encode::row::Source;
 use crate::sink::{quote, ClickHouse};
 use crate::{Error, Result};
 
@@ -70,7 +70,7 @@ pub async fn run(
             "no identifier given on standard input".into(),
         ));
     }
-    let chain = crate::pipeline::Chain::new(settings)?;
+    let chain = crate::chain::Chain::new(settings)?;
     // The domain's key as the chain loaded it (keys file and environment overrides).
     let key = chain
         .topics

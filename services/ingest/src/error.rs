@@ -40,13 +40,3 @@ pub enum Error {
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
 }
-
-impl Error {
-    /// Whether retrying later (after re-reading the offset of record) can succeed.
-    pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            Error::Registry(_) | Error::ClickHouse(_) | Error::Kafka(_) | Error::Io(_)
-        )
-    }
-}

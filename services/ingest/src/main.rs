@@ -5,11 +5,12 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use lgma_core::ops::Readiness;
+use lgma_ingest::chain::TopicPipeline;
 use lgma_ingest::config::Settings;
-use lgma_ingest::consumer::Ingest;
-use lgma_ingest::pipeline::{Pipeline, TopicPipeline};
-use lgma_ingest::publish::Publisher;
+use lgma_ingest::pipeline::Pipeline;
 use lgma_ingest::replay::{ReplayKind, Request, Selection};
+use lgma_ingest::sink::kafka::Publisher;
+use lgma_ingest::source::consumer::Ingest;
 
 #[derive(Parser)]
 #[command(
@@ -150,7 +151,7 @@ fn main() -> anyhow::Result<()> {
                 lgma_ingest::config::ENV_PREFIX,
             )?;
             settings.check_secrets(true)?;
-            let chain = lgma_ingest::pipeline::Chain::new(&settings)?;
+            let chain = lgma_ingest::chain::Chain::new(&settings)?;
             println!(
                 "{line}; {} topics with their schemas, rules and keys load",
                 chain.topics.len()

@@ -6,6 +6,8 @@
 //! or `other`), `topic` (the configured topics); base units in names; HELP on every metric
 //! ([`describe`]).
 
+use std::time::Instant;
+
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 
 /// HELP text for every metric of this module; call once after installing the recorder.
@@ -125,4 +127,45 @@ pub fn phase(phase: &'static str, seconds: f64) {
 /// Wall time of one INSERT, by table stem (`ingest_events`, `planning_application_history`, ...).
 pub fn insert(table: &str, seconds: f64) {
     histogram!("lgma_ingest_insert_seconds", "table" => table.to_string()).record(seconds);
+}
+
+/// Wall time per phase of one batch: a Prometheus histogram per phase and one debug line.
+pub struct Phases {
+    started: Instant,
+    last: Instant,
+    laps: Vec<(&'static str, f64)>,
+}
+
+impl Phases {
+    pub fn start() -> Self {
+        let now = Instant::now();
+        Self {
+            started: now,
+            last: now,
+            laps: Vec::new(),
+        }
+    }
+
+    /// Ends the current phase.
+    pub fn lap(&mut self, phase: &'static str) {
+        let now = Instant::now();
+        let seconds = now.duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self::phase(phase, seconds);
+        self.laps.push((phase, seconds));
+    }
+
+    pub fn log(&self, rows: usize) {
+        let laps: Vec<String> = self
+            .laps
+            .iter()
+            .map(|(p, s)| format!("{p}={:.1}", s * 1000.0))
+            .collect();
+        tracing::debug!(
+            rows,
+            total_ms = self.started.elapsed().as_secs_f64() * 1000.0,
+            phases_ms = %laps.join(" "),
+            "batch timings"
+        );
+    }
 }

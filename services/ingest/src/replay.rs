@@ -18,10 +18,13 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 
+use crate::chain::Mode;
 use crate::config::Settings;
-use crate::offsets::next_offsets;
-use crate::pipeline::{BatchOutcome, Mode, Pipeline, RawRecord};
+use crate::encode::BatchOutcome;
+use crate::pipeline::Pipeline;
 use crate::sink::quote;
+use crate::source::offsets::next_offsets;
+use crate::source::RawRecord;
 use crate::{Error, Result};
 
 /// What to replay.

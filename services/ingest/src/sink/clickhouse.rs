@@ -121,6 +121,13 @@ impl ClickHouse {
             .collect()
     }
 
+    /// `SELECT 1`: whether the server answers (the `/ready` probe, see `ready`).
+    pub async fn ping(&self) -> Result<()> {
+        self.query::<serde_json::Value>("SELECT 1 AS ok")
+            .await
+            .map(|_| ())
+    }
+
     /// Runs a statement that returns nothing (an `ALTER TABLE ... DELETE` of an erasure).
     pub async fn execute(&self, sql: &str) -> Result<()> {
         self.post(
@@ -129,12 +136,6 @@ impl ClickHouse {
         )
         .await
         .map(|_| ())
-    }
-
-    pub async fn ping(&self) -> Result<()> {
-        self.query::<serde_json::Value>("SELECT 1 AS ok")
-            .await
-            .map(|_| ())
     }
 }
 

@@ -6,8 +6,8 @@
 
 use lgma_domain::{compact_upper, LocalAuthorities};
 
-use crate::rules::{ppsn_is_valid, Check, RuleSet, Severity};
-use crate::schema::{ReaderSchema, Scalar};
+use crate::decode::schema::{ReaderSchema, Scalar};
+use crate::judge::rules::{ppsn_is_valid, Check, RuleSet, Severity};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Verdict {
@@ -332,7 +332,7 @@ mod tests {
     }
 
     use super::*;
-    use crate::schema::tests::TEST_SCHEMA;
+    use crate::decode::schema::tests::TEST_SCHEMA;
     use std::path::Path;
 
     fn setup() -> (ReaderSchema, RuleSet) {

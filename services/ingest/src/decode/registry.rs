@@ -1,54 +1,15 @@
-//! Decode: Confluent framing -> writer schema (registry, cached per id) -> resolved into our reader.
-//!
-//! A registry that is unreachable is a transient error (the batch is retried after backoff); a
-//! schema id the registry does not know is a property of the record (quarantine).
+//! The Confluent-compatible schema registry client: writer schemas by id (cached), and the
+//! registration of the enriched topics' schemas.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use apache_avro::reader::datum::GenericDatumReader;
-use apache_avro::types::Value;
 use apache_avro::Schema;
 use tokio::sync::RwLock;
 
-use crate::schema::ReaderSchema;
+use super::DecodeFailure;
 use crate::{Error, Result};
-
-/// Why a record could not be decoded (each maps to a quarantine rule id).
-#[derive(Debug, Clone, PartialEq)]
-pub enum DecodeFailure {
-    Tombstone,
-    NotFramed(String),
-    UnknownSchema(u32),
-    BadSchema(u32, String),
-    Body(String),
-}
-
-impl DecodeFailure {
-    pub fn rule_id(&self) -> &'static str {
-        match self {
-            DecodeFailure::Tombstone => "envelope.tombstone",
-            DecodeFailure::NotFramed(_) => "envelope.not_framed",
-            DecodeFailure::UnknownSchema(_) => "envelope.schema_unknown",
-            DecodeFailure::BadSchema(..) => "envelope.schema_invalid",
-            DecodeFailure::Body(_) => "envelope.decode",
-        }
-    }
-    pub fn message(&self) -> String {
-        match self {
-            DecodeFailure::Tombstone => {
-                "null value (Kafka tombstone): deletes must be DELETE events".into()
-            }
-            DecodeFailure::NotFramed(e) => format!("not Confluent wire format: {e}"),
-            DecodeFailure::UnknownSchema(id) => format!("schema id {id} is not in the registry"),
-            DecodeFailure::BadSchema(id, e) => format!("schema id {id} does not parse: {e}"),
-            DecodeFailure::Body(e) => {
-                format!("Avro body does not decode with the writer schema into ours: {e}")
-            }
-        }
-    }
-}
 
 /// Writer schemas by id, fetched once from the Confluent-compatible registry.
 #[derive(Debug, Clone)]
@@ -144,53 +105,5 @@ impl Registry {
             .await
             .map_err(|e| Error::Registry(format!("register {subject}: {e}")))?;
         Ok(body.id)
-    }
-}
-
-/// Decodes one Avro body written with `writer` into our reader schema.
-pub fn decode_body(
-    writer: &Schema,
-    reader: &ReaderSchema,
-    body: &[u8],
-) -> std::result::Result<Value, DecodeFailure> {
-    let datum_reader = GenericDatumReader::builder(writer)
-        .reader_schema(&reader.schema)
-        .build()
-        .map_err(|e| DecodeFailure::Body(e.to_string()))?;
-    let mut cursor = body;
-    let value = datum_reader
-        .read_value(&mut cursor)
-        .map_err(|e| DecodeFailure::Body(e.to_string()))?;
-    if !cursor.is_empty() {
-        return Err(DecodeFailure::Body(format!(
-            "{} trailing bytes after the record",
-            cursor.len()
-        )));
-    }
-    Ok(value)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::schema::tests::{encode, event, old_writer_schema, payload, TEST_SCHEMA};
-    use crate::schema::Scalar;
-
-    #[test]
-    fn old_writer_without_a_field_resolves_into_reader() {
-        let reader = ReaderSchema::parse("t", TEST_SCHEMA).expect("reader");
-        // The writer lacks `tags` (reader default []) and has an extra field our schema does not know.
-        let writer = old_writer_schema(false);
-        let body = encode(&writer, event(Some(payload(true)), false));
-        let value = decode_body(&writer, &reader, &body).expect("decodes");
-        let (env, cells) = reader.flatten(&value).expect("flattens");
-        assert_eq!(env[2], Scalar::Str("E1".into()));
-        // Our reader's pii tag applies even though the writer dropped it.
-        assert_eq!(reader.leaves[0].pii, Some(crate::schema::Pii::Identifier));
-        assert_eq!(cells[0], Scalar::Str("6433435F".into()));
-        assert_eq!(cells[10], Scalar::List(vec![]));
-        assert!(!format!("{value:?}").contains("leak"));
-        let truncated = decode_body(&writer, &reader, &body[..body.len() / 2]);
-        assert!(truncated.is_err(), "{truncated:?}");
     }
 }

@@ -1,6 +1,6 @@
 //! Writer -> reader resolution, compiled ONCE per writer schema id, then run per record.
 //!
-//! The generic path (`decode::decode_body`) builds an apache-avro `Value` tree in the writer's
+//! The generic path (`decode::reference::decode_body`) builds an apache-avro `Value` tree in the writer's
 //! shape (a `String` per field name), resolves it into our reader schema (a name map per record)
 //! and walks it again to flatten it into cells. A [`Resolution`] does the schema work once: it pairs
 //! every writer field with its reader field (or marks it skipped), computes the reader defaults of
@@ -19,13 +19,13 @@ use std::ops::Range;
 
 use apache_avro::schema::{RecordSchema, ResolvedSchema, Schema, UuidSchema};
 
+use crate::decode::schema::{leaf_kind, Kind, ReaderSchema, Scalar, ENVELOPE_FIELDS};
 use crate::decode::DecodeFailure;
-use crate::schema::{leaf_kind, Kind, ReaderSchema, Scalar, ENVELOPE_FIELDS};
 
 /// A record decoded into our reader layout.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decoded {
-    /// The eight envelope fields before `payload`, as [`ReaderSchema::flatten`] returns them.
+    /// The eight envelope fields before `payload`, as `ReaderSchema::flatten` (the reference path) returns them.
     pub envelope: Vec<Scalar>,
     /// One cell per reader payload leaf (`ReaderSchema::leaves`).
     pub cells: Vec<Scalar>,
@@ -808,8 +808,8 @@ fn run(node: &Node, cur: &mut Cursor<'_>, st: &mut State) -> Result<(), String> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::decode_body;
-    use crate::schema::tests::{encode, event, old_writer_schema, payload, TEST_SCHEMA};
+    use crate::decode::reference::decode_body;
+    use crate::decode::schema::tests::{encode, event, old_writer_schema, payload, TEST_SCHEMA};
 
     /// Same cells as the generic apache-avro path (decode_body + flatten), for the same writer.
     #[test]

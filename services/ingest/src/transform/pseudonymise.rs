@@ -19,7 +19,7 @@ use regex::Regex;
 use serde::Deserialize;
 use sha2::Sha256;
 
-use crate::schema::Scalar;
+use crate::decode::schema::Scalar;
 use crate::{Error, Result};
 
 #[derive(Deserialize)]
@@ -124,7 +124,7 @@ pub struct Keys {
 }
 
 /// The committed example keys, recognised so that they are refused outside development mode.
-const EXAMPLE_KEYS: &str = include_str!("../../../infra/config/keys.example.toml");
+const EXAMPLE_KEYS: &str = include_str!("../../../../infra/config/keys.example.toml");
 
 impl Keys {
     /// Reads the keys file; `LGMA_INGEST_KEY_<DOMAIN>=<version>:<hex>` overrides an entry's key

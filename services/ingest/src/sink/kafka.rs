@@ -11,16 +11,8 @@ use lgma_core::kafka::KafkaSettings;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
+use crate::encode::Outgoing;
 use crate::{Error, Result};
-
-/// One message to publish.
-#[derive(Debug, Clone)]
-pub struct Outgoing {
-    pub topic: String,
-    pub key: Option<Vec<u8>>,
-    pub value: Option<Vec<u8>>,
-    pub headers: Vec<(String, String)>,
-}
 
 #[derive(Clone)]
 pub struct Publisher {

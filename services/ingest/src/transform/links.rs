@@ -9,9 +9,9 @@
 
 use std::collections::HashSet;
 
-use crate::pseudonymise::DomainKey;
-use crate::row::write_json_str;
-use crate::schema::Scalar;
+use crate::decode::schema::Scalar;
+use crate::encode::row::write_json_str;
+use crate::transform::pseudonymise::DomainKey;
 
 /// The link rows of one batch (JSONEachRow), deduplicated.
 #[derive(Debug, Default)]

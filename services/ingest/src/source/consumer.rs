@@ -19,9 +19,12 @@ use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, info_span, warn, Instrument};
 
+use crate::chain::Mode;
 use crate::config::{Assignment, Settings};
-use crate::offsets::next_offsets;
-use crate::pipeline::{BatchOutcome, Gap, Mode, Pipeline, RawRecord};
+use crate::encode::BatchOutcome;
+use crate::pipeline::Pipeline;
+use crate::source::offsets::next_offsets;
+use crate::source::{Gap, RawRecord};
 use crate::{metrics, Result};
 
 /// Flags a rebalance for the loop, which repositions every assigned partition before accepting records.

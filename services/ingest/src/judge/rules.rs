@@ -11,7 +11,7 @@ use lgma_domain::{compact_upper, eircode};
 use regex::Regex;
 use serde::Deserialize;
 
-use crate::schema::ReaderSchema;
+use crate::decode::schema::ReaderSchema;
 use crate::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
@@ -229,7 +229,7 @@ pub fn ppsn_is_valid(raw: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::tests::TEST_SCHEMA;
+    use crate::decode::schema::tests::TEST_SCHEMA;
 
     #[test]
     fn ppsn_examples_from_domain_notes() {

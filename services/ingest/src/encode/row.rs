@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value as Json;
 
-use crate::schema::{Kind, Leaf, Pii, ReaderSchema, Scalar};
+use crate::decode::schema::{Kind, Leaf, Pii, ReaderSchema, Scalar};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Base {
@@ -183,7 +183,12 @@ pub struct Layout {
 }
 
 impl Layout {
-    pub fn new(table: &str, schema: &ReaderSchema, derived: &[(String, ColType)]) -> Self {
+    pub fn new(
+        table: &str,
+        schema: &ReaderSchema,
+        reference: Vec<(String, ColType)>,
+        derived: &[(String, ColType)],
+    ) -> Self {
         let mut columns: Vec<Column> = common_columns()
             .into_iter()
             .enumerate()
@@ -220,7 +225,7 @@ impl Layout {
                 Some(Pii::Name) | Some(Pii::FreeText) | Some(Pii::SpecialCategory) => {}
             }
         }
-        for (i, (name, ty)) in crate::enrich::reference_columns().into_iter().enumerate() {
+        for (i, (name, ty)) in reference.into_iter().enumerate() {
             columns.push(Column {
                 name,
                 ty,
@@ -271,7 +276,7 @@ impl Layout {
     }
 
     /// Appends the Avro binary encoding of `cells` as a record of [`Layout::avro_schema`]:
-    /// the same bytes apache-avro writes for [`avro_cell`]'s values, without building them.
+    /// the same bytes apache-avro writes for `reference::avro_cell`'s values, without building them.
     pub fn write_avro(&self, cells: &[Scalar], out: &mut Vec<u8>) {
         for (col, cell) in self.columns.iter().zip(cells) {
             write_avro_cell(&col.ty, cell, out);
@@ -323,21 +328,7 @@ impl Layout {
     }
 }
 
-/// Appends one JSONEachRow line for `cells` (aligned with `columns`).
-pub fn write_json_row(columns: &[Column], cells: &[Scalar], out: &mut Vec<u8>) {
-    out.push(b'{');
-    for (i, (col, cell)) in columns.iter().zip(cells).enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        write_json_str(&col.name, out);
-        out.push(b':');
-        write_json_cell(&col.ty, cell, out);
-    }
-    out.extend_from_slice(b"}\n");
-}
-
-fn write_json_cell(ty: &ColType, cell: &Scalar, out: &mut Vec<u8>) {
+pub(crate) fn write_json_cell(ty: &ColType, cell: &Scalar, out: &mut Vec<u8>) {
     match cell {
         Scalar::Null if ty.array => out.extend_from_slice(b"[]"),
         Scalar::Null if !ty.nullable => match ty.base {
@@ -359,7 +350,7 @@ fn write_json_cell(ty: &ColType, cell: &Scalar, out: &mut Vec<u8>) {
         }
         Scalar::Float(_) => out.extend_from_slice(b"null"),
         Scalar::Str(s) => write_json_str(s, out),
-        Scalar::Date(d) => match crate::schema::day_from_epoch_days(i64::from(*d)) {
+        Scalar::Date(d) => match crate::decode::schema::day_from_epoch_days(i64::from(*d)) {
             Some(day) => {
                 use chrono::Datelike as _;
                 let _ = write!(
@@ -410,7 +401,7 @@ fn write_avro_long(n: i64, out: &mut Vec<u8>) {
     out.push(z as u8);
 }
 
-/// One cell in the enriched schema's Avro encoding; mirrors [`avro_cell`] case by case.
+/// One cell in the enriched schema's Avro encoding; mirrors `reference::avro_cell` case by case.
 fn write_avro_cell(ty: &ColType, cell: &Scalar, out: &mut Vec<u8>) {
     if ty.array {
         let item_ty = ColType {
@@ -494,55 +485,21 @@ impl std::fmt::Write for DisplayBuf<'_> {
     }
 }
 
-/// Converts a cell to the Avro value of the enriched schema.
-pub fn avro_cell(ty: &ColType, cell: &Scalar) -> apache_avro::types::Value {
-    use apache_avro::types::Value as V;
-    if ty.array {
-        let item_ty = ColType {
-            array: false,
-            ..ty.clone()
-        };
-        return match cell {
-            Scalar::List(items) => V::Array(items.iter().map(|i| avro_cell(&item_ty, i)).collect()),
-            _ => V::Array(Vec::new()),
-        };
-    }
-    let base = match (ty.base, cell) {
-        (_, Scalar::Null) => None,
-        (Base::UInt8, Scalar::Bool(b)) => Some(V::Boolean(*b)),
-        (Base::UInt8, Scalar::Int(i)) => Some(V::Boolean(*i != 0)),
-        (Base::UInt32 | Base::Int32, Scalar::Int(i)) => Some(V::Int(*i as i32)),
-        (Base::Int64, Scalar::Int(i) | Scalar::Ts(i)) => Some(V::Long(*i)),
-        (Base::Float64, Scalar::Float(f)) => Some(V::Double(*f)),
-        (Base::Float64, Scalar::Int(i)) => Some(V::Double(*i as f64)),
-        (Base::String, Scalar::Str(s)) => Some(V::String(s.clone())),
-        (Base::Date, Scalar::Date(d)) => Some(V::Date(*d)),
-        (Base::DateTime, Scalar::Int(i) | Scalar::Ts(i)) => Some(V::TimestampMillis(*i)),
-        _ => None,
-    };
-    match (ty.nullable, base) {
-        (true, None) => V::Union(0, Box::new(V::Null)),
-        (true, Some(v)) => V::Union(1, Box::new(v)),
-        (false, Some(v)) => v,
-        (false, None) => match ty.base {
-            Base::UInt8 => V::Boolean(false),
-            Base::UInt32 | Base::Int32 | Base::Date => V::Int(0),
-            Base::Int64 | Base::DateTime => V::Long(0),
-            Base::Float64 => V::Double(0.0),
-            Base::String => V::String(String::new()),
-        },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::tests::TEST_SCHEMA;
+    use crate::decode::schema::tests::TEST_SCHEMA;
+    use crate::encode::reference::{avro_cell, write_json_row};
 
     #[test]
     fn personal_fields_only_in_transformed_form() {
         let schema = ReaderSchema::parse("lgma.test.person", TEST_SCHEMA).expect("schema");
-        let layout = Layout::new("test_person", &schema, &[]);
+        let layout = Layout::new(
+            "test_person",
+            &schema,
+            crate::transform::enrich::reference_columns(),
+            &[],
+        );
         let names: Vec<_> = layout.columns.iter().map(|c| c.name.as_str()).collect();
         assert!(names.contains(&"ppsn_pseudo"));
         assert!(names.contains(&"date_of_birth_age_band"));

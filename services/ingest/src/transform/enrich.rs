@@ -7,9 +7,9 @@
 use chrono::NaiveDate;
 use lgma_domain::{LocalAuthorities, StatutoryCalendar};
 
-use crate::row::{Base, ColType};
-use crate::schema::{ReaderSchema, Scalar};
-use crate::validate::Envelope;
+use crate::decode::schema::{ReaderSchema, Scalar};
+use crate::encode::row::{Base, ColType};
+use crate::judge::validate::Envelope;
 use crate::{Error, Result};
 
 #[derive(Debug)]
@@ -241,7 +241,9 @@ impl Enricher {
             }
             Derive::Presentation { dob, presented } => {
                 let band = match (day(*dob), day(*presented)) {
-                    (Some(b), Some(at)) => Scalar::Str(crate::pseudonymise::age_band(b, at).into()),
+                    (Some(b), Some(at)) => {
+                        Scalar::Str(crate::transform::pseudonymise::age_band(b, at).into())
+                    }
                     _ => Scalar::Null,
                 };
                 vec![band]

@@ -9,7 +9,6 @@ use std::ops::Range;
 use std::path::Path;
 
 use apache_avro::schema::{RecordField, Schema};
-use apache_avro::types::Value;
 
 use crate::{Error, Result};
 
@@ -131,9 +130,11 @@ pub fn day_from_epoch_days(days: i64) -> Option<chrono::NaiveDate> {
         .and_then(|epoch| epoch.checked_add_signed(chrono::Duration::days(days)))
 }
 
-/// How to walk a decoded value to fill the leaves, precomputed from the reader schema.
+/// How to walk a decoded value to fill the leaves, precomputed from the reader schema. Building it
+/// is how the leaves are found; walking it is the reference path's (`decode::reference`) alone.
 #[derive(Debug, Clone)]
-enum Plan {
+#[cfg_attr(not(any(test, feature = "reference")), allow(dead_code))]
+pub(super) enum Plan {
     Leaf(usize),
     Record(Vec<Plan>),
     /// `["null", T]` in either order; `null_index` is the union branch index of null.
@@ -160,9 +161,11 @@ pub struct ReaderSchema {
     pub text: String,
     pub leaves: Vec<Leaf>,
     index: HashMap<String, usize>,
-    payload_plan: Plan,
+    #[cfg_attr(not(any(test, feature = "reference")), allow(dead_code))]
+    pub(super) payload_plan: Plan,
     /// Field position of `payload` in the envelope record.
-    payload_pos: usize,
+    #[cfg_attr(not(any(test, feature = "reference")), allow(dead_code))]
+    pub(super) payload_pos: usize,
 }
 
 impl ReaderSchema {
@@ -244,38 +247,6 @@ impl ReaderSchema {
 
     pub fn leaf_index(&self, name: &str) -> Option<usize> {
         self.index.get(name).copied()
-    }
-
-    /// Splits a decoded (already resolved) envelope into its fields and the payload cells.
-    pub fn flatten(
-        &self,
-        value: &Value,
-    ) -> std::result::Result<(Vec<Scalar>, Vec<Scalar>), String> {
-        let Value::Record(fields) = value else {
-            return Err("decoded value is not a record".into());
-        };
-        let mut envelope = Vec::with_capacity(8);
-        for (_, v) in fields.iter().take(self.payload_pos) {
-            envelope.push(scalar(v));
-        }
-        let mut cells = vec![Scalar::Null; self.leaves.len()];
-        if let Some((_, payload)) = fields.get(self.payload_pos) {
-            fill(&self.payload_plan, payload, &mut cells)?;
-        }
-        Ok((envelope, cells))
-    }
-
-    /// Whether the decoded envelope carried a payload record (DELETEs may not).
-    pub fn has_payload(value: &Value) -> bool {
-        match value {
-            Value::Record(fields) => {
-                matches!(
-                    fields.get(8).map(|(_, v)| v),
-                    Some(Value::Union(_, inner)) if !matches!(**inner, Value::Null)
-                ) || matches!(fields.get(8).map(|(_, v)| v), Some(Value::Record(_)))
-            }
-            _ => false,
-        }
     }
 }
 
@@ -429,80 +400,6 @@ fn plan_for(
     }
 }
 
-/// Converts a primitive decoded value to a cell.
-pub fn scalar(value: &Value) -> Scalar {
-    match value {
-        Value::Null => Scalar::Null,
-        Value::Boolean(b) => Scalar::Bool(*b),
-        Value::Int(i) | Value::TimeMillis(i) => Scalar::Int(i64::from(*i)),
-        Value::Long(i) | Value::TimeMicros(i) => Scalar::Int(*i),
-        Value::Float(f) => Scalar::Float(f64::from(*f)),
-        Value::Double(f) => Scalar::Float(*f),
-        Value::String(s) => Scalar::Str(s.clone()),
-        Value::Enum(_, s) => Scalar::Str(s.clone()),
-        Value::Uuid(u) => Scalar::Str(u.to_string()),
-        Value::Date(d) => Scalar::Date(*d),
-        Value::TimestampMillis(t) | Value::LocalTimestampMillis(t) => Scalar::Ts(*t),
-        Value::Union(_, inner) => scalar(inner),
-        _ => Scalar::Null,
-    }
-}
-
-fn fill(plan: &Plan, value: &Value, cells: &mut [Scalar]) -> std::result::Result<(), String> {
-    match plan {
-        Plan::Leaf(i) => {
-            cells[*i] = scalar(value);
-            Ok(())
-        }
-        Plan::Skip => Ok(()),
-        Plan::Record(plans) => {
-            let value = match value {
-                Value::Union(_, inner) => inner,
-                v => v,
-            };
-            let Value::Record(fields) = value else {
-                return Err("expected a record".into());
-            };
-            for (plan, (_, v)) in plans.iter().zip(fields) {
-                fill(plan, v, cells)?;
-            }
-            Ok(())
-        }
-        Plan::Nullable {
-            null_index,
-            inner,
-            leaves,
-        } => match value {
-            Value::Union(i, _) if i == null_index => {
-                for cell in &mut cells[leaves.clone()] {
-                    *cell = Scalar::Null;
-                }
-                Ok(())
-            }
-            Value::Null => Ok(()),
-            Value::Union(_, v) => fill(inner, v, cells),
-            v => fill(inner, v, cells),
-        },
-        Plan::ArrayOfRecords { inner, leaves } => {
-            let Value::Array(items) = value else {
-                return Err("expected an array".into());
-            };
-            let mut lists: Vec<Vec<Scalar>> = vec![Vec::with_capacity(items.len()); leaves.len()];
-            let mut scratch = vec![Scalar::Null; cells.len()];
-            for item in items {
-                fill(inner, item, &mut scratch)?;
-                for (list, i) in lists.iter_mut().zip(leaves.clone()) {
-                    list.push(std::mem::replace(&mut scratch[i], Scalar::Null));
-                }
-            }
-            for (list, i) in lists.into_iter().zip(leaves.clone()) {
-                cells[i] = Scalar::List(list);
-            }
-            Ok(())
-        }
-    }
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
 
@@ -545,6 +442,7 @@ pub(crate) mod tests {
         );
     }
     use super::*;
+    use apache_avro::types::Value;
     use apache_avro::writer::datum::GenericDatumWriter;
 
     /// A small schema shaped like the council ones, used across this crate's unit tests.

@@ -1,0 +1,446 @@
+//! The chain, pure: a batch of records in, its rows and messages out — decode -> judge ->
+//! transform -> encode for every configured topic, without broker, registry or ClickHouse.
+//! [`Chain::process_offline`] runs it alone (tests, benchmarks); `pipeline` feeds it what it
+//! fetched (writer schemas, stored versions) and writes what it returns.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+
+use apache_avro::Schema;
+use lgma_domain::{LocalAuthorities, StatutoryCalendar};
+use tokio::sync::OnceCell;
+
+use crate::config::{Settings, TopicSettings};
+use crate::decode::resolve::Resolution;
+use crate::decode::{DecodeFailure, ReaderSchema, Scalar, WriterRef};
+use crate::encode::events;
+use crate::encode::row::{Layout, Source};
+use crate::encode::Batch;
+use crate::judge::rules::RuleSet;
+use crate::judge::validate::{verdict_of, Verdict};
+use crate::judge::versions::{apply_version_safety, Stored};
+use crate::judge::{self, Judged};
+use crate::source::RawRecord;
+use crate::transform::enrich::{reference_columns, Enricher};
+use crate::transform::pseudonymise::{DomainKey, Keys, Pseudonymiser};
+use crate::{metrics, transform, Error, Result};
+
+/// Everything needed to process one topic, built once at start-up.
+#[derive(Debug)]
+pub struct TopicPipeline {
+    pub source_topic: String,
+    pub enriched_topic: String,
+    pub entity: String,
+    pub table: String,
+    pub schema: ReaderSchema,
+    pub rules: RuleSet,
+    pub enricher: Enricher,
+    pub layout: Layout,
+    /// The key domain (`homelessness`, ...): the entity's first segment.
+    pub domain: String,
+    pub key: DomainKey,
+    enriched_schema: Schema,
+    /// The enriched topic's schema id: registered by the pipeline, or set offline.
+    pub(crate) enriched_id: OnceCell<u32>,
+    /// Compiled writer -> reader resolutions by writer schema id (built once per id).
+    resolutions: std::sync::RwLock<HashMap<u32, Arc<std::result::Result<Resolution, String>>>>,
+}
+
+impl TopicPipeline {
+    pub fn build(settings: &Settings, topic: &TopicSettings, keys: &Keys) -> Result<Self> {
+        let schema = ReaderSchema::load(&settings.schemas_dir, &topic.topic)?;
+        let rules = RuleSet::load(&settings.rules_dir, &topic.entity, &schema)?;
+        let enricher = Enricher::for_entity(&topic.entity, &schema)?;
+        let layout = Layout::new(
+            &topic.table,
+            &schema,
+            reference_columns(),
+            enricher.columns(),
+        );
+        let domain = topic.entity.split('.').next().unwrap_or_default();
+        let key = keys.for_domain(domain)?.clone();
+        let enriched_schema = Schema::parse(&layout.avro_schema()).map_err(|e| Error::Schema {
+            what: format!("{} enriched", topic.topic),
+            reason: e.to_string(),
+        })?;
+        Ok(Self {
+            source_topic: settings.source_topic(&topic.topic),
+            enriched_topic: settings.enriched_topic(&topic.topic),
+            entity: topic.entity.clone(),
+            table: topic.table.clone(),
+            schema,
+            rules,
+            enricher,
+            layout,
+            domain: domain.to_string(),
+            key,
+            enriched_schema,
+            enriched_id: OnceCell::new(),
+            resolutions: std::sync::RwLock::default(),
+        })
+    }
+
+    /// DDL for this topic's tables (used by `lgma-ingest ddl`).
+    pub fn ddl_for(settings: &Settings, topic: &TopicSettings) -> Result<String> {
+        let schema = ReaderSchema::load(&settings.schemas_dir, &topic.topic)?;
+        let enricher = Enricher::for_entity(&topic.entity, &schema)?;
+        let layout = Layout::new(
+            &topic.table,
+            &schema,
+            reference_columns(),
+            enricher.columns(),
+        );
+        Ok(layout.ddl(&settings.clickhouse.database))
+    }
+}
+
+impl TopicPipeline {
+    /// The compiled resolution of a writer schema into ours, built on first use of the id.
+    fn resolution(&self, id: u32, writer: &Schema) -> Arc<std::result::Result<Resolution, String>> {
+        if let Ok(cache) = self.resolutions.read() {
+            if let Some(r) = cache.get(&id) {
+                return r.clone();
+            }
+        }
+        let compiled = Arc::new(Resolution::compile(writer, &self.schema));
+        if let Ok(mut cache) = self.resolutions.write() {
+            cache.insert(id, compiled.clone());
+        }
+        compiled
+    }
+
+    /// Sets the enriched schema id without a registry (offline use: benchmarks, tests).
+    pub fn set_enriched_id(&self, id: u32) {
+        let _ = self.enriched_id.set(id);
+    }
+
+    /// The enriched topic's Avro schema (generated from the layout).
+    pub fn enriched_schema(&self) -> &Schema {
+        &self.enriched_schema
+    }
+}
+
+/// The in-process part of the chain (decode -> validate -> enrich -> pseudonymise -> rows and
+/// messages) for every configured topic: no broker, registry or ClickHouse. `pipeline::Pipeline`
+/// adds the I/O around it; [`Chain::process_offline`] runs it alone (benchmarks, tests).
+pub struct Chain {
+    pub topics: HashMap<String, TopicPipeline>,
+    councils: LocalAuthorities,
+    calendar: StatutoryCalendar,
+    pseudonymiser: Pseudonymiser,
+    dlq_topic: String,
+    pub(crate) publish_enriched: bool,
+}
+
+/// Live ingest, or a replay (which writes its verdicts to `ingest_replay_events`, never to the
+/// offset of record).
+#[derive(Debug, Clone)]
+pub enum Mode {
+    Live,
+    Replay {
+        replay_id: String,
+        /// Publish still-quarantined records to the DLQ (off when they came from it).
+        to_dlq: bool,
+    },
+}
+
+impl Mode {
+    pub fn replay_id(&self) -> &str {
+        match self {
+            Mode::Live => "",
+            Mode::Replay { replay_id, .. } => replay_id,
+        }
+    }
+}
+
+impl Chain {
+    pub fn new(settings: &Settings) -> Result<Self> {
+        let keys = Keys::load(Path::new(&settings.keys_file))?;
+        let mut topics = HashMap::new();
+        for topic in &settings.topics {
+            let pipeline = TopicPipeline::build(settings, topic, &keys)?;
+            topics.insert(pipeline.source_topic.clone(), pipeline);
+        }
+        Ok(Self {
+            topics,
+            councils: LocalAuthorities::embedded()?,
+            calendar: StatutoryCalendar::embedded()?,
+            pseudonymiser: Pseudonymiser::new(),
+            dlq_topic: settings.dlq(),
+            publish_enriched: settings.publish_enriched,
+        })
+    }
+
+    /// Runs a batch through the whole in-process chain — decode (framing, the writer schema from
+    /// `writers`, the per-writer compiled resolution) -> validate -> enrich -> pseudonymise ->
+    /// entity rows, quarantine rows, `ingest_events` rows, DLQ records and enriched Avro events —
+    /// exactly as the service does, but without broker, registry or ClickHouse: nothing is
+    /// written or sent, the caller gets the encoded [`Batch`].
+    ///
+    /// Differences from the service: version safety sees only this batch (no stored versions), a
+    /// schema id missing from `writers` is quarantined as unknown, and enriched events carry the
+    /// id given to [`TopicPipeline::set_enriched_id`] (0 if none). `ingested_ms` stamps every row.
+    pub fn process_offline(
+        &self,
+        records: &[RawRecord],
+        writers: &HashMap<u32, Schema>,
+        ingested_ms: i64,
+    ) -> Result<Batch> {
+        let mut judged = Vec::with_capacity(records.len());
+        for raw in records {
+            let Some(tp) = self.topics.get(&raw.topic) else {
+                continue;
+            };
+            let writer = |id: u32| match writers.get(&id) {
+                Some(schema) => Ok(WriterRef::Borrowed(schema)),
+                None => Err(DecodeFailure::UnknownSchema(id)),
+            };
+            judged.push((tp, self.judge(tp, raw, writer)));
+        }
+        apply_version_safety(judged.iter_mut().map(|(_, j)| j), &Stored::new());
+        self.build(
+            &judged,
+            &Mode::Live,
+            &HashSet::new(),
+            ingested_ms,
+            "00000000-0000-0000-0000-000000000000",
+        )
+    }
+
+    /// The entity-row cells (aligned with each topic's layout) of the records the offline chain
+    /// accepts or warns, with their topic: input for the row and Avro encoding micro-benchmarks.
+    #[cfg(any(test, feature = "reference"))]
+    pub fn entity_cells_offline<'c>(
+        &'c self,
+        records: &[RawRecord],
+        writers: &HashMap<u32, Schema>,
+        ingested_ms: i64,
+    ) -> Vec<(&'c TopicPipeline, Vec<Scalar>)> {
+        let mut out = Vec::new();
+        for raw in records {
+            let Some(tp) = self.topics.get(&raw.topic) else {
+                continue;
+            };
+            let writer = |id: u32| match writers.get(&id) {
+                Some(schema) => Ok(WriterRef::Borrowed(schema)),
+                None => Err(DecodeFailure::UnknownSchema(id)),
+            };
+            let j = self.judge(tp, raw, writer);
+            let verdict = verdict_of(&j.findings);
+            if verdict == Verdict::Quarantine {
+                continue;
+            }
+            let rule_ids: Vec<&str> = j.findings.iter().map(|f| f.rule_id.as_str()).collect();
+            out.push((tp, self.row_cells(tp, &j, verdict, &rule_ids, ingested_ms)));
+        }
+        out
+    }
+
+    /// Decode + judge one record (see [`judge::judge`]); `writer` gives the writer schema of an id.
+    pub(crate) fn judge<'a, 's>(
+        &self,
+        tp: &TopicPipeline,
+        raw: &'a RawRecord,
+        writer: impl Fn(u32) -> std::result::Result<WriterRef<'s>, DecodeFailure>,
+    ) -> Judged<'a> {
+        let resolution = |id: u32| writer(id).map(|w| tp.resolution(id, w.schema()));
+        judge::judge(raw, resolution, &tp.schema, &tp.rules, &self.councils)
+    }
+
+    /// Encodes the batch's rows and messages (no I/O). Enriched events need the topic's enriched
+    /// schema id set (the live pipeline registers it first).
+    pub(crate) fn build(
+        &self,
+        judged: &[(&TopicPipeline, Judged<'_>)],
+        mode: &Mode,
+        previously_quarantined: &HashSet<(String, i32, i64)>,
+        ingested_ms: i64,
+        batch_id: &str,
+    ) -> Result<Batch> {
+        let mut batch = Batch {
+            events: Vec::with_capacity(judged.len() * 256),
+            ingested_ms,
+            batch_id: batch_id.to_string(),
+            ..Batch::default()
+        };
+        let replay_id = mode.replay_id();
+        let to_dlq = match mode {
+            Mode::Live => true,
+            Mode::Replay { to_dlq, .. } => *to_dlq,
+        };
+        let json_err = |e: serde_json::Error| Error::ClickHouse(e.to_string());
+        for (tp, j) in judged {
+            let verdict = verdict_of(&j.findings);
+            let rule_ids: Vec<&str> = j.findings.iter().map(|f| f.rule_id.as_str()).collect();
+            let messages: Vec<&str> = j.findings.iter().map(|f| f.message.as_str()).collect();
+            // A label per known council, `other` for anything else: a council code from the
+            // wire must not mint unbounded metric series.
+            let la_label = match self.councils.by_code(&j.env.la_code) {
+                Some(la) => la.la_code.as_str(),
+                None => "other",
+            };
+            metrics::event(&j.raw.topic, la_label, verdict.as_str(), &rule_ids);
+            let outcome = &mut batch.outcome;
+            match verdict {
+                Verdict::Accept => outcome.accepted += 1,
+                Verdict::Warn => outcome.warned += 1,
+                Verdict::Quarantine => outcome.quarantined += 1,
+            }
+            outcome
+                .last_offsets
+                .insert((j.raw.topic.clone(), j.raw.partition), j.raw.offset);
+            events::write_event_row(
+                &mut batch.events,
+                &events::EventRow {
+                    raw: j.raw,
+                    env: &j.env,
+                    table: &tp.table,
+                    verdict: verdict.as_str(),
+                    rule_ids: &rule_ids,
+                    schema_id: j.schema_id,
+                    rules_version: &tp.rules.version,
+                    key_version: &tp.key.version,
+                    ingested_s: ingested_ms / 1000,
+                    batch_id,
+                    replay_id,
+                },
+            );
+
+            let released = verdict != Verdict::Quarantine
+                && previously_quarantined.contains(&(
+                    j.raw.topic.clone(),
+                    j.raw.partition,
+                    j.raw.offset,
+                ));
+            if verdict == Verdict::Quarantine || released {
+                let (status, reasons) = if released {
+                    batch.outcome.released += 1;
+                    (
+                        "released",
+                        vec![format!(
+                            "released by replay {replay_id}: {} under rules version {}",
+                            verdict.as_str(),
+                            tp.rules.version
+                        )],
+                    )
+                } else {
+                    (
+                        "quarantined",
+                        messages.iter().map(|m| (*m).to_string()).collect(),
+                    )
+                };
+                serde_json::to_writer(
+                    &mut batch.quarantine,
+                    &serde_json::json!({
+                        "topic": j.raw.topic, "partition": j.raw.partition, "offset": j.raw.offset,
+                        "ingested_at": ingested_ms / 1000, "schema_id": j.schema_id,
+                        "decoded": u8::from(j.decoded),
+                        "event_id": j.env.event_id, "operation": j.env.operation,
+                        "entity_id": j.env.entity_id, "entity_version": j.env.entity_version,
+                        "la_code": j.env.la_code, "source_system": j.env.source_system,
+                        "occurred_at": j.env.occurred_at, "published_at": j.env.published_at,
+                        "rule_ids": rule_ids, "reasons": reasons,
+                        "rules_version": tp.rules.version,
+                        "non_personal_fields": events::non_personal_json(&tp.schema, &j.cells),
+                        "dlq_topic": self.dlq_topic,
+                        "replay_id": replay_id, "status": status,
+                    }),
+                )
+                .map_err(json_err)?;
+                batch.quarantine.push(b'\n');
+            }
+            if verdict == Verdict::Quarantine {
+                if to_dlq {
+                    batch.outgoing.push(events::dlq_record(
+                        &self.dlq_topic,
+                        &tp.rules.version,
+                        j,
+                        &rule_ids,
+                        &messages,
+                        replay_id,
+                    ));
+                }
+                continue;
+            }
+
+            let cells = self.row_cells(tp, j, verdict, &rule_ids, ingested_ms);
+            tp.layout
+                .write_json_row(&cells, batch.tables.entry(tp.table.clone()).or_default());
+            if tp.key.previous().is_some() {
+                for col in &tp.layout.columns {
+                    if let Source::Pseudonym(i) = col.source {
+                        if let Some(clear) = j.cells.get(i) {
+                            batch.links.add(
+                                &tp.domain,
+                                &col.name,
+                                &tp.key,
+                                clear,
+                                ingested_ms / 1000,
+                            );
+                        }
+                    }
+                }
+            }
+            batch.latencies.push(j.env.published_at);
+            if self.publish_enriched {
+                let id = tp.enriched_id.get().copied().unwrap_or(0);
+                batch.outgoing.push(events::enriched_message(
+                    &tp.enriched_topic,
+                    &tp.layout,
+                    id,
+                    j,
+                    &cells,
+                ));
+            }
+        }
+        batch.outcome.rows = judged.len();
+        Ok(batch)
+    }
+
+    /// Transform (enrich, pseudonymise) a judged record into its entity row's cells.
+    fn row_cells(
+        &self,
+        tp: &TopicPipeline,
+        j: &Judged<'_>,
+        verdict: Verdict,
+        rule_ids: &[&str],
+        ingested_ms: i64,
+    ) -> Vec<Scalar> {
+        let env = &j.env;
+        let common = [
+            Scalar::Str(j.raw.topic.clone()),
+            Scalar::Int(i64::from(j.raw.partition)),
+            Scalar::Int(j.raw.offset),
+            Scalar::Int(i64::from(j.schema_id)),
+            Scalar::Str(tp.rules.version.clone()),
+            Scalar::Str(tp.key.version.clone()),
+            Scalar::Ts(ingested_ms),
+            Scalar::Str(env.event_id.clone()),
+            Scalar::Str(env.operation.clone()),
+            Scalar::Str(env.entity_id.clone()),
+            Scalar::Int(env.entity_version),
+            Scalar::Str(env.la_code.clone()),
+            Scalar::Str(env.source_system.clone()),
+            Scalar::Int(env.occurred_at),
+            Scalar::Int(env.published_at),
+            Scalar::Bool(env.operation == "DELETE"),
+            Scalar::Str(verdict.as_str().into()),
+            Scalar::List(rule_ids.iter().map(|r| Scalar::Str((*r).into())).collect()),
+        ];
+        let cx = transform::Context {
+            councils: &self.councils,
+            calendar: &self.calendar,
+            pseudonymiser: &self.pseudonymiser,
+        };
+        let plan = transform::Plan {
+            enricher: &tp.enricher,
+            key: &tp.key,
+            layout: &tp.layout,
+        };
+        transform::row_cells(&cx, &plan, j, &common)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,111 @@
+//! Stage 3, judge: decode one record and judge it — ACCEPT, WARN or QUARANTINE, with rule ids and
+//! messages. Built-in envelope rules and rules as data ([`rules`], [`validate`]); version safety
+//! for the whole batch ([`versions`]): the one place a verdict is made.
+
+use std::sync::Arc;
+
+use lgma_domain::LocalAuthorities;
+
+use crate::decode::resolve::Resolution;
+use crate::decode::{DecodeFailure, ReaderSchema, Scalar};
+use crate::source::RawRecord;
+use rules::RuleSet;
+use validate::{check_envelope, check_payload, Envelope, Finding};
+
+pub mod rules;
+pub mod validate;
+pub mod versions;
+
+/// One record after decoding and judging.
+pub struct Judged<'a> {
+    pub raw: &'a RawRecord,
+    pub schema_id: u32,
+    pub env: Envelope,
+    pub cells: Vec<Scalar>,
+    pub has_payload: bool,
+    pub findings: Vec<Finding>,
+    pub decoded: bool,
+    /// Detail for the DLQ header only (may quote data; never stored in ClickHouse).
+    pub dlq_detail: Option<String>,
+}
+
+/// Decodes and validates one record: framing, the compiled resolution of its writer schema id
+/// (`resolution`: unknown or unusable ids are verdicts), the envelope rules and the entity's
+/// rules. Version safety comes after, for the whole batch ([`versions::apply_version_safety`]).
+pub fn judge<'a>(
+    raw: &'a RawRecord,
+    resolution: impl FnOnce(u32) -> Result<Arc<Result<Resolution, String>>, DecodeFailure>,
+    schema: &ReaderSchema,
+    rules: &RuleSet,
+    councils: &LocalAuthorities,
+) -> Judged<'a> {
+    let mut judged = Judged {
+        raw,
+        schema_id: 0,
+        env: Envelope::default(),
+        cells: Vec::new(),
+        has_payload: false,
+        findings: Vec::new(),
+        decoded: false,
+        dlq_detail: None,
+    };
+    let fail = |judged: &mut Judged<'a>, failure: DecodeFailure, detail: Option<String>| {
+        judged
+            .findings
+            .push(Finding::quarantine(failure.rule_id(), failure.message()));
+        judged.dlq_detail = detail;
+    };
+    let bytes = match raw.value.as_deref() {
+        None | Some([]) => {
+            fail(&mut judged, DecodeFailure::Tombstone, None);
+            return judged;
+        }
+        Some(b) => b,
+    };
+    let framed = match lgma_core::framing::decode(bytes) {
+        Ok(f) => f,
+        Err(e) => {
+            fail(&mut judged, DecodeFailure::NotFramed(e.to_string()), None);
+            return judged;
+        }
+    };
+    judged.schema_id = framed.schema_id;
+    let resolution = match resolution(framed.schema_id) {
+        Ok(r) => r,
+        Err(failure) => {
+            fail(&mut judged, failure, None);
+            return judged;
+        }
+    };
+    let decoded = match resolution
+        .as_ref()
+        .as_ref()
+        .map_err(|e| DecodeFailure::Body(e.clone()))
+        .and_then(|r| r.decode(framed.body))
+    {
+        Ok(d) => d,
+        Err(DecodeFailure::Body(detail)) => {
+            // The message can quote decoded values: DLQ header only.
+            fail(
+                &mut judged,
+                DecodeFailure::Body("see DLQ header lgma.detail".into()),
+                Some(detail),
+            );
+            return judged;
+        }
+        Err(failure) => {
+            fail(&mut judged, failure, None);
+            return judged;
+        }
+    };
+    judged.decoded = true;
+    judged.env = Envelope::from_scalars(&decoded.envelope);
+    judged.has_payload = decoded.has_payload;
+    judged.cells = decoded.cells;
+    judged.findings = check_envelope(&mut judged.env, judged.has_payload, councils);
+    if judged.has_payload {
+        let payload_findings = check_payload(schema, rules, &mut judged.cells);
+        judged.findings.extend(payload_findings);
+    }
+    judged
+}
