@@ -17,8 +17,8 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use crate::config::Settings;
-use crate::encode::row::Source;
 use crate::sink::{quote, ClickHouse};
+use crate::transform::layout::Source;
 use crate::{Error, Result};
 
 /// One erasure request.

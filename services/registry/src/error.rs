@@ -116,7 +116,7 @@ impl IntoResponse for Error {
             tracing::error!(error = %self, code, "request failed");
         }
         let body = json!({"error_code": code, "message": self.to_string()});
-        let mut response = (status, crate::api::json_body(&body)).into_response();
+        let mut response = (status, crate::response::json_body(&body)).into_response();
         if matches!(self, Error::Unauthorized) {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,

@@ -8,6 +8,7 @@ pub mod config;
 pub mod error;
 pub mod identity;
 pub mod record;
+pub mod response;
 pub mod server;
 pub mod service;
 pub mod state;

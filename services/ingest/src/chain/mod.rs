@@ -15,7 +15,6 @@ use crate::config::{Settings, TopicSettings};
 use crate::decode::resolve::Resolution;
 use crate::decode::{DecodeFailure, ReaderSchema, Scalar, WriterRef};
 use crate::encode::events;
-use crate::encode::row::{Layout, Source};
 use crate::encode::Batch;
 use crate::judge::rules::RuleSet;
 use crate::judge::validate::{verdict_of, Verdict};
@@ -23,6 +22,7 @@ use crate::judge::versions::{apply_version_safety, Stored};
 use crate::judge::{self, Judged};
 use crate::source::RawRecord;
 use crate::transform::enrich::{reference_columns, Enricher};
+use crate::transform::layout::{Layout, Source};
 use crate::transform::pseudonymise::{DomainKey, Keys, Pseudonymiser};
 use crate::{metrics, transform, Error, Result};
 

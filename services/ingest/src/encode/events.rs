@@ -3,11 +3,12 @@
 //! event; and the `LOST` row of a gap.
 
 use crate::decode::{ReaderSchema, Scalar};
-use crate::encode::row::{write_json_str, Layout};
+use crate::encode::row::write_json_str;
 use crate::encode::Outgoing;
 use crate::judge::validate::Envelope;
 use crate::judge::Judged;
 use crate::source::{Gap, RawRecord};
+use crate::transform::layout::Layout;
 
 /// The verdict of an offset-of-record row that stands for records the broker no longer holds.
 pub const LOST: &str = "LOST";

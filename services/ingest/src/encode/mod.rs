@@ -1,13 +1,15 @@
-//! Stage 5, encode: what a batch writes, before any of it is written — entity rows ([`row`]: the
-//! one layout from which the DDL, the JSONEachRow rows and the enriched Avro schema are generated),
-//! the offset-of-record and quarantine rows, DLQ records and enriched events ([`events`]). Pure.
+//! Stage 5, encode: what a batch writes, before any of it is written — entity rows, the DDL and
+//! the enriched Avro schema by the table layout ([`row`]), the offset-of-record and quarantine rows,
+//! DLQ records and enriched events ([`events`]), pseudonym links during a key rotation ([`links`]).
+//! Pure.
 
 use std::collections::HashMap;
 
 use crate::source::Gap;
-use crate::transform::links::Links;
+use links::Links;
 
 pub mod events;
+pub mod links;
 #[cfg(any(test, feature = "reference"))]
 pub mod reference;
 pub mod row;

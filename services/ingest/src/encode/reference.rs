@@ -2,8 +2,9 @@
 //! (unit tests) and benchmarked (`--features reference`) against: a row through per-cell JSON with
 //! the key written per row, and an apache-avro `Value` per cell. Not in the service.
 
-use super::row::{write_json_cell, write_json_str, Base, ColType, Column};
+use super::row::{write_json_cell, write_json_str};
 use crate::decode::Scalar;
+use crate::transform::layout::{Base, ColType, Column};
 
 /// Appends one JSONEachRow line for `cells` (aligned with `columns`).
 pub fn write_json_row(columns: &[Column], cells: &[Scalar], out: &mut Vec<u8>) {

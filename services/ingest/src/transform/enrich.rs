@@ -8,8 +8,8 @@ use chrono::NaiveDate;
 use lgma_domain::{LocalAuthorities, StatutoryCalendar};
 
 use crate::decode::schema::{ReaderSchema, Scalar};
-use crate::encode::row::{Base, ColType};
 use crate::judge::validate::Envelope;
+use crate::transform::layout::{Base, ColType};
 use crate::{Error, Result};
 
 #[derive(Debug)]

@@ -1,17 +1,17 @@
-//! Stage 4, transform: a judged record's cells into the entity row's cells — enrichment
-//! ([`enrich`]: reference data, derived measures) and pseudonymisation ([`pseudonymise`]; during a
-//! key rotation, [`links`] old -> new pseudonyms). Pure: no I/O.
+//! Stage 4, transform: a judged record's cells into the entity row's cells, by the table's
+//! [`layout`] — enrichment ([`enrich`]: reference data, derived measures) and pseudonymisation
+//! ([`pseudonymise`]). Pure: no I/O.
 
 use lgma_domain::{LocalAuthorities, StatutoryCalendar};
 
 use crate::decode::Scalar;
-use crate::encode::row::{Layout, Source};
 use crate::judge::Judged;
 use enrich::{reference_cells, Enricher};
+use layout::{Layout, Source};
 use pseudonymise::{DomainKey, Pseudonymiser};
 
 pub mod enrich;
-pub mod links;
+pub mod layout;
 pub mod pseudonymise;
 
 /// What every topic shares: reference data and the pseudonymiser.
@@ -29,7 +29,7 @@ pub struct Plan<'t> {
 }
 
 /// The entity row's cells in the layout's column order: `common` (provenance and verdict, in
-/// `encode::row::common_columns` order), then every payload leaf as is, pseudonymised (HMAC,
+/// `layout::common_columns` order), then every payload leaf as is, pseudonymised (HMAC,
 /// age band at the event date, Eircode routing key, 1 km grid), reference data of the
 /// council, or derived by the entity's enricher. Clear personal values go no further.
 pub fn row_cells(

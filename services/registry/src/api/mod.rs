@@ -12,20 +12,18 @@ use axum::body::Body;
 use axum::extract::{FromRequest, FromRequestParts, MatchedPath, RawPathParams, Request, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, Method};
+use axum::http::Method;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use futures::StreamExt;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 
 use crate::auth::Users;
 use crate::error::{Error, Result};
+pub use crate::response::{json_body, SrJson, CONTENT_TYPE_V1};
 use crate::service::Registry;
-
-pub const CONTENT_TYPE_V1: &str = "application/vnd.schemaregistry.v1+json";
 
 /// The Confluent Schema Registry release whose REST behaviour this registry reproduces
 /// (`GET /v1/metadata/version` reports it; `commitId` names us).
@@ -37,23 +35,6 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     pub max_body_bytes: usize,
     pub users: Option<Arc<Users>>,
-}
-
-/// A JSON response with Confluent's content type.
-pub struct SrJson(pub Value);
-
-impl IntoResponse for SrJson {
-    fn into_response(self) -> Response {
-        let mut response = self.0.to_string().into_response();
-        response
-            .headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE_V1));
-        response
-    }
-}
-
-pub fn json_body(value: &Value) -> SrJson {
-    SrJson(value.clone())
 }
 
 /// A JSON request body: content type checked (415), size limited (413), parsed (400).

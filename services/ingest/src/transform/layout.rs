@@ -1,0 +1,250 @@
+//! The layout of one entity table, the single source of truth of its row: the columns of
+//! `<table>_history` / `<table>_current` in order, each with where its value comes from (envelope,
+//! provenance, a payload field as-is, a pseudonymised payload field, or enrichment). The transform
+//! stage fills a row by it; the DDL, the JSONEachRow encoding and the enriched Avro schema
+//! (`encode::row`) are all generated from it, so they cannot drift apart. Personal fields only
+//! appear in their transformed form.
+
+use serde_json::Value as Json;
+
+use crate::decode::schema::{Kind, Leaf, Pii, ReaderSchema};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Base {
+    UInt8,
+    UInt32,
+    Int32,
+    Int64,
+    Float64,
+    String,
+    Date,
+    DateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColType {
+    pub base: Base,
+    pub nullable: bool,
+    pub array: bool,
+}
+
+impl ColType {
+    pub fn plain(base: Base) -> Self {
+        Self {
+            base,
+            nullable: false,
+            array: false,
+        }
+    }
+    pub fn nullable(base: Base) -> Self {
+        Self {
+            base,
+            nullable: true,
+            array: false,
+        }
+    }
+    pub fn array(base: Base) -> Self {
+        Self {
+            base,
+            nullable: false,
+            array: true,
+        }
+    }
+
+    /// ClickHouse type, valid on 18.16 and current releases.
+    pub fn clickhouse(&self) -> String {
+        let base = match self.base {
+            Base::UInt8 => "UInt8",
+            Base::UInt32 => "UInt32",
+            Base::Int32 => "Int32",
+            Base::Int64 => "Int64",
+            Base::Float64 => "Float64",
+            Base::String => "String",
+            Base::Date => "Date",
+            Base::DateTime => "DateTime",
+        };
+        let inner = if self.nullable {
+            format!("Nullable({base})")
+        } else {
+            base.to_string()
+        };
+        if self.array {
+            format!("Array({inner})")
+        } else {
+            inner
+        }
+    }
+
+    /// Avro type for the enriched topic schema.
+    pub fn avro(&self) -> Json {
+        let base = match self.base {
+            Base::UInt8 => serde_json::json!("boolean"),
+            Base::UInt32 | Base::Int32 => serde_json::json!("int"),
+            Base::Int64 => serde_json::json!("long"),
+            Base::Float64 => serde_json::json!("double"),
+            Base::String => serde_json::json!("string"),
+            Base::Date => serde_json::json!({"type": "int", "logicalType": "date"}),
+            Base::DateTime => {
+                serde_json::json!({"type": "long", "logicalType": "timestamp-millis"})
+            }
+        };
+        let inner = if self.nullable {
+            serde_json::json!(["null", base])
+        } else {
+            base
+        };
+        if self.array {
+            serde_json::json!({"type": "array", "items": inner})
+        } else {
+            inner
+        }
+    }
+}
+
+/// Where a column's value comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// Provenance and verdict columns, filled by the pipeline (see `Common`).
+    Common(usize),
+    /// A non-personal payload field, as validated (enums canonicalised, Eircodes compacted).
+    Leaf(usize),
+    /// identifier -> keyed HMAC.
+    Pseudonym(usize),
+    /// date_of_birth -> age band at the event date.
+    AgeBand(usize),
+    /// address -> Eircode routing key.
+    RoutingKey(usize),
+    /// location -> the coordinate of its 1 km grid square (south-west corner, metres).
+    Grid(usize),
+    /// Reference data (region, NUTS3, population), in `enrich::reference_columns` order.
+    Reference(usize),
+    /// Derived measure, in `Enricher::columns` order.
+    Derived(usize),
+}
+
+#[derive(Debug, Clone)]
+pub struct Column {
+    pub name: String,
+    pub ty: ColType,
+    pub source: Source,
+}
+
+/// Provenance, envelope and verdict columns at the head of every entity table, in order.
+pub fn common_columns() -> Vec<(&'static str, ColType)> {
+    use Base::*;
+    vec![
+        ("topic", ColType::plain(String)),
+        ("partition", ColType::plain(Int32)),
+        ("offset", ColType::plain(Int64)),
+        ("schema_id", ColType::plain(UInt32)),
+        ("rules_version", ColType::plain(String)),
+        ("key_version", ColType::plain(String)),
+        ("ingested_at", ColType::plain(DateTime)),
+        ("event_id", ColType::plain(String)),
+        ("operation", ColType::plain(String)),
+        ("entity_id", ColType::plain(String)),
+        ("entity_version", ColType::plain(Int64)),
+        ("la_code", ColType::plain(String)),
+        ("source_system", ColType::plain(String)),
+        ("occurred_at", ColType::plain(Int64)),
+        ("published_at", ColType::plain(Int64)),
+        ("is_deleted", ColType::plain(UInt8)),
+        ("verdict", ColType::plain(String)),
+        ("rule_ids", ColType::array(String)),
+    ]
+}
+
+fn leaf_type(leaf: &Leaf) -> ColType {
+    let base = match leaf.kind {
+        Kind::Bool => Base::UInt8,
+        Kind::Int => Base::Int32,
+        Kind::Long | Kind::TimestampMillis => Base::Int64,
+        Kind::Float | Kind::Double => Base::Float64,
+        Kind::Str => Base::String,
+        Kind::Date => Base::Date,
+    };
+    // Payload columns are Nullable: a DELETE carries no payload at all.
+    ColType {
+        base,
+        nullable: true,
+        array: leaf.array,
+    }
+}
+
+/// The columns of one entity table.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub table: String,
+    pub columns: Vec<Column>,
+    /// `"name":` per column, rendered once (JSONEachRow keys are the same on every row).
+    pub(crate) json_keys: Vec<String>,
+}
+
+impl Layout {
+    pub fn new(
+        table: &str,
+        schema: &ReaderSchema,
+        reference: Vec<(String, ColType)>,
+        derived: &[(String, ColType)],
+    ) -> Self {
+        let mut columns: Vec<Column> = common_columns()
+            .into_iter()
+            .enumerate()
+            .map(|(i, (name, ty))| Column {
+                name: name.into(),
+                ty,
+                source: Source::Common(i),
+            })
+            .collect();
+        for (i, leaf) in schema.leaves.iter().enumerate() {
+            let pseudo = |suffix: &str, source: Source| Column {
+                name: format!("{}_{suffix}", leaf.name),
+                ty: ColType {
+                    base: Base::String,
+                    nullable: true,
+                    array: leaf.array,
+                },
+                source,
+            };
+            match leaf.pii {
+                None => columns.push(Column {
+                    name: leaf.name.clone(),
+                    ty: leaf_type(leaf),
+                    source: Source::Leaf(i),
+                }),
+                Some(Pii::Identifier) => columns.push(pseudo("pseudo", Source::Pseudonym(i))),
+                Some(Pii::DateOfBirth) => columns.push(pseudo("age_band", Source::AgeBand(i))),
+                Some(Pii::Address) => columns.push(pseudo("routing_key", Source::RoutingKey(i))),
+                Some(Pii::Location) => columns.push(Column {
+                    name: format!("{}_1km", leaf.name),
+                    ty: leaf_type(leaf),
+                    source: Source::Grid(i),
+                }),
+                Some(Pii::Name) | Some(Pii::FreeText) | Some(Pii::SpecialCategory) => {}
+            }
+        }
+        for (i, (name, ty)) in reference.into_iter().enumerate() {
+            columns.push(Column {
+                name,
+                ty,
+                source: Source::Reference(i),
+            });
+        }
+        for (i, (name, ty)) in derived.iter().enumerate() {
+            columns.push(Column {
+                name: name.clone(),
+                ty: ty.clone(),
+                source: Source::Derived(i),
+            });
+        }
+        let json_keys = columns
+            .iter()
+            .map(|c| format!("{}:", Json::String(c.name.clone())))
+            .collect();
+        Self {
+            table: table.into(),
+            columns,
+            json_keys,
+        }
+    }
+}
