@@ -145,18 +145,11 @@ impl Pipeline {
         let mut stored = Stored::new();
         for (topic, keys) in wanted {
             let filter = format!(
-                "topic = {} AND verdict != 'QUARANTINE' AND (la_code, entity_id) IN ({})",
+                "topic = {} AND (la_code, entity_id) IN ({})",
                 quote(topic),
                 keys.join(", ")
             );
-            let sql = format!(
-                "SELECT partition, offset, la_code, entity_id, entity_version AS v \
-                 FROM {db}.ingest_events WHERE {filter} \
-                 UNION ALL \
-                 SELECT partition, offset, la_code, entity_id, entity_version AS v \
-                 FROM {db}.ingest_replay_events FINAL WHERE {filter}",
-                db = self.db()
-            );
+            let sql = accepted_versions_sql(self.db(), "partition, offset", &filter);
             let rows: Vec<Row> = self.clickhouse.query(&sql).await?;
             for r in rows {
                 stored
@@ -343,18 +336,14 @@ impl Pipeline {
         for (topic, partitions) in unseeded {
             let list: Vec<String> = partitions.iter().map(i32::to_string).collect();
             let filter = format!(
-                "topic = {} AND partition IN ({}) AND verdict != 'QUARANTINE'",
+                "topic = {} AND partition IN ({})",
                 quote(topic),
                 list.join(", ")
             );
             let sql = format!(
-                "SELECT partition, la_code, entity_id, max(v) AS v FROM ( \
-                 SELECT partition, la_code, entity_id, entity_version AS v \
-                 FROM {db}.ingest_events WHERE {filter} \
-                 UNION ALL \
-                 SELECT partition, la_code, entity_id, entity_version AS v \
-                 FROM {db}.ingest_replay_events FINAL WHERE {filter}) \
-                 GROUP BY partition, la_code, entity_id"
+                "SELECT partition, la_code, entity_id, max(v) AS v FROM ({}) \
+                 GROUP BY partition, la_code, entity_id",
+                accepted_versions_sql(db, "partition", &filter)
             );
             let rows: Vec<Row> = self.clickhouse.query(&sql).await?;
             let mut cache = self
@@ -450,4 +439,20 @@ impl Pipeline {
             .await
             .copied()
     }
+}
+
+/// The accepted (not quarantined) entity versions recorded where `filter` holds, in the offset of
+/// record and in replays' verdicts: `<columns>, la_code, entity_id, v` per row.
+fn accepted_versions_sql(db: &str, columns: &str, filter: &str) -> String {
+    let select = |table: &str| {
+        format!(
+            "SELECT {columns}, la_code, entity_id, entity_version AS v FROM {db}.{table} \
+             WHERE {filter} AND verdict != 'QUARANTINE'"
+        )
+    };
+    format!(
+        "{} UNION ALL {}",
+        select("ingest_events"),
+        select("ingest_replay_events FINAL")
+    )
 }
