@@ -1,6 +1,7 @@
 //! No clear personal data in ClickHouse: publish generated presentations and need assessments
 //! (clear PPSNs, names, dates of birth, addresses, health notes), some of them quarantined, then
-//! scan every String/Array(String) value of every lgma table row of this run for those values.
+//! scan every String/Array(String) value of every lgma table row of this run for those values
+//! (and for the health and disability grounds of `main_need`, stored only as their group).
 //! The enriched topic bytes are scanned too.
 
 mod ingest_support;
@@ -46,6 +47,11 @@ fn clear_values(e: &ChangeEvent, out: &mut HashSet<String>) {
                 out.extend(p.date_of_birth.map(day));
                 out.extend(p.current_address.clone());
                 out.extend(p.disability_details.clone());
+                // Special-category need grounds are stored as one group (schemas/README.md).
+                let need = p.main_need.as_str();
+                if need.ends_with("_DISABILITY") || need == "MEDICAL_GROUNDS" {
+                    out.insert(need.to_string());
+                }
             }
         }
         _ => {}
@@ -98,6 +104,12 @@ async fn no_clear_ppsn_name_or_birth_date_in_any_clickhouse_string() -> anyhow::
     assert!(
         clear.iter().any(|v| v.len() == 8 || v.len() == 9),
         "some PPSNs are in the sample"
+    );
+    assert!(
+        clear
+            .iter()
+            .any(|v| v.ends_with("_DISABILITY") || v == "MEDICAL_GROUNDS"),
+        "some health or disability grounds are in the sample"
     );
 
     let mut child = world.spawn_ingest(0)?;

@@ -36,6 +36,10 @@ pub enum Pii {
     SpecialCategory,
     /// Coordinates precise enough to find a home: kept only on a 1 km grid.
     Location,
+    /// An enum with special-category symbols: each symbol listed in the field's `generalise_to`
+    /// map is stored as its group (e.g. five health and disability grounds as one), the others as
+    /// sent.
+    Generalised,
 }
 
 impl Pii {
@@ -48,6 +52,7 @@ impl Pii {
             "free_text" => Pii::FreeText,
             "special_category" => Pii::SpecialCategory,
             "location" => Pii::Location,
+            "generalised" => Pii::Generalised,
             _ => return None,
         })
     }
@@ -79,6 +84,41 @@ pub struct Leaf {
     pub pii: Option<Pii>,
     /// Enum symbols when the Avro type is an enum (kept as strings in rows).
     pub symbols: Option<Vec<String>>,
+    /// `pii: generalised`: symbol -> group stored instead (the field's `generalise_to`).
+    pub groups: Option<Groups>,
+}
+
+/// A `generalise_to` map: symbol -> the group stored in its place.
+pub type Groups = std::sync::Arc<std::collections::BTreeMap<String, String>>;
+
+/// The `generalise_to` map of a `pii: generalised` field: required there, refused elsewhere, and
+/// every key must be a symbol of the field's enum (checked once the leaf is known).
+fn groups_of(field: &RecordField, pii: Option<Pii>) -> Result<Option<Groups>, String> {
+    let attr = field.custom_attributes.get("generalise_to");
+    match (pii, attr) {
+        (Some(Pii::Generalised), Some(serde_json::Value::Object(map))) => {
+            let mut groups = std::collections::BTreeMap::new();
+            for (symbol, group) in map {
+                let group = group.as_str().ok_or_else(|| {
+                    format!(
+                        "field `{}`: generalise_to values must be strings",
+                        field.name
+                    )
+                })?;
+                groups.insert(symbol.clone(), group.to_string());
+            }
+            Ok(Some(std::sync::Arc::new(groups)))
+        }
+        (Some(Pii::Generalised), _) => Err(format!(
+            "field `{}` is pii `generalised` but has no generalise_to object",
+            field.name
+        )),
+        (_, Some(_)) => Err(format!(
+            "field `{}` has generalise_to but is not pii `generalised`",
+            field.name
+        )),
+        (_, None) => Ok(None),
+    }
 }
 
 /// A decoded leaf value. Strings own their data; everything else is a copy.
@@ -328,8 +368,23 @@ fn plan_for(
                 } else {
                     format!("{prefix}_{}", field.name)
                 };
-                let field_pii = pii_of(field)?.or(pii);
+                let own = pii_of(field)?;
+                let field_groups = groups_of(field, own)?;
+                let field_pii = own.or(pii);
+                let start = leaves.len();
                 plans.push(plan_for(&field.schema, &name, field_pii, in_array, leaves)?);
+                if let Some(groups) = field_groups {
+                    for leaf in &mut leaves[start..] {
+                        let symbols = leaf.symbols.as_deref().unwrap_or_default();
+                        if let Some(unknown) = groups.keys().find(|k| !symbols.contains(k)) {
+                            return Err(format!(
+                                "field `{}`: generalise_to names `{unknown}`, not a symbol of its enum",
+                                field.name
+                            ));
+                        }
+                        leaf.groups = Some(groups.clone());
+                    }
+                }
             }
             Ok(Plan::Record(plans))
         }
@@ -392,6 +447,7 @@ fn plan_for(
                     array: in_array,
                     pii,
                     symbols,
+                    groups: None,
                 });
                 Ok(Plan::Leaf(leaves.len() - 1))
             }
@@ -501,6 +557,39 @@ pub(crate) mod tests {
         assert_eq!(rs.leaves[2].kind, Kind::Date);
         assert_eq!(rs.leaves[5].pii, None);
         assert!(rs.leaves[10].array);
+    }
+
+    /// `main_need`'s health and disability grounds are stored as one group; a `generalised` field
+    /// without its map, or naming a symbol its enum does not have, stops the schema loading.
+    #[test]
+    fn generalised_fields_carry_their_groups_and_fail_closed() {
+        let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let topic = "lgma.housing.need-assessment";
+        let text = std::fs::read_to_string(repo.join(format!("schemas/{topic}.avsc")))
+            .expect("schema file");
+        let rs = ReaderSchema::parse(topic, &text).expect("parses");
+        let leaf = &rs.leaves[rs.leaf_index("main_need").expect("main_need")];
+        assert_eq!(leaf.pii, Some(Pii::Generalised));
+        let groups = leaf.groups.as_ref().expect("groups");
+        assert_eq!(groups.len(), 6);
+        assert!(groups.values().all(|g| g == "DISABILITY_OR_MEDICAL"));
+        assert_eq!(
+            groups.get("MENTAL_HEALTH_DISABILITY").map(String::as_str),
+            Some("DISABILITY_OR_MEDICAL")
+        );
+        assert!(!groups.contains_key("OVERCROWDED"));
+
+        let typo = text.replace(
+            r#""SENSORY_DISABILITY": "DISABILITY_OR_MEDICAL""#,
+            r#""SENSORY_DISABILTY": "DISABILITY_OR_MEDICAL""#,
+        );
+        let err = ReaderSchema::parse(topic, &typo).expect_err("unknown symbol");
+        assert!(err.to_string().contains("SENSORY_DISABILTY"), "{err}");
+        let start = text.find(r#""generalise_to""#).expect("map");
+        let end = start + text[start..].find('}').expect("end of map") + 1;
+        let without = format!("{}\"x_note\": 1{}", &text[..start], &text[end..]);
+        let err = ReaderSchema::parse(topic, &without).expect_err("no map");
+        assert!(err.to_string().contains("generalise_to"), "{err}");
     }
 
     #[test]

@@ -116,6 +116,8 @@ pub enum Source {
     RoutingKey(usize),
     /// location -> the coordinate of its 1 km grid square (south-west corner, metres).
     Grid(usize),
+    /// generalised -> the symbol's group (same column name: a report's categories, coarser).
+    Generalised(usize, crate::decode::schema::Groups),
     /// Reference data (region, NUTS3, population), in `enrich::reference_columns` order.
     Reference(usize),
     /// Derived measure, in `Enricher::columns` order.
@@ -219,6 +221,11 @@ impl Layout {
                     name: format!("{}_1km", leaf.name),
                     ty: leaf_type(leaf),
                     source: Source::Grid(i),
+                }),
+                Some(Pii::Generalised) => columns.push(Column {
+                    name: leaf.name.clone(),
+                    ty: leaf_type(leaf),
+                    source: Source::Generalised(i, leaf.groups.clone().unwrap_or_default()),
                 }),
                 Some(Pii::Name) | Some(Pii::FreeText) | Some(Pii::SpecialCategory) => {}
             }

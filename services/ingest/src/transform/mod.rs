@@ -66,6 +66,10 @@ pub fn row_cells(
                 .get(*i)
                 .map_or(Scalar::Null, |c| cx.pseudonymiser.routing_key(c)),
             Source::Grid(i) => j.cells.get(*i).map_or(Scalar::Null, pseudonymise::grid_1km),
+            Source::Generalised(i, groups) => j
+                .cells
+                .get(*i)
+                .map_or(Scalar::Null, |c| pseudonymise::generalise(c, groups)),
             Source::Reference(i) => reference.get(*i).cloned().unwrap_or(Scalar::Null),
             Source::Derived(i) => derived.get(*i).cloned().unwrap_or(Scalar::Null),
         })

@@ -297,6 +297,14 @@ pub fn grid_1km(value: &Scalar) -> Scalar {
     })
 }
 
+/// A special-category symbol as its group (`generalise_to`); symbols not listed pass through.
+pub fn generalise(value: &Scalar, groups: &std::collections::BTreeMap<String, String>) -> Scalar {
+    map_cell(value, &|v| match v {
+        Scalar::Str(s) => Scalar::Str(groups.get(s).cloned().unwrap_or_else(|| s.clone())),
+        other => other.clone(),
+    })
+}
+
 fn map_cell(value: &Scalar, f: &dyn Fn(&Scalar) -> Scalar) -> Scalar {
     match value {
         Scalar::List(items) => Scalar::List(items.iter().map(f).collect()),
@@ -464,5 +472,23 @@ mod tests {
             p.routing_key(&Scalar::Str("d6w1234".into())),
             Scalar::Str("D6W".into())
         );
+    }
+
+    #[test]
+    fn generalised_symbols_become_their_group_others_pass() {
+        let groups: std::collections::BTreeMap<String, String> = [(
+            "MEDICAL_GROUNDS".to_string(),
+            "DISABILITY_OR_MEDICAL".to_string(),
+        )]
+        .into();
+        assert_eq!(
+            generalise(&Scalar::Str("MEDICAL_GROUNDS".into()), &groups),
+            Scalar::Str("DISABILITY_OR_MEDICAL".into())
+        );
+        assert_eq!(
+            generalise(&Scalar::Str("OVERCROWDED".into()), &groups),
+            Scalar::Str("OVERCROWDED".into())
+        );
+        assert_eq!(generalise(&Scalar::Null, &groups), Scalar::Null);
     }
 }
