@@ -418,7 +418,9 @@ impl Generator {
 
     /// Everyone already in EA at the start: placements started in the past, exits still to come.
     pub(super) fn snapshot_homelessness(&mut self) {
-        let target = self.config.ea_people as f64 * self.councils.homelessness_fraction();
+        let target = self.config.ea_people as f64
+            * self.councils.homelessness_fraction()
+            * self.config.scale;
         let mut people = 0.0;
         while people < target {
             let council = self.councils.by_homelessness.draw(&mut self.rng);

@@ -1,14 +1,17 @@
 //! Local-authority dwellings (~150k, spread by population) and social-housing need assessments.
 //!
-//! A dwelling is published (CREATE) the first time it is touched, then moves through voids and
-//! re-lets; ~3% of the stock per year is new. Need assessments are created, sometimes revised and
-//! sometimes cancelled (DELETE).
+//! With a snapshot, the whole stock is published first, its vacant share the steady state of the
+//! void process below; without one, a dwelling is published (CREATE) the first time it is touched.
+//! Tenancies end at [`TURNOVER_PER_YEAR`]; each void then lasts a drawn time and ends in a re-let
+//! (or, for a unit awaiting demolition, its deletion), so the vacancy rate stays at a few per cent
+//! (NOAC H2) however long the run. ~3% of the stock per year is new, let within weeks. Need
+//! assessments are created, sometimes revised and sometimes cancelled (DELETE).
 
 use std::collections::HashMap;
 
 use rand::Rng;
 
-use super::{day_of, people, pick, Councils, Generator, Step, DAY_MS};
+use super::{day_of, exponential, people, pick, Councils, Generator, Step, DAY_MS};
 use crate::model::*;
 
 /// The BER rating of an energy use in kWh/m2/yr (the bands are `lgma_domain::ber`).
@@ -19,6 +22,53 @@ pub fn ber_band(kwh: f64) -> BerRating {
         .copied()
         .find(|b| b.as_str() == band)
         .unwrap_or(BerRating::G)
+}
+
+/// Share of let dwellings whose tenancy ends in a year.
+pub const TURNOVER_PER_YEAR: f64 = 0.10;
+
+/// What a void is when a tenancy ends: (status, share, mean days until it ends).
+const VOID_KINDS: [(DwellingStatus, f64, f64); 3] = [
+    (DwellingStatus::VOID_UNDER_WORKS, 0.80, 120.0),
+    (DwellingStatus::VACANT_RELETTABLE, 0.15, 40.0),
+    (DwellingStatus::UNDER_REFURBISHMENT, 0.05, 300.0),
+];
+/// Units awaiting demolition in the stock, and the mean days until they are demolished.
+const AWAITING_DEMOLITION_SHARE: f64 = 0.003;
+const DEMOLITION_MEAN_DAYS: f64 = 300.0;
+/// Minimum days a void lasts (inspection, works, offer).
+const MIN_VOID_DAYS: f64 = 10.0;
+
+/// Mean days a void of this status lasts.
+fn mean_void_days(status: DwellingStatus) -> f64 {
+    VOID_KINDS
+        .iter()
+        .find(|(s, _, _)| *s == status)
+        .map(|(_, _, d)| *d)
+        .unwrap_or(DEMOLITION_MEAN_DAYS)
+}
+
+/// The snapshot's status mix: the void process's steady state (inflow × mean duration per kind).
+fn snapshot_statuses() -> Vec<(DwellingStatus, f64)> {
+    let mut mix: Vec<(DwellingStatus, f64)> = VOID_KINDS
+        .iter()
+        .map(|(s, share, days)| {
+            (
+                *s,
+                TURNOVER_PER_YEAR * share * (MIN_VOID_DAYS + days) / 365.0,
+            )
+        })
+        .collect();
+    mix.push((
+        DwellingStatus::AWAITING_DEMOLITION,
+        AWAITING_DEMOLITION_SHARE,
+    ));
+    mix
+}
+
+/// Vacant share of the stock in the steady state (the snapshot's, and the stream's in time).
+pub fn expected_void_rate() -> f64 {
+    snapshot_statuses().iter().map(|(_, p)| p).sum()
 }
 
 #[derive(Debug, Clone)]
@@ -35,14 +85,16 @@ pub(super) struct Stock {
     ranges: Vec<(u32, u32)>,
     units: HashMap<u32, UnitState>,
     next_new: u32,
+    /// New builds (numbers past the initial ranges) and their council.
+    new_units: Vec<(u32, usize)>,
 }
 
 impl Stock {
-    pub fn new(councils: &Councils, national_total: u32) -> Self {
+    pub fn new(councils: &Councils, national_total: u32, scale: f64) -> Self {
         let mut ranges = Vec::new();
         let mut start = 0;
         for c in &councils.list {
-            let n = ((national_total as f64) * c.population as f64
+            let n = ((national_total as f64) * scale * c.population as f64
                 / lgma_domain::STATE_POPULATION_2022 as f64)
                 .round()
                 .max(1.0) as u32;
@@ -53,6 +105,7 @@ impl Stock {
             ranges,
             units: HashMap::new(),
             next_new: start,
+            new_units: Vec::new(),
         }
     }
 
@@ -64,16 +117,24 @@ impl Stock {
         self.ranges
             .iter()
             .position(|(s, n)| unit >= *s && unit < s + n)
+            .or_else(|| {
+                self.new_units
+                    .binary_search_by_key(&unit, |(n, _)| *n)
+                    .ok()
+                    .map(|i| self.new_units[i].1)
+            })
             .unwrap_or(0)
     }
 }
 
 impl Generator {
+    /// A unit of the stock; `status` None draws one (new builds are vacant, awaiting a first letting).
     pub(super) fn base_unit(
         &mut self,
         council: usize,
         number: u32,
         new_build: bool,
+        status: Option<DwellingStatus>,
     ) -> DwellingUnit {
         let code = self.councils.list[council].code.clone();
         let dublin = self.councils.is_dublin(council);
@@ -93,19 +154,14 @@ impl Generator {
         };
         let kwh: f64 = (kwh * 10.0_f64).round() / 10.0;
         let rated = new_build || rng.gen_bool(0.85);
-        let status = if new_build {
-            DwellingStatus::VACANT_RELETTABLE
-        } else {
-            pick(
-                rng,
-                &[
-                    (DwellingStatus::TENANTED, 0.955),
-                    (DwellingStatus::VACANT_RELETTABLE, 0.01),
-                    (DwellingStatus::VOID_UNDER_WORKS, 0.02),
-                    (DwellingStatus::UNDER_REFURBISHMENT, 0.01),
-                    (DwellingStatus::AWAITING_DEMOLITION, 0.005),
-                ],
-            )
+        let status = match status {
+            Some(s) => s,
+            None if new_build => DwellingStatus::VACANT_RELETTABLE,
+            None => {
+                let mut mix = snapshot_statuses();
+                mix.push((DwellingStatus::TENANTED, 1.0 - expected_void_rate()));
+                pick(rng, &mix)
+            }
         };
         let bedrooms = pick(
             rng,
@@ -156,8 +212,10 @@ impl Generator {
             } else {
                 DeliveryRoute::LEGACY
             }),
-            void_start_date: (status != DwellingStatus::TENANTED)
-                .then(|| today - rng.gen_range(5..400)),
+            // Memoryless void lengths: time already vacant has the law of the time still to go.
+            void_start_date: (status != DwellingStatus::TENANTED && !new_build).then(|| {
+                today - exponential(rng, mean_void_days(status)).round().min(3000.0) as i32
+            }),
             relet_date: None,
             relet_cost_eur: None,
             adapted_for_disability: rng.gen_bool(0.06),
@@ -172,7 +230,36 @@ impl Generator {
             return None;
         }
         let council = self.housing.council_of(number);
-        let unit = self.base_unit(council, number, false);
+        let (start, len) = self.housing.ranges[council];
+        // A low-discrepancy sequence over each council's units: every council's vacant share is
+        // the national one within a unit or two, whatever the scale (no sampling noise).
+        let u = ((number - start) as f64 * 0.618_033_988_749_895 + 0.5 / f64::from(len)).fract();
+        let mut acc = 0.0;
+        let mut status = DwellingStatus::TENANTED;
+        for (s, p) in snapshot_statuses() {
+            acc += p;
+            if u < acc {
+                status = s;
+                break;
+            }
+        }
+        let unit = self.base_unit(council, number, false, Some(status));
+        self.adopt(council, number, unit);
+        Some(number + 1)
+    }
+
+    /// Records and publishes a unit new to the stream; a vacant one gets the end of its void.
+    fn adopt(&mut self, council: usize, number: u32, unit: DwellingUnit) {
+        if unit.status != DwellingStatus::TENANTED {
+            let mean = mean_void_days(unit.status);
+            let days = if unit.delivery_route != Some(DeliveryRoute::LEGACY) {
+                self.rng.gen_range(7.0..45.0)
+            } else {
+                exponential(&mut self.rng, mean)
+            };
+            let at = self.now + (days * DAY_MS as f64) as i64;
+            self.schedule_step(at, Step::VoidEnd(number));
+        }
         self.housing.units.insert(
             number,
             UnitState {
@@ -182,63 +269,65 @@ impl Generator {
             },
         );
         self.emit(council, Entity::DwellingUnit(unit), 1);
-        Some(number + 1)
     }
 
+    /// A tenancy ends in a random unit of a council (drawn by population): the unit becomes void
+    /// and its re-letting is scheduled. A unit already vacant is left alone.
     pub(super) fn dwelling_change(&mut self) {
         let council = self.councils.by_population.draw(&mut self.rng);
         let (start, len) = self.housing.ranges[council];
         let number = start + self.rng.gen_range(0..len);
         let Some(state) = self.housing.units.get(&number).cloned() else {
-            let unit = self.base_unit(council, number, false);
-            self.housing.units.insert(
-                number,
-                UnitState {
-                    version: 1,
-                    unit: unit.clone(),
-                    deleted: false,
-                },
-            );
-            self.emit(council, Entity::DwellingUnit(unit), 1);
+            let unit = self.base_unit(council, number, false, None);
+            self.adopt(council, number, unit);
             return;
         };
-        if state.deleted {
+        if state.deleted || state.unit.status != DwellingStatus::TENANTED {
             return;
         }
-        let code = self.councils.list[council].code.clone();
         let today = day_of(self.now);
         let mut unit = state.unit.clone();
         let rng = &mut self.rng;
-        let mut delete = false;
-        match unit.status {
-            DwellingStatus::TENANTED => {
-                unit.status = DwellingStatus::VOID_UNDER_WORKS;
-                unit.void_start_date = Some(today);
-                unit.relet_date = None;
-                unit.relet_cost_eur = None;
-                unit.tenancy_ref = None;
-            }
-            DwellingStatus::VOID_UNDER_WORKS
-            | DwellingStatus::VACANT_RELETTABLE
-            | DwellingStatus::UNDER_REFURBISHMENT => {
-                unit.status = DwellingStatus::TENANTED;
-                let void_start = unit.void_start_date.unwrap_or(today).min(today);
-                unit.void_start_date = Some(void_start);
-                unit.relet_date = Some(today);
-                unit.relet_cost_eur = Some((rng.gen_range(3_000.0..60_000.0_f64)).round());
-                unit.tenancy_ref = Some(format!("{code}-T{:08}", rng.gen_range(0..100_000_000)));
-                if rng.gen_bool(0.3) {
-                    // Retrofit during the void.
-                    let kwh: f64 = rng.gen_range(60.0..125.0_f64).round();
-                    unit.ber_kwh_m2_yr = Some(kwh);
-                    unit.ber_rating = Some(ber_band(kwh));
-                }
-            }
-            DwellingStatus::AWAITING_DEMOLITION => delete = true,
-            DwellingStatus::SOLD => return,
-        }
+        let kinds: Vec<(usize, f64)> = VOID_KINDS
+            .iter()
+            .enumerate()
+            .map(|(i, (_, share, _))| (i, *share))
+            .collect();
+        let (status, _, mean) = VOID_KINDS[pick(rng, &kinds)];
+        unit.status = status;
+        unit.void_start_date = Some(today);
+        unit.relet_date = None;
+        unit.relet_cost_eur = None;
+        unit.tenancy_ref = None;
+        let days = MIN_VOID_DAYS + exponential(rng, mean);
+        let at = self.now + (days * DAY_MS as f64) as i64;
+        self.schedule_step(at, Step::VoidEnd(number));
         let version = state.version + 1;
-        if delete {
+        self.housing.units.insert(
+            number,
+            UnitState {
+                version,
+                unit: unit.clone(),
+                ..state
+            },
+        );
+        self.emit(council, Entity::DwellingUnit(unit), version);
+    }
+
+    /// A void ends: the unit is let (re-let date and cost), or demolished (DELETE).
+    pub(super) fn end_void(&mut self, number: u32) {
+        let Some(state) = self.housing.units.get(&number).cloned() else {
+            return;
+        };
+        if state.deleted || state.unit.status == DwellingStatus::TENANTED {
+            return;
+        }
+        let council = self.housing.council_of(number);
+        let code = self.councils.list[council].code.clone();
+        let today = day_of(self.now);
+        let mut unit = state.unit.clone();
+        let version = state.version + 1;
+        if unit.status == DwellingStatus::AWAITING_DEMOLITION {
             self.housing.units.insert(
                 number,
                 UnitState {
@@ -253,33 +342,47 @@ impl Generator {
                 version,
                 Operation::DELETE,
             );
-        } else {
-            self.housing.units.insert(
-                number,
-                UnitState {
-                    version,
-                    unit: unit.clone(),
-                    ..state
-                },
-            );
-            self.emit(council, Entity::DwellingUnit(unit), version);
+            return;
         }
+        let rng = &mut self.rng;
+        let first_letting = unit.delivery_route != Some(DeliveryRoute::LEGACY);
+        unit.status = DwellingStatus::TENANTED;
+        if first_letting {
+            // A new home's first tenancy is not a re-let.
+            unit.void_start_date = None;
+            unit.relet_date = None;
+            unit.relet_cost_eur = None;
+        } else {
+            let void_start = unit.void_start_date.unwrap_or(today).min(today);
+            unit.void_start_date = Some(void_start);
+            unit.relet_date = Some(today);
+            unit.relet_cost_eur = Some((rng.gen_range(5_000.0..60_000.0_f64)).round());
+        }
+        unit.tenancy_ref = Some(format!("{code}-T{:08}", rng.gen_range(0..100_000_000)));
+        if !first_letting && rng.gen_bool(0.3) {
+            // Retrofit during the void.
+            let kwh: f64 = rng.gen_range(60.0..125.0_f64).round();
+            unit.ber_kwh_m2_yr = Some(kwh);
+            unit.ber_rating = Some(ber_band(kwh));
+        }
+        self.housing.units.insert(
+            number,
+            UnitState {
+                version,
+                unit: unit.clone(),
+                ..state
+            },
+        );
+        self.emit(council, Entity::DwellingUnit(unit), version);
     }
 
     pub(super) fn new_dwelling(&mut self) {
         let council = self.councils.by_population.draw(&mut self.rng);
         let number = self.housing.next_new;
         self.housing.next_new += 1;
-        let unit = self.base_unit(council, number, true);
-        self.housing.units.insert(
-            number,
-            UnitState {
-                version: 1,
-                unit: unit.clone(),
-                deleted: false,
-            },
-        );
-        self.emit(council, Entity::DwellingUnit(unit), 1);
+        self.housing.new_units.push((number, council));
+        let unit = self.base_unit(council, number, true, None);
+        self.adopt(council, number, unit);
     }
 
     pub(super) fn need_arrival(&mut self) {

@@ -93,7 +93,7 @@ impl Generator {
     }
 
     fn sample_unit(&mut self, council: usize, n: u64) -> DwellingUnit {
-        let mut unit = self.base_unit(council, 0, false);
+        let mut unit = self.base_unit(council, 0, false, None);
         unit.unit_id = format!("{}-INV-U{n:06}", self.councils.list[council].code);
         unit
     }

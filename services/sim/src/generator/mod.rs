@@ -30,6 +30,8 @@ use crate::topics::Topic;
 use crate::Result;
 
 pub const DAY_MS: i64 = 86_400_000;
+/// The most history of planning applications a snapshot simulates (see `history_days`).
+pub const PLANNING_HISTORY_DAYS: i64 = 365;
 
 /// Knobs of the simulation; defaults are the national calibration from domain.md.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,8 +43,16 @@ pub struct GeneratorConfig {
     pub invalid_ratio: f64,
     /// Simulated start, epoch ms (default 2024-01-01T00:00:00Z).
     pub start_ms: i64,
-    /// Emit the initial stock first (all dwellings, everyone already in emergency accommodation).
+    /// Emit the initial stock first (all dwellings, everyone already in emergency accommodation),
+    /// and then `history_days` of activity before `start_ms`, all before the change stream.
     pub snapshot: bool,
+    /// With `snapshot`: days of history simulated (and emitted) before `start_ms`, so summaries
+    /// over past months (planning decision times, EA at each month end) have data. 0 = none.
+    /// Planning applications start at most [`PLANNING_HISTORY_DAYS`] before `start_ms`.
+    pub history_days: u32,
+    /// Fraction of the national volumes simulated (stock, caseload and every flow alike), so a
+    /// short demo can carry a whole snapshot; rates and shares do not depend on it. 1 = national.
+    pub scale: f64,
     /// Local-authority dwellings nationally (~150k).
     pub dwellings_total: u32,
     /// People in emergency accommodation nationally (~14,000, May 2024).
@@ -62,6 +72,8 @@ impl Default for GeneratorConfig {
             invalid_ratio: 0.0,
             start_ms: 1_704_067_200_000,
             snapshot: false,
+            history_days: 0,
+            scale: 1.0,
             dwellings_total: 150_000,
             ea_people: 14_000,
             planning_per_year: 35_000,
@@ -160,6 +172,8 @@ enum Step {
         operation: Operation,
     },
     Planning(Box<planning::Case>),
+    /// The end of a dwelling's void (relet, or demolition of a unit awaiting it).
+    VoidEnd(u32),
 }
 
 struct Scheduled {
@@ -203,12 +217,23 @@ pub struct Generator {
 
 impl Generator {
     pub fn new(seed: u64, config: GeneratorConfig) -> Result<Self> {
+        if !(config.scale > 0.0 && config.scale <= 1.0) {
+            return Err(crate::Error::Argument(format!(
+                "scale must be in (0, 1], got {}",
+                config.scale
+            )));
+        }
         let councils = Councils::select(&config.councils)?;
         let calendar = StatutoryCalendar::embedded()?;
-        let housing = housing::Stock::new(&councils, config.dwellings_total);
+        let housing = housing::Stock::new(&councils, config.dwellings_total, config.scale);
+        let origin = if config.snapshot {
+            config.start_ms - i64::from(config.history_days) * DAY_MS
+        } else {
+            config.start_ms
+        };
         let mut generator = Self {
             rng: ChaCha8Rng::seed_from_u64(seed),
-            now: config.start_ms,
+            now: origin,
             councils,
             calendar,
             seq: 0,
@@ -221,13 +246,19 @@ impl Generator {
         };
         for action in [
             Action::PresentationArrival,
-            Action::PlanningArrival,
             Action::DwellingChange,
             Action::NewDwelling,
             Action::NeedArrival,
         ] {
             generator.schedule_arrival(action);
         }
+        // Planning is most of the events: its history is at most a year (decision times,
+        // appeals), while homelessness may go further back (the 24-month EA trend).
+        let planning_origin =
+            origin.max(generator.config.start_ms - PLANNING_HISTORY_DAYS * DAY_MS);
+        generator.now = planning_origin;
+        generator.schedule_arrival(Action::PlanningArrival);
+        generator.now = origin;
         let first_waste = waste::next_filing(generator.now, &mut generator.rng);
         generator.schedule(first_waste, Action::WasteMonth);
         if generator.config.snapshot {
@@ -242,6 +273,12 @@ impl Generator {
 
     pub fn councils(&self) -> &Councils {
         &self.councils
+    }
+
+    /// True while the generator is still in the snapshot (the initial stock and the history before
+    /// `start_ms`): the last event returned belongs to it. Publish these at full speed.
+    pub fn in_snapshot(&self) -> bool {
+        self.config.snapshot && (self.snapshot_cursor.is_some() || self.now < self.config.start_ms)
     }
 
     /// Current simulated time, epoch ms.
@@ -313,21 +350,26 @@ impl Generator {
                     operation,
                 } => self.emit_op(council, entity, version, operation),
                 Step::Planning(case) => self.planning_step(*case),
+                Step::VoidEnd(number) => self.end_void(number),
             },
         }
     }
 
     /// Events per simulated day of each arrival process (scaled to the selected councils).
     fn daily_rate(&self, action: &Action) -> f64 {
-        let pop = self.councils.population_fraction();
+        let pop = self.councils.population_fraction() * self.config.scale;
+        let scale = self.config.scale;
         match action {
             Action::PresentationArrival => {
                 homelessness::presentations_per_day(self.config.ea_people as f64)
                     * self.councils.homelessness_fraction()
+                    * scale
             }
             Action::PlanningArrival => self.config.planning_per_year as f64 / 365.0 * pop,
-            // ~5% of the stock turns over a year, two changes per void (void, relet).
-            Action::DwellingChange => self.config.dwellings_total as f64 * 0.10 / 365.0 * pop,
+            // Tenancies ending (each void's relet or demolition is scheduled when it starts).
+            Action::DwellingChange => {
+                self.config.dwellings_total as f64 * housing::TURNOVER_PER_YEAR / 365.0 * pop
+            }
             // ~3% of the stock is new each year.
             Action::NewDwelling => self.config.dwellings_total as f64 * 0.03 / 365.0 * pop,
             Action::NeedArrival => self.config.need_assessments_per_year as f64 / 365.0 * pop,
