@@ -5,6 +5,7 @@
 #   LGMA_DEMO_SECONDS   how long the simulator publishes (default 120; 0 = until Ctrl-C)
 #   LGMA_DEMO_RATE      events per second (default 400)
 #   LGMA_DEMO_INVALID   fraction of deliberately broken events (default 0.02)
+#   LGMA_DEMO_SCALE     fraction of the national stock, caseload and activity simulated (default 0.05)
 #   LGMA_DEMO_DRAIN     seconds to wait for ingest to read everything before reconciling (default 180)
 #
 # Ends with the reconciliation of every council topic (lgma-ingest reconcile) and exits non-zero
@@ -42,7 +43,12 @@ if [[ "$SECONDS_TO_RUN" != 0 ]]; then duration_args=(--duration "$SECONDS_TO_RUN
 say "publishing a simulated stream: ${RATE} events/s, ${INVALID} broken, 31 councils (Ctrl-C stops the publisher)"
 say "dashboard: ${DASHBOARD}"
 say "metrics:   http://127.0.0.1:${LGMA_INGEST_OPS_PORT:-9181}/metrics (ingest), http://127.0.0.1:${API_PORT}/metrics (api)"
+# First a snapshot at full speed (the stock, the caseload and two years of history, at
+# LGMA_DEMO_SCALE of the national volumes), then the stream at a simulated day per second, timed to
+# end today so the dashboard's last 24 months are the simulated ones.
 "$PUB" simulate --config "$ROOT/infra/config/publisher.toml" --rate "$RATE" --speed-up 86400 \
+    --snapshot --snapshot-scale "${LGMA_DEMO_SCALE:-0.05}" --history-days 730 \
+    --start "$(date -u -d "-${SECONDS_TO_RUN} days" +%F)" \
     --invalid-ratio "$INVALID" "${duration_args[@]}" || true
 
 say "events recorded per topic and verdict (ACCEPT / WARN stored; QUARANTINE rejected with reason):"

@@ -82,9 +82,19 @@ struct SimulateArgs {
     /// Comma-separated council codes (default: all 31).
     #[arg(long, value_delimiter = ',')]
     councils: Vec<String>,
-    /// Emit the initial stock first (~150k dwellings, everyone already in emergency accommodation).
+    /// Publish a snapshot first, at full speed (neither --rate nor --speed-up nor --duration
+    /// applies to it): the dwelling stock, everyone already in emergency accommodation, and
+    /// --history-days of activity before --start; then the change stream.
     #[arg(long)]
     snapshot: bool,
+    /// Days of history in the snapshot (planning decisions, placements and exits, re-lets).
+    #[arg(long, default_value_t = 365)]
+    history_days: u32,
+    /// Fraction of the national volumes simulated, snapshot and stream alike (1 = ~150k dwellings,
+    /// ~14,000 people in emergency accommodation, ~35,000 planning applications a year). Rates and
+    /// shares (void rate, Dublin's share, decisions in time) do not depend on it.
+    #[arg(long, default_value_t = 0.05)]
+    snapshot_scale: f64,
     /// Simulated start date (YYYY-MM-DD, UTC).
     #[arg(long)]
     start: Option<chrono::NaiveDate>,
@@ -232,6 +242,8 @@ async fn simulate(settings: &Settings, args: SimulateArgs) -> Result<ExitCode> {
         councils: args.councils.clone(),
         invalid_ratio: args.invalid_ratio,
         snapshot: args.snapshot,
+        history_days: args.history_days,
+        scale: args.snapshot_scale,
         ..GeneratorConfig::default()
     };
     if let Some(start) = args.start.and_then(|d| d.and_hms_opt(0, 0, 0)) {
@@ -241,26 +253,50 @@ async fn simulate(settings: &Settings, args: SimulateArgs) -> Result<ExitCode> {
     let (encoder, names) = prepare(settings).await?;
     let producer = EventProducer::new(settings)?;
     let cancel = lgma_core::shutdown::on_signal();
-    let started = Instant::now();
-    let sim_start = generator.sim_now();
+    let run_started = Instant::now();
+    let mut started = run_started;
+    let mut sim_start = generator.config().start_ms;
     let mut summary = Summary {
-        sim_start_ms: sim_start,
+        sim_start_ms: generator.sim_now(),
         ..Summary::default()
     };
+    // The snapshot goes out at full speed; pacing and --duration start with the change stream.
+    let mut snapshot_events = 0u64;
+    let mut streaming = !generator.config().snapshot;
     let progress_every = Duration::from_secs(settings.progress_interval_secs.max(1));
     let mut last_progress = Instant::now();
     let mut last_count = 0u64;
     loop {
         if args.count.is_some_and(|c| summary.events >= c)
-            || args
-                .duration
-                .is_some_and(|d| started.elapsed().as_secs_f64() >= d)
+            || (streaming
+                && args
+                    .duration
+                    .is_some_and(|d| started.elapsed().as_secs_f64() >= d))
             || cancel.is_cancelled()
         {
             break;
         }
         let event = generator.next_event();
-        pace(&args, &summary, started, generator.sim_now() - sim_start).await;
+        if !streaming && !generator.in_snapshot() {
+            streaming = true;
+            eprintln!(
+                "snapshot published: {} events in {:.1} s; now the change stream",
+                summary.events,
+                started.elapsed().as_secs_f64()
+            );
+            snapshot_events = summary.events;
+            started = Instant::now();
+            sim_start = generator.config().start_ms;
+        }
+        if streaming {
+            pace(
+                &args,
+                summary.events - snapshot_events,
+                started,
+                generator.sim_now() - sim_start,
+            )
+            .await;
+        }
         send(&producer, &encoder, &names, &event).await?;
         summary.record(&event);
         if last_progress.elapsed() >= progress_every {
@@ -289,14 +325,19 @@ async fn simulate(settings: &Settings, args: SimulateArgs) -> Result<ExitCode> {
     }
     producer.flush(Duration::from_secs(120))?;
     summary.sim_end_ms = generator.sim_now();
-    finish(summary, &producer, started, args.summary_json.as_deref())
+    finish(
+        summary,
+        &producer,
+        run_started,
+        args.summary_json.as_deref(),
+    )
 }
 
 /// Sleeps as needed so neither `--rate` nor `--speed-up` is exceeded.
-async fn pace(args: &SimulateArgs, summary: &Summary, started: Instant, sim_elapsed_ms: i64) {
+async fn pace(args: &SimulateArgs, events: u64, started: Instant, sim_elapsed_ms: i64) {
     let mut target = 0.0f64;
     if let Some(rate) = args.rate.filter(|r| *r > 0.0) {
-        target = target.max(summary.events as f64 / rate);
+        target = target.max(events as f64 / rate);
     }
     if let Some(speed) = args.speed_up.filter(|s| *s > 0.0) {
         target = target.max(sim_elapsed_ms as f64 / 1000.0 / speed);

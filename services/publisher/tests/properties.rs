@@ -222,7 +222,7 @@ fn lifecycles_are_valid_and_versions_increase_per_entity() {
     let mut versions: HashMap<(Topic, String), (i64, Operation)> = HashMap::new();
     let mut placements: HashMap<String, i32> = HashMap::new();
     let mut last_occurred = i64::MIN;
-    let (mut exits_after_placement, mut fi_cases, mut decided) = (0, 0, 0);
+    let (mut exits_after_placement, mut fi_cases, mut decided, mut late) = (0, 0, 0, 0);
     for e in &events {
         let meta = e.event.meta();
         assert!(meta.published_at >= meta.occurred_at);
@@ -271,10 +271,11 @@ fn lifecycles_are_valid_and_versions_increase_per_entity() {
                 }
                 if let Some(d) = a.decision_date {
                     decided += 1;
-                    assert!(
-                        d <= a.decision_due_date.unwrap() + 86_400_000,
-                        "decided within the statutory period"
-                    );
+                    assert!(d > a.received_date, "decided after receipt");
+                    // Most decisions are in time; some run past the statutory period (issue 19).
+                    if d >= a.decision_due_date.unwrap() + 86_400_000 {
+                        late += 1;
+                    }
                 }
             }
             _ => {}
@@ -283,6 +284,11 @@ fn lifecycles_are_valid_and_versions_increase_per_entity() {
     assert!(
         exits_after_placement > 50 && fi_cases > 50 && decided > 500,
         "{exits_after_placement} {fi_cases} {decided}"
+    );
+    let late_share = late as f64 / decided as f64;
+    assert!(
+        (0.01..0.30).contains(&late_share),
+        "decisions past the statutory period: {late_share}"
     );
 }
 
