@@ -93,8 +93,9 @@ struct SimulateArgs {
     /// Fraction of the national volumes simulated, snapshot and stream alike (1 = ~150k dwellings,
     /// ~14,000 people in emergency accommodation, ~35,000 planning applications a year). Rates and
     /// shares (void rate, Dublin's share, decisions in time) do not depend on it.
-    #[arg(long, default_value_t = 0.05)]
-    snapshot_scale: f64,
+    /// Default: 0.05 with --snapshot (the demo's), 1 without.
+    #[arg(long)]
+    snapshot_scale: Option<f64>,
     /// Simulated start date (YYYY-MM-DD, UTC).
     #[arg(long)]
     start: Option<chrono::NaiveDate>,
@@ -243,7 +244,9 @@ async fn simulate(settings: &Settings, args: SimulateArgs) -> Result<ExitCode> {
         invalid_ratio: args.invalid_ratio,
         snapshot: args.snapshot,
         history_days: args.history_days,
-        scale: args.snapshot_scale,
+        scale: args
+            .snapshot_scale
+            .unwrap_or(if args.snapshot { 0.05 } else { 1.0 }),
         ..GeneratorConfig::default()
     };
     if let Some(start) = args.start.and_then(|d| d.and_hms_opt(0, 0, 0)) {
