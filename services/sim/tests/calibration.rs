@@ -244,10 +244,11 @@ fn demo_scale_figures_are_within_the_national_ranges() {
     check(&f, 0.05);
 }
 
-/// Rates and shares do not depend on the scale.
+/// Rates and shares do not depend on the scale. (Below ~0.05 the counts are small: at 0.02 the
+/// ~150 households in EA make the count's own noise ~8 %, and a council may hold 20 dwellings.)
 #[test]
 fn figures_are_scale_independent() {
-    for (seed, scale) in [(7, 0.02), (8, 0.2)] {
+    for (seed, scale) in [(7, 0.1), (8, 0.25)] {
         let f = run(seed, scale, 365, 30);
         check(&f, scale);
     }

@@ -23,6 +23,9 @@ const OUTCOMES: [(PresentationOutcome, f64); 4] = [
     (PresentationOutcome::REFERRED, 0.10),
     (PresentationOutcome::NOT_ELIGIBLE, 0.05),
 ];
+/// How strongly placements respond to the gap between people in EA and the target (see
+/// `presentation_outcome`): 3 = a 10 % shortfall places 30 % more presentations.
+const CAPACITY_RESPONSE: f64 = 3.0;
 const AGE_BANDS: [(AgeBand, f64); 4] = [
     (AgeBand::AGE_18_24, 0.13),
     (AgeBand::AGE_25_44, 0.57),
@@ -119,6 +122,23 @@ pub(super) fn people_days_per_placement() -> f64 {
         .sum()
 }
 
+/// Inflow relative to the steady state that keeps the EA population growing at `r` a day: a
+/// stock fed by an inflow growing at `r` holds, per placement, sum(p x T / (1 + r T)) person-days
+/// over the stay kinds (T their mean stays) instead of sum(p x T).
+pub(super) fn growth_inflow_factor(r: f64) -> f64 {
+    let discounted: f64 = HOUSEHOLDS
+        .iter()
+        .map(|(t, w)| {
+            let stay: f64 = accommodation_mix(*t)
+                .iter()
+                .map(|(a, p)| p * mean_stay(*a) / (1.0 + r * mean_stay(*a)))
+                .sum();
+            w * mean_size(*t) * stay
+        })
+        .sum();
+    people_days_per_placement() / discounted
+}
+
 /// Presentations per day nationally so the EA stock settles at `ea_people`.
 pub(super) fn presentations_per_day(ea_people: f64) -> f64 {
     ea_people / people_days_per_placement() / P_PLACED
@@ -193,13 +213,31 @@ impl Generator {
         }
     }
 
+    /// The outcome of a presentation. Placements depend on capacity, as in PASS's bed-capacity
+    /// reports: when EA holds more people than its growth path (beds are full) fewer presentations
+    /// are placed and more referred; when it holds fewer, more are placed. This keeps the count
+    /// near `ea_people` (times growth and scale) instead of drifting like an uncontrolled queue.
+    fn presentation_outcome(&mut self) -> PresentationOutcome {
+        let target = self.config.ea_people as f64
+            * self.councils.homelessness_fraction()
+            * self.config.scale
+            * self.ea_level();
+        let gap = (target - self.ea_people_now) / target.max(1.0);
+        let p_placed = (P_PLACED * (1.0 + CAPACITY_RESPONSE * gap)).clamp(0.2, 0.9);
+        if self.rng.gen_bool(p_placed) {
+            return PresentationOutcome::PLACED_EA;
+        }
+        let rest: Vec<(PresentationOutcome, f64)> = OUTCOMES[1..].to_vec();
+        pick(&mut self.rng, &rest)
+    }
+
     pub(super) fn presentation_arrival(&mut self) {
         let council = self.councils.by_homelessness.draw(&mut self.rng);
         let household = self.household(council);
         let n = self.next_id("presentation", council);
-        let code = &self.councils.list[council].code;
+        let code = self.councils.list[council].code.clone();
         let town = self.town(council);
-        let outcome = pick(&mut self.rng, &OUTCOMES);
+        let outcome = self.presentation_outcome();
         let rng = &mut self.rng;
         let presentation = Presentation {
             presentation_id: format!("{code}-PRS-{n:07}"),
@@ -374,6 +412,7 @@ impl Generator {
             exit_ms,
             Step::Exit(household, Some(placement.clone()), days_in_ea),
         );
+        self.ea_people_now += f64::from(placement.adults + placement.dependants);
         self.emit(council, Entity::Placement(placement), 1);
     }
 
@@ -383,6 +422,9 @@ impl Generator {
         placement: Option<Placement>,
         days_in_ea: i32,
     ) {
+        if placement.is_some() {
+            self.ea_people_now -= f64::from(household.adults + household.dependants);
+        }
         let council = household.council;
         let n = self.next_id("exit", council);
         let code = self.councils.list[council].code.clone();
@@ -418,9 +460,11 @@ impl Generator {
 
     /// Everyone already in EA at the start: placements started in the past, exits still to come.
     pub(super) fn snapshot_homelessness(&mut self) {
+        // At the snapshot's origin (the start of its history) the population is on its growth path.
         let target = self.config.ea_people as f64
             * self.councils.homelessness_fraction()
-            * self.config.scale;
+            * self.config.scale
+            * self.ea_level();
         let mut people = 0.0;
         while people < target {
             let council = self.councils.by_homelessness.draw(&mut self.rng);

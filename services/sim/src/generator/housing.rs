@@ -87,6 +87,8 @@ pub(super) struct Stock {
     next_new: u32,
     /// New builds (numbers past the initial ranges) and their council.
     new_units: Vec<(u32, usize)>,
+    /// Each council's accumulated share of tenancy ends (see `next_void_council`).
+    void_credit: Vec<f64>,
 }
 
 impl Stock {
@@ -106,7 +108,26 @@ impl Stock {
             units: HashMap::new(),
             next_new: start,
             new_units: Vec::new(),
+            void_credit: Vec::new(),
         }
+    }
+
+    /// The council whose turn it is for a tenancy to end (largest accumulated share).
+    fn next_void_council(&mut self, councils: &Councils) -> usize {
+        if self.void_credit.len() != councils.list.len() {
+            self.void_credit = vec![0.0; councils.list.len()];
+        }
+        let mut best = 0;
+        for (i, credit) in self.void_credit.iter_mut().enumerate() {
+            *credit += councils.by_population.share(i);
+        }
+        for i in 1..self.void_credit.len() {
+            if self.void_credit[i] > self.void_credit[best] {
+                best = i;
+            }
+        }
+        self.void_credit[best] -= 1.0;
+        best
     }
 
     pub fn total(&self) -> u32 {
@@ -271,10 +292,12 @@ impl Generator {
         self.emit(council, Entity::DwellingUnit(unit), 1);
     }
 
-    /// A tenancy ends in a random unit of a council (drawn by population): the unit becomes void
-    /// and its re-letting is scheduled. A unit already vacant is left alone.
+    /// A tenancy ends in a random unit of a council: the unit becomes void and its re-letting is
+    /// scheduled. A unit already vacant is left alone. Councils take turns in proportion to their
+    /// stock (not a random draw), so a small council's vacancy rate is not at the mercy of a few
+    /// draws at a small scale.
     pub(super) fn dwelling_change(&mut self) {
-        let council = self.councils.by_population.draw(&mut self.rng);
+        let council = self.housing.next_void_council(&self.councils);
         let (start, len) = self.housing.ranges[council];
         let number = start + self.rng.gen_range(0..len);
         let Some(state) = self.housing.units.get(&number).cloned() else {

@@ -57,6 +57,10 @@ pub struct GeneratorConfig {
     pub dwellings_total: u32,
     /// People in emergency accommodation nationally (~14,000, May 2024).
     pub ea_people: u32,
+    /// Yearly growth of the number of people in emergency accommodation (domain.md §2: 10,975 in
+    /// Sept 2022, 14,159 in May 2024, ~16 % a year). `ea_people` is the count at `start_ms`; the
+    /// history before it rises towards it.
+    pub ea_growth_per_year: f64,
     /// Planning applications per year nationally (~30-40k).
     pub planning_per_year: u32,
     /// Qualified households newly assessed per year nationally.
@@ -76,6 +80,7 @@ impl Default for GeneratorConfig {
             scale: 1.0,
             dwellings_total: 150_000,
             ea_people: 14_000,
+            ea_growth_per_year: 0.15,
             planning_per_year: 35_000,
             need_assessments_per_year: 20_000,
             household_waste_kg_per_person: 315.0,
@@ -213,6 +218,8 @@ pub struct Generator {
     counters: HashMap<(&'static str, usize), u64>,
     housing: housing::Stock,
     snapshot_cursor: Option<u32>,
+    /// People in emergency accommodation now (placements started, not yet exited).
+    ea_people_now: f64,
 }
 
 impl Generator {
@@ -242,6 +249,7 @@ impl Generator {
             counters: HashMap::new(),
             housing,
             snapshot_cursor: config.snapshot.then_some(0),
+            ea_people_now: 0.0,
             config,
         };
         for action in [
@@ -304,6 +312,21 @@ impl Generator {
         }
     }
 
+    /// Daily growth rate of the EA population (continuous).
+    fn ea_growth_rate(&self) -> f64 {
+        (1.0 + self.config.ea_growth_per_year.max(-0.5)).ln() / 365.0
+    }
+
+    /// The EA population at `now` relative to `ea_people` (the count at `start_ms`).
+    pub(super) fn ea_level(&self) -> f64 {
+        (self.ea_growth_rate() * (self.now - self.config.start_ms) as f64 / DAY_MS as f64).exp()
+    }
+
+    /// Presentations relative to the steady state that keep the EA population on its growth path.
+    fn ea_growth_factor(&self) -> f64 {
+        self.ea_level() * homelessness::growth_inflow_factor(self.ea_growth_rate())
+    }
+
     /// Runs the earliest scheduled action.
     fn step(&mut self) {
         let Some(next) = self.queue.pop() else {
@@ -364,6 +387,7 @@ impl Generator {
                 homelessness::presentations_per_day(self.config.ea_people as f64)
                     * self.councils.homelessness_fraction()
                     * scale
+                    * self.ea_growth_factor()
             }
             Action::PlanningArrival => self.config.planning_per_year as f64 / 365.0 * pop,
             // Tenancies ending (each void's relet or demolition is scheduled when it starts).
