@@ -247,7 +247,7 @@ def markdown(server: Server) -> str:
         if desc.get("grain"):
             body += ["", f"**Grain**: {' '.join(desc['grain'].split())}"]
         key = desc.get("key") or (f"`ORDER BY ({obj['sorting_key']})`" if obj.get("sorting_key") else "")
-        if obj.get("partition_key"):
+        if obj.get("partition_key") not in (None, "", "tuple()"):  # tuple(): one partition
             key += f"; partitioned by `{obj['partition_key']}`"
         if key:
             body += ["", f"**Key**: {key}"]

@@ -3,6 +3,7 @@
 -- of one application (received -> validated -> decided -> appealed) count once, and re-inserting
 -- rows (a backfill, a crash replay) never double counts. The backfill INSERTs below are therefore
 -- safe to run at any time, also while ingest is writing.
+-- @was d4e848ebb2709a55d23d75f0cb042fca257e6f800e516a9a5e059ac309acbf2e
 
 -- Applications received per council per month (by received date).
 CREATE TABLE IF NOT EXISTS lgma.sum_planning_received
@@ -23,14 +24,7 @@ FROM lgma.planning_application_history
 WHERE is_deleted = 0 AND received_date IS NOT NULL
 GROUP BY la_code, month;
 
-INSERT INTO lgma.sum_planning_received
-SELECT
-    la_code,
-    toStartOfMonth(toDate(toDateTime(intDiv(assumeNotNull(received_date), 1000), 'Europe/Dublin'))) AS month,
-    uniqExactState(entity_id) AS applications
-FROM lgma.planning_application_history
-WHERE is_deleted = 0 AND received_date IS NOT NULL
-GROUP BY la_code, month;
+-- @backfill lgma.mv_planning_received
 
 -- Applications decided per council per month (by decision date; final decisions only: granted,
 -- granted with conditions, refused, split), with the subsets the performance reports use.
@@ -63,20 +57,7 @@ WHERE is_deleted = 0 AND decision_date IS NOT NULL
   AND assumeNotNull(decision) IN ('GRANTED', 'GRANTED_WITH_CONDITIONS', 'REFUSED', 'SPLIT')
 GROUP BY la_code, month;
 
-INSERT INTO lgma.sum_planning_decided
-SELECT
-    la_code,
-    toStartOfMonth(toDate(toDateTime(intDiv(assumeNotNull(decision_date), 1000), 'Europe/Dublin'))) AS month,
-    uniqExactState(entity_id) AS decided,
-    uniqExactIfState(entity_id, toUInt8(ifNull(is_overdue, 1) = 0)) AS within_period,
-    uniqExactIfState(entity_id, toUInt8(fi_request_date IS NOT NULL)) AS further_info,
-    uniqExactIfState(entity_id, toUInt8(assumeNotNull(decision) IN ('GRANTED', 'GRANTED_WITH_CONDITIONS'))) AS granted,
-    uniqExactIfState(entity_id, toUInt8(assumeNotNull(decision) = 'REFUSED')) AS refused,
-    uniqExactIfState(entity_id, toUInt8(appeal_ref_number IS NOT NULL)) AS appealed
-FROM lgma.planning_application_history
-WHERE is_deleted = 0 AND decision_date IS NOT NULL
-  AND assumeNotNull(decision) IN ('GRANTED', 'GRANTED_WITH_CONDITIONS', 'REFUSED', 'SPLIT')
-GROUP BY la_code, month;
+-- @backfill lgma.mv_planning_decided
 
 -- Decision days per council per month from current state (a median cannot be kept version-safe
 -- in a state; the current state holds exactly one version per application).

@@ -3,6 +3,7 @@
 -- (uniqExact: versions and re-inserts count once; the backfills below are safe to re-run).
 -- The stock (adults in emergency accommodation at the end of each month) is a plain view over
 -- current state, because a placement spans months and ends with an exit event.
+-- @was ce6643f9510ef91a244777bc4bc6467e2f8b663f74637c0eb670ec5d030c2ac3
 
 CREATE TABLE IF NOT EXISTS lgma.sum_hl_presentations
 (
@@ -28,17 +29,7 @@ FROM lgma.hl_presentation_history
 WHERE is_deleted = 0 AND presented_at IS NOT NULL
 GROUP BY la_code, month, presentation_type, household_type, outcome;
 
-INSERT INTO lgma.sum_hl_presentations
-SELECT
-    la_code,
-    toStartOfMonth(toDate(toDateTime(intDiv(assumeNotNull(presented_at), 1000), 'Europe/Dublin'))) AS month,
-    ifNull(presentation_type, 'UNKNOWN') AS presentation_type,
-    ifNull(household_type, 'UNKNOWN') AS household_type,
-    ifNull(outcome, 'UNKNOWN') AS outcome,
-    uniqExactState(entity_id) AS households
-FROM lgma.hl_presentation_history
-WHERE is_deleted = 0 AND presented_at IS NOT NULL
-GROUP BY la_code, month, presentation_type, household_type, outcome;
+-- @backfill lgma.mv_hl_presentations
 
 CREATE TABLE IF NOT EXISTS lgma.sum_hl_exits
 (
@@ -64,17 +55,7 @@ FROM lgma.hl_exit_history
 WHERE is_deleted = 0 AND exit_date IS NOT NULL
 GROUP BY la_code, month, route, is_prevention, length_of_stay_band;
 
-INSERT INTO lgma.sum_hl_exits
-SELECT
-    la_code,
-    toStartOfMonth(assumeNotNull(exit_date)) AS month,
-    ifNull(route, 'UNKNOWN') AS route,
-    ifNull(is_prevention, 0) AS is_prevention,
-    ifNull(length_of_stay_band, 'UNKNOWN') AS length_of_stay_band,
-    uniqExactState(entity_id) AS exits
-FROM lgma.hl_exit_history
-WHERE is_deleted = 0 AND exit_date IS NOT NULL
-GROUP BY la_code, month, route, is_prevention, length_of_stay_band;
+-- @backfill lgma.mv_hl_exits
 
 -- Presentations per council per month (households), with region.
 CREATE VIEW IF NOT EXISTS lgma.v_hl_presentations_monthly AS

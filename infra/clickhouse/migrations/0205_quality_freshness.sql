@@ -2,6 +2,7 @@
 -- one row per consumed record, any verdict). States are sets of provenance hashes (uniqExact of
 -- cityHash64(topic, partition, offset)) plus max(), so the backfill below and any re-insert are
 -- idempotent.
+-- @was c353d5aa95af6cacfe8ab2603cbe851d856f9360eefb0ef1e41c576a67cf77e7
 CREATE TABLE IF NOT EXISTS lgma.sum_quality_daily
 (
     la_code String,
@@ -27,17 +28,7 @@ SELECT
 FROM lgma.ingest_events
 GROUP BY la_code, entity_table, day, verdict;
 
-INSERT INTO lgma.sum_quality_daily
-SELECT
-    la_code,
-    entity_table,
-    toDate(ingested_at) AS day,
-    verdict,
-    uniqExactState(cityHash64(topic, partition, offset)) AS events,
-    maxState(occurred_at) AS last_occurred_ms,
-    maxState(ingested_at) AS last_ingested_at
-FROM lgma.ingest_events
-GROUP BY la_code, entity_table, day, verdict;
+-- @backfill lgma.mv_quality_daily
 
 -- Rule findings per council x entity table x day x rule.
 CREATE TABLE IF NOT EXISTS lgma.sum_quality_rules
@@ -63,16 +54,7 @@ SELECT
 FROM lgma.ingest_events
 GROUP BY la_code, entity_table, day, verdict, rule_id;
 
-INSERT INTO lgma.sum_quality_rules
-SELECT
-    la_code,
-    entity_table,
-    toDate(ingested_at) AS day,
-    verdict,
-    arrayJoin(rule_ids) AS rule_id,
-    uniqExactState(cityHash64(topic, partition, offset)) AS events
-FROM lgma.ingest_events
-GROUP BY la_code, entity_table, day, verdict, rule_id;
+-- @backfill lgma.mv_quality_rules
 
 -- Freshness and quality per council x entity table: last event time (by the council's clock and
 -- by ours), events in the last day / 7 days / ever, verdict counts, share accepted.

@@ -6,6 +6,7 @@
 -- summaries. Its state is a SET of (application, decision days, within the statutory period), so
 -- versions and re-inserts count once (the backfill below is safe to re-run), and the median, mean
 -- and shares come from the same decisions as sum_planning_decided's counts (by decision month).
+-- @was 6a342ed7f85fea68ecec0fec6c488d5b29223e9ee9111cdc8240d66fabd9e6e4
 CREATE TABLE IF NOT EXISTS lgma.sum_planning_decision_days
 (
     `la_code` String,
@@ -25,15 +26,7 @@ WHERE is_deleted = 0 AND decision_date IS NOT NULL AND decision_days IS NOT NULL
   AND assumeNotNull(decision) IN ('GRANTED', 'GRANTED_WITH_CONDITIONS', 'REFUSED', 'SPLIT')
 GROUP BY la_code, month;
 
-INSERT INTO lgma.sum_planning_decision_days
-SELECT
-    la_code,
-    toStartOfMonth(toDate(toDateTime(intDiv(assumeNotNull(decision_date), 1000), 'Europe/Dublin'))) AS month,
-    groupUniqArrayState(tuple(entity_id, assumeNotNull(decision_days), toUInt8(ifNull(is_overdue, 1) = 0))) AS decisions
-FROM lgma.planning_application_history
-WHERE is_deleted = 0 AND decision_date IS NOT NULL AND decision_days IS NOT NULL
-  AND assumeNotNull(decision) IN ('GRANTED', 'GRANTED_WITH_CONDITIONS', 'REFUSED', 'SPLIT')
-GROUP BY la_code, month;
+-- @backfill lgma.mv_planning_decision_days
 
 ALTER TABLE lgma.sum_planning_decision_days COMMENT COLUMN la_code 'Local authority (council) code, e.g. DC = Dublin City Council; names and regions in local_authorities';
 ALTER TABLE lgma.sum_planning_decision_days COMMENT COLUMN month 'First day of the month of the decision';

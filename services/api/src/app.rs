@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use lgma_core::ops::Readiness;
-use lgma_domain::LocalAuthorities;
+use lgma_domain::{Indicators, LocalAuthorities};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -35,6 +35,7 @@ pub fn state(settings: Settings, tokens: Tokens, readiness: Readiness) -> Result
         settings: Arc::new(settings),
         tokens: Arc::new(tokens),
         councils: Arc::new(LocalAuthorities::embedded()?),
+        indicators: Arc::new(Indicators::embedded()?),
         readiness,
     })
 }
@@ -74,6 +75,11 @@ pub fn router(state: AppState, metrics: Option<PrometheusHandle>) -> Router {
         .route("/v1/whoami", get(whoami))
         .route("/v1/open-data", get(open_data::catalogue))
         .route("/v1/open-data/{id}", get(open_data::dataset))
+        .route("/v1/indicators", get(crate::indicators::handle))
+        .route(
+            "/v1/indicators/definitions",
+            get(crate::indicators::definitions),
+        )
         .layer(from_fn_with_state(state.clone(), auth::public));
 
     let max_body = state.settings.max_body_bytes;

@@ -3,12 +3,12 @@
 use std::sync::Arc;
 
 use lgma_core::ops::Readiness;
-use lgma_domain::LocalAuthorities;
+use lgma_domain::{Indicators, LocalAuthorities};
 
-use crate::auth::Tokens;
 use crate::config::Settings;
 use crate::db::Db;
 use crate::params::Paging;
+use crate::tokens::Tokens;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -16,6 +16,8 @@ pub struct AppState {
     pub db: Db,
     pub tokens: Arc<Tokens>,
     pub councils: Arc<LocalAuthorities>,
+    /// The indicator definitions (`schemas/reference/indicators.toml`).
+    pub indicators: Arc<Indicators>,
     pub readiness: Readiness,
 }
 

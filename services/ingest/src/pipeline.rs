@@ -44,7 +44,7 @@ impl Prepared {
     /// Adds one `LOST` row per missing range to the batch's offset-of-record INSERT, so a gap is
     /// recorded exactly once, with the record that revealed it (live ingest only).
     pub fn record_gaps(&mut self, chain: &Chain, gaps: Vec<Gap>) {
-        if !matches!(self.mode, Mode::Live) {
+        if !self.mode.records_gaps_and_latency {
             return;
         }
         let batch = &mut self.batch;
@@ -223,18 +223,20 @@ impl Pipeline {
             judged.push((tp, self.chain.judge(tp, raw, writer)));
         }
         clock.lap("judge");
-        let stored = match mode {
-            Mode::Live => self.remembered_versions(&judged).await?,
-            Mode::Replay { .. } => self.stored_versions(&judged).await?,
+        let stored = if mode.remembers_versions {
+            self.remembered_versions(&judged).await?
+        } else {
+            self.stored_versions(&judged).await?
         };
         clock.lap("lookup");
         apply_version_safety(judged.iter_mut().map(|(_, j)| j), &stored);
-        if matches!(mode, Mode::Live) {
+        if mode.remembers_versions {
             self.remember_versions(&judged);
         }
-        let previously_quarantined = match mode {
-            Mode::Live => HashSet::new(),
-            Mode::Replay { .. } => self.quarantined_now(records).await?,
+        let previously_quarantined = if mode.marks_released {
+            self.quarantined_now(records).await?
+        } else {
+            HashSet::new()
         };
         if self.chain.publish_enriched {
             for (tp, j) in &judged {
@@ -244,7 +246,7 @@ impl Pipeline {
             }
         }
         let batch = self.chain.build(
-            &judged,
+            &mut judged,
             mode,
             &previously_quarantined,
             ingested_ms,
@@ -268,10 +270,7 @@ impl Pipeline {
             started,
         } = prepared;
         clock.lap("queued"); // prepared -> write started (waiting for the previous batch)
-        let events_table = match mode {
-            Mode::Live => "ingest_events",
-            Mode::Replay { .. } => "ingest_replay_events",
-        };
+        let events_table = mode.events_table;
         let outcome = std::mem::take(&mut batch.outcome);
         let latencies = std::mem::take(&mut batch.latencies);
         protocol::write(
@@ -284,7 +283,7 @@ impl Pipeline {
         .await?;
 
         let now_ms = chrono::Utc::now().timestamp_millis();
-        if matches!(mode, Mode::Live) {
+        if mode.records_gaps_and_latency {
             for published in latencies {
                 metrics::publish_to_queryable(((now_ms - published).max(0) as f64) / 1000.0);
             }

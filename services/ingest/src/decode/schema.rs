@@ -122,8 +122,9 @@ fn groups_of(field: &RecordField, pii: Option<Pii>) -> Result<Option<Groups>, St
 }
 
 /// A decoded leaf value. Strings own their data; everything else is a copy.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub enum Scalar {
+    #[default]
     Null,
     Bool(bool),
     Int(i64),
@@ -350,6 +351,15 @@ pub(crate) fn leaf_kind(schema: &Schema) -> Option<(Kind, Option<Vec<String>>)> 
         Schema::TimestampMillis | Schema::LocalTimestampMillis => (Kind::TimestampMillis, None),
         _ => return None,
     })
+}
+
+/// How many payload leaves (cells) a reader type contributes: the leaves [`plan_for`] collects
+/// for it, so the compiled resolution numbers its cells by the same walk as the reader layout.
+pub(crate) fn leaf_count(schema: &Schema) -> usize {
+    let mut leaves = Vec::new();
+    // A reader schema's subtrees were planned without error when it loaded.
+    let _ = plan_for(schema, "", None, false, &mut leaves);
+    leaves.len()
 }
 
 fn plan_for(

@@ -57,9 +57,12 @@ impl Layout {
              PARTITION BY toYYYYMM(toDateTime(intDiv(occurred_at, 1000)))\n\
              ORDER BY (topic, la_code, entity_id, entity_version, partition, offset);\n\n\
              -- Current state: the highest entity_version per entity wins, never the latest arrival.\n\
-             -- Deletes are rows with is_deleted = 1; read with FINAL and filter them out.\n\
-             CREATE TABLE IF NOT EXISTS {database}.{t}_current\n(\n{cols})\n\
+             -- Deletes are rows with is_deleted = 1; read with FINAL and filter them out. Same columns\n\
+             -- as history; one partition (a current engine would inherit history's monthly one, and\n\
+             -- versions in different partitions never collapse).\n\
+             CREATE TABLE IF NOT EXISTS {database}.{t}_current AS {database}.{t}_history\n\
              ENGINE = ReplacingMergeTree(entity_version)\n\
+             PARTITION BY tuple()\n\
              ORDER BY (topic, la_code, entity_id);\n",
             t = self.table
         )

@@ -17,6 +17,7 @@ pub mod validate;
 pub mod versions;
 
 /// One record after decoding and judging.
+#[derive(Clone)]
 pub struct Judged<'a> {
     pub raw: &'a RawRecord,
     pub schema_id: u32,
@@ -29,15 +30,28 @@ pub struct Judged<'a> {
     pub dlq_detail: Option<String>,
 }
 
-/// Decodes and validates one record: framing, the compiled resolution of its writer schema id
-/// (`resolution`: unknown or unusable ids are verdicts), the envelope rules and the entity's
-/// rules. Version safety comes after, for the whole batch ([`versions::apply_version_safety`]).
+/// Decodes and validates one record: [`decode`], then [`validate`] when it decoded. Version
+/// safety comes after, for the whole batch ([`versions::apply_version_safety`]).
 pub fn judge<'a>(
     raw: &'a RawRecord,
     resolution: impl FnOnce(u32) -> Result<Arc<Result<Resolution, String>>, DecodeFailure>,
     schema: &ReaderSchema,
     rules: &RuleSet,
     councils: &LocalAuthorities,
+) -> Judged<'a> {
+    let mut judged = decode(raw, resolution);
+    if judged.decoded {
+        validate(&mut judged, schema, rules, councils);
+    }
+    judged
+}
+
+/// Decodes one record: framing, the compiled resolution of its writer schema id (`resolution`:
+/// unknown or unusable ids are verdicts) and the body into the envelope and payload cells. A
+/// record that does not decode comes back with its quarantine finding and `decoded == false`.
+pub fn decode<'a>(
+    raw: &'a RawRecord,
+    resolution: impl FnOnce(u32) -> Result<Arc<Result<Resolution, String>>, DecodeFailure>,
 ) -> Judged<'a> {
     let mut judged = Judged {
         raw,
@@ -102,10 +116,20 @@ pub fn judge<'a>(
     judged.env = Envelope::from_scalars(&decoded.envelope);
     judged.has_payload = decoded.has_payload;
     judged.cells = decoded.cells;
+    judged
+}
+
+/// Validates a decoded record: the envelope rules, then the entity's rules on its payload
+/// (which normalise cells in place: enum spellings, Eircodes).
+pub fn validate(
+    judged: &mut Judged<'_>,
+    schema: &ReaderSchema,
+    rules: &RuleSet,
+    councils: &LocalAuthorities,
+) {
     judged.findings = check_envelope(&mut judged.env, judged.has_payload, councils);
     if judged.has_payload {
         let payload_findings = check_payload(schema, rules, &mut judged.cells);
         judged.findings.extend(payload_findings);
     }
-    judged
 }

@@ -124,10 +124,7 @@ async fn replay(
     // Only what the live consumer has recorded: never race it for records it has not seen.
     let recorded = next_offsets(pipeline.clickhouse(), &topics).await?;
     let consumer = replay_consumer(settings, replay_id)?;
-    let mode = Mode::Replay {
-        replay_id: replay_id.to_string(),
-        to_dlq: request.kind == ReplayKind::Range,
-    };
+    let mode = Mode::replay(replay_id, request.kind == ReplayKind::Range);
     let mut progress = Progress::new(replay_id);
     match request.kind {
         ReplayKind::Dlq => {

@@ -5,7 +5,7 @@
 use apache_avro::schema::{RecordSchema, ResolvedSchema, Schema, UuidSchema};
 
 use super::{Conv, Node, Out, Read, Resolution};
-use crate::decode::schema::{leaf_kind, Kind, ReaderSchema, Scalar, ENVELOPE_FIELDS};
+use crate::decode::schema::{leaf_count, leaf_kind, Kind, ReaderSchema, Scalar, ENVELOPE_FIELDS};
 
 struct Compiler<'w> {
     names: &'w std::collections::HashMap<apache_avro::schema::Name, &'w Schema>,
@@ -30,22 +30,6 @@ impl Resolution {
             root,
             cells: reader.leaves.len(),
         })
-    }
-}
-
-/// How many payload leaves a reader type contributes (exactly as `schema::plan_for` counts).
-fn leaves_of(reader: &Schema) -> usize {
-    match reader {
-        Schema::Record(r) => r.fields.iter().map(|f| leaves_of(&f.schema)).sum(),
-        Schema::Union(u) => u.variants().iter().map(leaves_of).sum(),
-        Schema::Array(a) => leaves_of(&a.items),
-        Schema::Map(_)
-        | Schema::Bytes
-        | Schema::Fixed(_)
-        | Schema::Decimal(_)
-        | Schema::Null
-        | Schema::Ref { .. } => 0,
-        other => usize::from(leaf_kind(other).is_some()),
     }
 }
 
@@ -228,7 +212,7 @@ impl<'w> Compiler<'w> {
     fn node(&self, writer: &Schema, reader: &Schema, cursor: &mut usize) -> Result<Node, String> {
         let writer = self.deref(writer)?;
         let start = *cursor;
-        let width = leaves_of(reader);
+        let width = leaf_count(reader);
         if let Schema::Union(u) = writer {
             let mut branches = Vec::with_capacity(u.variants().len());
             let mut any = false;
@@ -280,7 +264,7 @@ impl<'w> Compiler<'w> {
                 let mut at = start;
                 for rf in &rr.fields {
                     starts.push(at);
-                    at += leaves_of(&rf.schema);
+                    at += leaf_count(&rf.schema);
                 }
                 let mut seen = vec![false; rr.fields.len()];
                 let mut fields = Vec::with_capacity(wr.fields.len());
@@ -423,7 +407,7 @@ fn default_cells(
     out: &mut Vec<(Out, Scalar)>,
 ) -> Result<(), String> {
     let start = *cursor;
-    let width = leaves_of(reader);
+    let width = leaf_count(reader);
     *cursor = start + width;
     if json.is_null() || width == 0 {
         return Ok(()); // cells start as Null
@@ -439,7 +423,7 @@ fn default_cells(
             for f in &r.fields {
                 match map.get(&f.name).or(f.default.as_ref()) {
                     Some(v) => default_cells(&f.schema, v, &mut c, out)?,
-                    None => c += leaves_of(&f.schema),
+                    None => c += leaf_count(&f.schema),
                 }
             }
             Ok(())

@@ -1,0 +1,476 @@
+//! The consumer loop: batches records, hands them to the pipeline, and keeps the consumer's
+//! position equal to ClickHouse's offset of record.
+//!
+//! Positioning is defensive in two layers: on every (re)assignment, and after every failed batch, the
+//! partitions are paused, the offsets of record are re-read and the consumer seeks there; and a
+//! per-partition `next` guard drops any record below the position already taken (records fetched
+//! before a seek, or re-delivered after one), so a record is never batched twice.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lgma_core::ops::Readiness;
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
+use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, info_span, warn, Instrument};
+
+use crate::chain::Mode;
+use crate::config::{Assignment, Settings};
+use crate::encode::BatchOutcome;
+use crate::pipeline::Pipeline;
+use crate::source::{Gap, RawRecord};
+use crate::{metrics, Result};
+
+mod position;
+
+/// Flags a rebalance for the loop, which repositions every assigned partition before accepting records.
+pub struct IngestContext {
+    rebalanced: Arc<AtomicBool>,
+    writing: Arc<WriteGate>,
+}
+
+/// Whether a batch is being written. A revocation waits for it (see `pre_rebalance`): the new
+/// owner of a partition reads the offset of record, which must include every batch we started.
+#[derive(Default)]
+pub struct WriteGate {
+    busy: std::sync::Mutex<bool>,
+    idle: std::sync::Condvar,
+}
+
+impl WriteGate {
+    fn set(&self, busy: bool) {
+        if let Ok(mut b) = self.busy.lock() {
+            *b = busy;
+        }
+        self.idle.notify_all();
+    }
+
+    /// Blocks until no batch is being written (bounded: a stuck write must not wedge the group).
+    fn wait_idle(&self, limit: Duration) {
+        let Ok(guard) = self.busy.lock() else {
+            return;
+        };
+        let _ = self.idle.wait_timeout_while(guard, limit, |busy| *busy);
+    }
+}
+
+impl ClientContext for IngestContext {
+    /// librdkafka statistics (every `statistics.interval.ms`) carry the per-partition lag.
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        for (name, topic) in &statistics.topics {
+            for (partition, p) in &topic.partitions {
+                if *partition >= 0 && p.consumer_lag >= 0 {
+                    metrics::lag(name, *partition, p.consumer_lag);
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for IngestContext {
+    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(_) = rebalance {
+            // Runs on the thread polling the consumer; the write task runs on another worker.
+            self.writing.wait_idle(Duration::from_secs(120));
+        }
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                info!(partitions = tpl.count(), "partitions assigned");
+                self.rebalanced.store(true, Ordering::Release);
+            }
+            Rebalance::Revoke(tpl) => {
+                info!(partitions = tpl.count(), "partitions revoked");
+                self.rebalanced.store(true, Ordering::Release);
+            }
+            Rebalance::Error(e) => warn!(error = %e, "rebalance error"),
+        }
+    }
+}
+
+type TopicPartition = (String, i32);
+
+pub struct Ingest {
+    settings: Settings,
+    pipeline: Arc<Pipeline>,
+    consumer: StreamConsumer<IngestContext>,
+    rebalanced: Arc<AtomicBool>,
+    /// Next offset to accept per assigned partition; absent = not positioned yet (drop records).
+    next: HashMap<TopicPartition, i64>,
+    /// Manual assignment: every partition of the configured topics (no group coordination).
+    manual: Option<Vec<TopicPartition>>,
+    batch: Vec<RawRecord>,
+    batch_bytes: usize,
+    batch_started: Option<Instant>,
+    failures: u32,
+    /// The batch being written while the next one is consumed and prepared (at most one).
+    in_flight: Option<tokio::task::JoinHandle<Result<BatchOutcome>>>,
+    writing: Arc<WriteGate>,
+    /// Missing offset ranges found while filling `batch`; recorded with it (see [`Gap`]).
+    gaps: Vec<Gap>,
+    /// The last offset jump re-read because the broker still held part of it: (partition, the
+    /// expected offset, how often). A jump that persists after [`MAX_REFETCH`] re-reads is loss.
+    refetched: Option<(TopicPartition, i64, u32)>,
+    /// Loss recorded by this instance, per (topic, partition): ranges and records, for `/ready`.
+    losses: std::collections::BTreeMap<TopicPartition, (u64, u64)>,
+    readiness: Readiness,
+}
+
+/// Re-reads of one offset jump before it is recorded as loss (a fetch that skips records the
+/// broker still holds is retried; one that keeps skipping them cannot read them either).
+const MAX_REFETCH: u32 = 3;
+
+impl Ingest {
+    pub fn new(settings: Settings, pipeline: Arc<Pipeline>) -> Result<Self> {
+        let rebalanced = Arc::new(AtomicBool::new(false));
+        let writing = Arc::new(WriteGate::default());
+        let config = settings.kafka.client_config_with(&[
+            ("group.id", &settings.group_id),
+            ("enable.auto.commit", "false"),
+            ("enable.auto.offset.store", "false"),
+            ("auto.offset.reset", "earliest"),
+            ("session.timeout.ms", "10000"),
+            ("heartbeat.interval.ms", "1000"),
+            // Bounded memory while paused or slow: at most ~32 MiB prefetched.
+            ("queued.max.messages.kbytes", "32768"),
+            ("statistics.interval.ms", "5000"),
+        ]);
+        let consumer: StreamConsumer<IngestContext> =
+            config.create_with_context(IngestContext {
+                rebalanced: rebalanced.clone(),
+                writing: writing.clone(),
+            })?;
+        let topics: Vec<String> = pipeline.chain.topics.keys().cloned().collect();
+        let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+        let manual = match settings.assignment {
+            Assignment::Group => {
+                consumer.subscribe(&refs)?;
+                info!(topics = ?topics, group = %settings.group_id, "subscribed");
+                None
+            }
+            Assignment::Manual => {
+                let mut partitions = Vec::new();
+                for topic in &topics {
+                    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+                    for t in metadata.topics() {
+                        for p in t.partitions() {
+                            partitions.push((t.name().to_string(), p.id()));
+                        }
+                    }
+                }
+                info!(
+                    partitions = partitions.len(),
+                    "manual assignment of every partition"
+                );
+                rebalanced.store(true, Ordering::Release);
+                Some(partitions)
+            }
+        };
+        Ok(Self {
+            settings,
+            pipeline,
+            consumer,
+            rebalanced,
+            next: HashMap::new(),
+            manual,
+            batch: Vec::new(),
+            batch_bytes: 0,
+            batch_started: None,
+            failures: 0,
+            in_flight: None,
+            writing,
+            gaps: Vec::new(),
+            refetched: None,
+            losses: std::collections::BTreeMap::new(),
+            readiness: Readiness::default(),
+        })
+    }
+
+    pub async fn run(mut self, shutdown: CancellationToken, readiness: Readiness) -> Result<()> {
+        readiness.set(true);
+        self.readiness = readiness;
+        let max_wait = Duration::from_millis(self.settings.batch.max_wait_ms);
+        loop {
+            if self.rebalanced.swap(false, Ordering::AcqRel) {
+                self.discard_batch("rebalance");
+                self.settle().await;
+                self.pipeline.forget_versions();
+                self.reposition(&shutdown).await;
+            }
+            let wait = match self.batch_started {
+                Some(t) => max_wait.saturating_sub(t.elapsed()),
+                None => Duration::from_millis(200),
+            };
+            let received = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                received = tokio::time::timeout(wait, self.consumer.recv()) => match received {
+                    Ok(Ok(message)) => Some(owned(&message)),
+                    Ok(Err(e)) => {
+                        warn!(error = %e, "kafka consumer error");
+                        None
+                    }
+                    Err(_) => None, // timeout: maybe flush below
+                },
+            };
+            if let Some(record) = received {
+                self.accept(record);
+            }
+            // A finished write is settled at once (offset hint, loss report), not when the next
+            // batch happens to flush.
+            if self.in_flight.as_ref().is_some_and(|h| h.is_finished()) && !self.settle().await {
+                self.failed("batch write failed", &shutdown).await;
+            }
+            let due = self.batch_started.is_some_and(|t| t.elapsed() >= max_wait);
+            if due
+                || self.batch.len() >= self.settings.batch.max_rows
+                || self.batch_bytes >= self.settings.batch.max_bytes
+            {
+                self.flush(&shutdown).await;
+            }
+        }
+        info!("shutting down: flushing the last batch");
+        if !self.batch.is_empty() && !self.rebalanced.load(Ordering::Acquire) {
+            self.flush(&CancellationToken::new()).await;
+        }
+        self.settle().await;
+        Ok(())
+    }
+
+    fn accept(&mut self, record: RawRecord) {
+        let tp = (record.topic.clone(), record.partition);
+        let Some(next) = self.next.get_mut(&tp) else {
+            return; // not positioned yet: it will be re-read after the seek
+        };
+        let offset = record.offset;
+        if offset < *next {
+            return; // already batched or recorded
+        }
+        if offset > *next {
+            let expected = *next;
+            if self.refetch_instead(&tp, expected, offset) {
+                return;
+            }
+            warn!(
+                topic = %tp.0,
+                partition = tp.1,
+                first_missing = expected,
+                last_missing = offset - 1,
+                records = offset - expected,
+                "RECORDS LOST: the broker no longer holds these offsets; recording the range in the offset of record"
+            );
+            self.gaps.push(Gap {
+                topic: tp.0.clone(),
+                partition: tp.1,
+                first: expected,
+                last: offset - 1,
+            });
+        }
+        let Some(next) = self.next.get_mut(&tp) else {
+            return;
+        };
+        *next = offset + 1;
+        self.batch_bytes += record.size();
+        self.batch.push(record);
+        if self.batch_started.is_none() {
+            tracing::debug!(topic = %tp.0, partition = tp.1, offset, "first record of a batch");
+            self.batch_started = Some(Instant::now());
+        }
+    }
+
+    /// An offset jump: if the broker still holds part of the missing range (its log starts
+    /// before `offset`), the fetch skipped records; re-read from the offset of record instead of
+    /// calling them lost (at most [`MAX_REFETCH`] times for the same jump). Returns true if so.
+    fn refetch_instead(&mut self, tp: &TopicPartition, expected: i64, offset: i64) -> bool {
+        let low = match self
+            .consumer
+            .fetch_watermarks(&tp.0, tp.1, Duration::from_secs(5))
+        {
+            Ok((low, _high)) => low,
+            Err(e) => {
+                warn!(topic = %tp.0, partition = tp.1, error = %e, "cannot read the log start; treating the jump as loss");
+                return false;
+            }
+        };
+        if low >= offset {
+            return false; // everything before `offset` is gone from the broker
+        }
+        let attempts = match &self.refetched {
+            Some((seen, at, n)) if seen == tp && *at == expected => *n,
+            _ => 0,
+        };
+        if attempts >= MAX_REFETCH {
+            warn!(topic = %tp.0, partition = tp.1, expected, offset, log_start = low, "the broker keeps skipping offsets it claims to hold");
+            return false;
+        }
+        self.refetched = Some((tp.clone(), expected, attempts + 1));
+        warn!(topic = %tp.0, partition = tp.1, expected, offset, log_start = low, "fetch skipped records the broker still holds; re-reading from the offset of record");
+        self.rebalanced.store(true, Ordering::Release);
+        true
+    }
+
+    /// Keeps `/ready`'s detail line in step with the loss this instance has recorded.
+    fn note_losses(&mut self, gaps: &[Gap]) {
+        if gaps.is_empty() {
+            return;
+        }
+        for gap in gaps {
+            let entry = self
+                .losses
+                .entry((gap.topic.clone(), gap.partition))
+                .or_default();
+            entry.0 += 1;
+            entry.1 += gap.records();
+        }
+        let records: u64 = self.losses.values().map(|(_, r)| r).sum();
+        let ranges: u64 = self.losses.values().map(|(n, _)| n).sum();
+        let partitions: Vec<String> = self
+            .losses
+            .iter()
+            .map(|((t, p), (_, r))| format!("{t}[{p}]: {r}"))
+            .collect();
+        self.readiness.set_detail(format!(
+            "RECORDS LOST: {records} in {ranges} missing ranges since start ({}); ranges in lgma.ingest_losses, check with `lgma-ingest reconcile`",
+            partitions.join(", ")
+        ));
+    }
+
+    fn discard_batch(&mut self, why: &str) {
+        if !self.batch.is_empty() {
+            info!(
+                records = self.batch.len(),
+                why, "discarding unwritten batch; it will be re-read"
+            );
+        }
+        self.batch.clear();
+        self.gaps.clear();
+        self.batch_bytes = 0;
+        self.batch_started = None;
+    }
+
+    /// Prepares the batch (while the previous one is still being written), then waits for the
+    /// previous write and starts this one. Batches are recorded strictly in order: if the previous
+    /// write failed, this batch is dropped unwritten and everything is re-read from the offsets of
+    /// record.
+    async fn flush(&mut self, shutdown: &CancellationToken) {
+        if self.batch.is_empty() {
+            self.batch_started = None;
+            return;
+        }
+        let records = std::mem::take(&mut self.batch);
+        let gaps = std::mem::take(&mut self.gaps);
+        self.batch_bytes = 0;
+        if let Some(t) = self.batch_started.take() {
+            metrics::phase("fill", t.elapsed().as_secs_f64());
+        }
+        let span = info_span!("batch", records = records.len());
+        let prepared = self
+            .pipeline
+            .prepare(&records, &Mode::live())
+            .instrument(span.clone())
+            .await;
+        let t = Instant::now();
+        let previous_ok = self.settle().await;
+        metrics::phase("wait_previous", t.elapsed().as_secs_f64());
+        match (previous_ok, prepared) {
+            (true, Ok(mut prepared)) => {
+                prepared.record_gaps(&self.pipeline.chain, gaps);
+                let pipeline = self.pipeline.clone();
+                self.writing.set(true);
+                let gate = self.writing.clone();
+                self.in_flight = Some(tokio::spawn(
+                    async move {
+                        let result = pipeline.write(prepared).await;
+                        gate.set(false);
+                        result
+                    }
+                    .instrument(span),
+                ));
+            }
+            (true, Err(e)) => self.failed(&e.to_string(), shutdown).await,
+            // The previous batch failed (already logged): this one is dropped, re-read later.
+            (false, _) => self.failed("previous batch failed", shutdown).await,
+        }
+    }
+
+    /// Waits for the batch being written, if any; on success commits its offsets as a hint.
+    /// Returns false if it failed.
+    async fn settle(&mut self) -> bool {
+        let Some(handle) = self.in_flight.take() else {
+            return true;
+        };
+        let result = handle.await;
+        self.writing.set(false);
+        match result {
+            Ok(Ok(outcome)) => {
+                self.failures = 0;
+                self.note_losses(&outcome.gaps);
+                let mut tpl = TopicPartitionList::new();
+                for ((topic, partition), offset) in &outcome.last_offsets {
+                    let _ = tpl.add_partition_offset(topic, *partition, Offset::Offset(offset + 1));
+                }
+                // A hint only: the offset of record is in ClickHouse.
+                let t = Instant::now();
+                if let Err(e) = self.consumer.commit(&tpl, CommitMode::Async) {
+                    warn!(error = %e, "async offset commit failed (hint only)");
+                }
+                metrics::phase("commit", t.elapsed().as_secs_f64());
+                info!(
+                    rows = outcome.rows,
+                    accepted = outcome.accepted,
+                    warned = outcome.warned,
+                    quarantined = outcome.quarantined,
+                    "batch written"
+                );
+                true
+            }
+            Ok(Err(e)) => {
+                warn!(error = %e, "batch write failed");
+                false
+            }
+            Err(e) => {
+                warn!(error = %e, "batch write task failed");
+                false
+            }
+        }
+    }
+
+    /// After a failed batch: nothing more of it is recorded; pause, back off, forget remembered
+    /// versions, re-read the offsets of record and resume from there.
+    async fn failed(&mut self, error: &str, shutdown: &CancellationToken) {
+        metrics::batch_failed();
+        self.failures += 1;
+        let backoff = backoff(self.failures);
+        warn!(
+            error,
+            retry_in_ms = backoff.as_millis() as u64,
+            "batch failed; nothing recorded, re-reading offsets of record"
+        );
+        self.discard_batch("batch failed");
+        self.pipeline.forget_versions();
+        self.pause_all();
+        self.idle(backoff, shutdown).await;
+        self.reposition(shutdown).await;
+    }
+}
+
+fn owned(message: &rdkafka::message::BorrowedMessage<'_>) -> RawRecord {
+    RawRecord {
+        topic: message.topic().to_string(),
+        partition: message.partition(),
+        offset: message.offset(),
+        key: message.key().map(<[u8]>::to_vec),
+        value: message.payload().map(<[u8]>::to_vec),
+    }
+}
+
+fn backoff(attempt: u32) -> Duration {
+    let ms = 250u64.saturating_mul(1 << attempt.min(7));
+    Duration::from_millis(ms.min(30_000))
+}
