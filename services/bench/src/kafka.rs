@@ -108,12 +108,10 @@ impl TopicSet {
                 "--bootstrap",
                 &self.settings.kafka.bootstrap_servers,
             ])
-            .args([
-                "--suffix",
-                &self.suffix,
-                "--partitions",
-                &partitions.to_string(),
-            ]);
+            // `--suffix=` in one word: the suffix starts with `-`, which argparse would take for
+            // an option.
+            .arg(format!("--suffix={}", self.suffix))
+            .args(["--partitions", &partitions.to_string()]);
         for name in names {
             cmd.args(["--only", name]);
         }

@@ -6,6 +6,7 @@
 //! - [`kafka`], [`scratch`], [`ingest`], [`procfs`]: the pieces the runner drives on the stack.
 //! - [`report`]: the table, ratios and targets.
 
+pub mod alloc_count;
 pub mod chain;
 pub mod corpus;
 pub mod error;

@@ -147,6 +147,17 @@ impl Figures {
         let ratios = self.ratios();
         let ratio = |i: usize| ratios.get(i).and_then(|r| r.1);
         let chain = self.stages.as_ref().map(StageCosts::chain_events_per_sec);
+        let allocs = self.stages.as_ref().and_then(|s| s.allocs_per_accepted);
+        let cpu_per_m = self
+            .pipeline1
+            .filter(|p| p.events > 0)
+            .map(|p| p.cpu_secs * 1e6 / p.events as f64);
+        let python_cpu_ratio = self
+            .python
+            .filter(|p| p.events > 0)
+            .map(|p| p.cpu_secs * 1e6 / p.events as f64)
+            .zip(cpu_per_m)
+            .map(|(py, ours)| py / ours);
         let p99 = self.latency.map(|l| l.p99_ms / 1000.0);
         let rss = [
             self.pipeline1.map(|p| p.peak_rss),
@@ -190,18 +201,39 @@ impl Figures {
                 &|c| c >= 300_000.0,
             ),
             t(
+                "allocations per accepted event (in-process chain)",
+                "<= 10",
+                allocs,
+                allocs.map_or("n/a".into(), |a| format!("{a:.1}")),
+                &|a| a <= 10.0,
+            ),
+            t(
+                "live ingest CPU (1 instance)",
+                "<= 5 CPU-s per million events",
+                cpu_per_m,
+                cpu_per_m.map_or("n/a".into(), |c| format!("{c:.1} CPU-s per million")),
+                &|c| c <= 5.0,
+            ),
+            t(
+                "CPU per event vs Python baseline",
+                ">= 10x less",
+                python_cpu_ratio,
+                python_cpu_ratio.map_or("n/a".into(), |r| format!("{r:.1}x less")),
+                &|r| r >= 10.0,
+            ),
+            t(
                 "p99 publish -> queryable",
-                "<= 1.5 s",
+                "<= 1.0 s",
                 p99,
                 p99.map_or("n/a".into(), |s| format!("{s:.2} s")),
-                &|s| s <= 1.5,
+                &|s| s <= 1.0,
             ),
             t(
                 "peak RSS of lgma-ingest",
-                "<= 256 MB",
+                "<= 200 MB",
                 rss,
                 rss.map_or("n/a".into(), |m| format!("{m:.0} MB")),
-                &|m| m <= 256.0,
+                &|m| m <= 200.0,
             ),
         ]
     }
@@ -242,6 +274,15 @@ impl Figures {
             row(
                 "in-process chain, per core",
                 format!("{} events/s", n(s.chain_events_per_sec())),
+            );
+            row(
+                "in-process chain, heap allocations per accepted event",
+                s.allocs_per_accepted.map_or("n/a".into(), |a| {
+                    format!(
+                        "{a:.1} ({} of {} events accepted or warned)",
+                        s.accepted, s.events
+                    )
+                }),
             );
         }
         if let Some(secs) = self.publish_secs {

@@ -19,9 +19,6 @@ pub struct BatchSeen {
     pub published: Vec<i64>,
 }
 
-/// Migrations that create nothing the ingest path writes (the smoke table).
-const SKIPPED: &[&str] = &["0002_smoke.sql"];
-
 /// Rewrites `lgma.` qualifiers (not `xlgma.` or `lgma_x.`) to `<db>.`.
 pub fn rename_database(sql: &str, db: &str) -> String {
     let mut out = String::with_capacity(sql.len() + 64);
@@ -100,11 +97,6 @@ impl ClickHouse {
         let mut files: Vec<_> = std::fs::read_dir(migrations)?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|x| x == "sql"))
-            .filter(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| !SKIPPED.contains(&n))
-            })
             .collect();
         files.sort();
         for file in files {

@@ -51,17 +51,79 @@ impl StatutoryCalendar {
         md >= (p.from_month, p.from_day) || md <= (p.to_month, p.to_day)
     }
 
-    /// The day `days` counted days after `start`, not counting excluded days.
+    /// The day `days` counted days after `start`, not counting excluded days. Constant time: a
+    /// jump to the first day that could be it, corrected by the excluded days it crossed (a
+    /// handful of jumps at most, whatever the period).
     pub fn add_counted_days(&self, start: NaiveDate, days: u32) -> NaiveDate {
+        let target = self.counted(start) + i64::from(days);
         let mut day = start;
-        let mut counted = 0;
-        while counted < days {
-            day = day + Days::new(1);
-            if !self.is_excluded(day) {
-                counted += 1;
+        let mut missing = i64::from(days);
+        // `day` never passes the answer: a day adds at most one counted day.
+        while missing > 0 {
+            match day.checked_add_days(Days::new(missing.unsigned_abs())) {
+                Some(next) => day = next,
+                None => return day,
             }
+            missing = target - self.counted(day);
         }
         day
+    }
+
+    /// A running count of the days that are not excluded, up to and including `day` (only
+    /// differences mean anything): days since the common era minus the excluded days before the
+    /// year and in it so far, by arithmetic on ordinals.
+    fn counted(&self, day: NaiveDate) -> i64 {
+        let year = i64::from(day.year());
+        let common = self.excluded_in_year(2001, 365);
+        let leap = self.excluded_in_year(2000, 366);
+        // Leap years in any consistent prefix: f(n) - f(n - 1) = 1 exactly when n is a leap year.
+        let f = |n: i64| n.div_euclid(4) - n.div_euclid(100) + n.div_euclid(400);
+        let before_year = year * common + f(year - 1) * (leap - common);
+        let excluded = before_year + self.excluded_in_year(day.year(), day.ordinal());
+        i64::from(day.num_days_from_ce()) - excluded
+    }
+
+    /// Excluded days of `year` from 1 January up to and including day `ordinal` of it: the days
+    /// on or after the period's start plus those on or before its end (as [`Self::is_excluded`]),
+    /// less those counted twice.
+    fn excluded_in_year(&self, year: i32, ordinal: u32) -> i64 {
+        let p = &self.excluded_period;
+        let ordinal = i64::from(ordinal);
+        let year_len = if NaiveDate::from_ymd_opt(year, 2, 29).is_some() {
+            366
+        } else {
+            365
+        };
+        let days_in = |month: u32| -> u32 {
+            (28..=31)
+                .rev()
+                .find(|d| NaiveDate::from_ymd_opt(year, month, *d).is_some())
+                .unwrap_or(0)
+        };
+        // The first ordinal with (month, day) >= (m, d), and the last with (month, day) <= (m, d).
+        let first_on_or_after = |m: u32, d: u32| -> i64 {
+            match NaiveDate::from_ymd_opt(year, m, d) {
+                Some(date) => i64::from(date.ordinal()),
+                None if m >= 12 => year_len + 1,
+                None => NaiveDate::from_ymd_opt(year, m + 1, 1)
+                    .map_or(year_len + 1, |date| i64::from(date.ordinal())),
+            }
+        };
+        let last_on_or_before = |m: u32, d: u32| -> i64 {
+            if m == 0 {
+                return 0;
+            }
+            match NaiveDate::from_ymd_opt(year, m, d.min(days_in(m))) {
+                Some(date) if d > 0 => i64::from(date.ordinal()),
+                _ => first_on_or_after(m, 1) - 1,
+            }
+        };
+        let from = first_on_or_after(p.from_month, p.from_day);
+        let to = last_on_or_before(p.to_month, p.to_day);
+        let on_or_after_from = (ordinal - from + 1).max(0);
+        let on_or_before_to = ordinal.min(to).max(0);
+        let both = (ordinal.min(to) - from + 1).max(0);
+        on_or_after_from + on_or_before_to - both
     }
 
     /// Decision due date for an application validly received on `received`.
@@ -83,16 +145,10 @@ impl StatutoryCalendar {
         self.add_counted_days(requested, calendar_days)
     }
 
-    /// Counted (non-excluded) days from `from` to `to`; negative when `to` is earlier.
+    /// Counted (non-excluded) days from `from` to `to`; negative when `to` is earlier. Constant
+    /// time (see [`Self::add_counted_days`]).
     pub fn counted_days_between(&self, from: NaiveDate, to: NaiveDate) -> i64 {
-        if to < from {
-            return -self.counted_days_between(to, from);
-        }
-        from.iter_days()
-            .skip(1)
-            .take_while(|d| *d <= to)
-            .filter(|d| !self.is_excluded(*d))
-            .count() as i64
+        self.counted(to) - self.counted(from)
     }
 }
 
@@ -110,6 +166,57 @@ mod tests {
     fn eight_weeks_outside_christmas_is_56_days() {
         let cal = StatutoryCalendar::embedded().expect("calendar loads");
         assert_eq!(cal.decision_due(d(2024, 3, 1)), d(2024, 4, 26));
+    }
+
+    /// The arithmetic agrees with walking the calendar day by day, across leap years, year ends
+    /// and every period length the calendar uses.
+    #[test]
+    fn constant_time_counts_match_the_day_by_day_walk() {
+        let cal = StatutoryCalendar::embedded().expect("calendar loads");
+        let walk_add = |start: NaiveDate, days: u32| {
+            let mut day = start;
+            let mut counted = 0;
+            while counted < days {
+                day = day + Days::new(1);
+                if !cal.is_excluded(day) {
+                    counted += 1;
+                }
+            }
+            day
+        };
+        let walk_between = |from: NaiveDate, to: NaiveDate| {
+            let (a, b, sign) = if to < from {
+                (to, from, -1)
+            } else {
+                (from, to, 1)
+            };
+            sign * a
+                .iter_days()
+                .skip(1)
+                .take_while(|d| *d <= b)
+                .filter(|d| !cal.is_excluded(*d))
+                .count() as i64
+        };
+        let mut start = d(2019, 10, 1);
+        while start < d(2025, 3, 1) {
+            for days in [0, 1, 7, 35, 56, 61, 119, 400] {
+                let due = cal.add_counted_days(start, days);
+                assert_eq!(due, walk_add(start, days), "{start} + {days}");
+            }
+            for span in [0i64, 1, 9, 40, 90, 800] {
+                let other = start + chrono::Duration::days(span);
+                assert_eq!(
+                    cal.counted_days_between(start, other),
+                    walk_between(start, other),
+                    "{start} .. {other}"
+                );
+                assert_eq!(
+                    cal.counted_days_between(other, start),
+                    walk_between(other, start)
+                );
+            }
+            start = start + Days::new(3);
+        }
     }
 
     #[test]

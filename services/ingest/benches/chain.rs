@@ -6,49 +6,26 @@
 //! events/s/core target is about. `encode/*` compares the encoders the pipeline uses now with the
 //! generic ones it used before (apache-avro `Value` tree + writer per record; serde per key).
 
-use std::collections::HashMap;
 use std::hint::black_box;
 use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use lgma_ingest::chain::Chain;
+use lgma_ingest::chain::offline;
 use lgma_ingest::config::Settings;
 use lgma_ingest::encode::reference::{avro_cell, write_json_row};
-use lgma_ingest::source::RawRecord;
 use lgma_sim::encode::Encoder;
-use lgma_sim::{Generator, GeneratorConfig, Topic};
+use lgma_sim::{Generator, GeneratorConfig};
 
 const SAMPLE: usize = 5_000;
 
 #[allow(clippy::expect_used)]
 fn chain(c: &mut Criterion) {
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let settings = Settings::in_repo(&repo);
-    let chain = Chain::new(&settings).expect("chain");
-    for tp in chain.topics.values() {
-        tp.set_enriched_id(1);
-    }
+    let chain = offline::chain(&Settings::in_repo(&repo), 1).expect("chain");
     let encoder = Encoder::offline().expect("encoder");
-    let mut writers = HashMap::new();
-    for topic in Topic::ALL {
-        writers.insert(
-            encoder.schema_id(topic).expect("id"),
-            encoder.schema(topic).expect("schema").clone(),
-        );
-    }
+    let writers = offline::writers(&encoder).expect("writers");
     let mut generator = Generator::new(42, GeneratorConfig::default()).expect("generator");
-    let records: Vec<RawRecord> = (0..SAMPLE as i64)
-        .map(|offset| {
-            let e = generator.next_event();
-            RawRecord {
-                topic: e.topic.name().to_string(),
-                partition: 0,
-                offset,
-                key: Some(e.key.clone().into_bytes()),
-                value: Some(encoder.encode(&e).expect("encodes")),
-            }
-        })
-        .collect();
+    let records = offline::raw_records(&encoder, &mut generator, SAMPLE).expect("encodes");
     let ms = 1_700_000_000_000;
 
     let mut g = c.benchmark_group("chain");

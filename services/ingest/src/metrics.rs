@@ -79,17 +79,35 @@ pub fn init(topics: &[String]) {
     let _ = histogram!("lgma_ingest_batch_rows");
 }
 
-/// One judged record: its verdict and the rules it broke (empty when accepted).
-pub fn event(topic: &str, la_code: &str, verdict: &'static str, rules: &[&str]) {
-    counter!("lgma_ingest_events_total", "topic" => topic.to_string(), "la_code" => la_code.to_string(), "verdict" => verdict)
-        .increment(1);
-    for rule in rules {
-        counter!("lgma_ingest_rule_findings_total", "topic" => topic.to_string(), "rule" => (*rule).to_string())
-            .increment(1);
+/// A batch's events by (topic, council label, verdict) and its rule findings by (topic, rule),
+/// counted by the chain: one counter update per distinct label set per batch instead of one
+/// label lookup (and its label strings) per event.
+pub fn events(by_verdict: &EventCounts<'_>, by_rule: &RuleCounts<'_>) {
+    let now = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
+    let mut topics: Vec<&str> = Vec::new();
+    for ((topic, la_code, verdict), n) in by_verdict {
+        counter!("lgma_ingest_events_total", "topic" => topic.to_string(), "la_code" => la_code.to_string(), "verdict" => *verdict)
+            .increment(*n);
+        if !topics.contains(topic) {
+            topics.push(topic);
+        }
     }
-    gauge!("lgma_ingest_last_event_timestamp_seconds", "topic" => topic.to_string())
-        .set(chrono::Utc::now().timestamp_millis() as f64 / 1000.0);
+    for (topic, rules) in by_rule {
+        for (rule, n) in rules {
+            counter!("lgma_ingest_rule_findings_total", "topic" => topic.to_string(), "rule" => rule.clone())
+                .increment(*n);
+        }
+    }
+    for topic in topics {
+        gauge!("lgma_ingest_last_event_timestamp_seconds", "topic" => topic.to_string()).set(now);
+    }
 }
+
+/// Events per (topic, council label, verdict) of one batch.
+pub type EventCounts<'a> = std::collections::HashMap<(&'a str, &'a str, &'static str), u64>;
+/// Rule findings per topic and rule id of one batch.
+pub type RuleCounts<'a> =
+    std::collections::HashMap<&'a str, std::collections::HashMap<String, u64>>;
 
 /// Records the broker no longer held when ingest reached them (recorded as `LOST` rows).
 pub fn lost(topic: &str, records: u64) {

@@ -96,8 +96,21 @@ impl TopicPipeline {
 }
 
 impl TopicPipeline {
+    /// What transform needs of this topic: its enricher, key and layout.
+    pub fn plan(&self) -> transform::Plan<'_> {
+        transform::Plan {
+            enricher: &self.enricher,
+            key: &self.key,
+            layout: &self.layout,
+        }
+    }
+
     /// The compiled resolution of a writer schema into ours, built on first use of the id.
-    fn resolution(&self, id: u32, writer: &Schema) -> Arc<std::result::Result<Resolution, String>> {
+    pub fn resolution(
+        &self,
+        id: u32,
+        writer: &Schema,
+    ) -> Arc<std::result::Result<Resolution, String>> {
         if let Ok(cache) = self.resolutions.read() {
             if let Some(r) = cache.get(&id) {
                 return r.clone();
@@ -133,24 +146,54 @@ pub struct Chain {
     pub(crate) publish_enriched: bool,
 }
 
-/// Live ingest, or a replay (which writes its verdicts to `ingest_replay_events`, never to the
-/// offset of record).
+/// Live ingest or a replay: the one place where the two differ, decided once when the mode is
+/// made ([`Mode::live`], [`Mode::replay`]); the chain and the pipeline read its fields and never
+/// branch on which it is.
 #[derive(Debug, Clone)]
-pub enum Mode {
-    Live,
-    Replay {
-        replay_id: String,
-        /// Publish still-quarantined records to the DLQ (off when they came from it).
-        to_dlq: bool,
-    },
+pub struct Mode {
+    /// Stamped on every row a replay writes (empty live).
+    pub replay_id: String,
+    /// Publish quarantined records to the DLQ (a DLQ replay does not: they came from it).
+    pub to_dlq: bool,
+    /// Where the batch's verdicts go: the offset of record, or a replay's own table (a replay
+    /// never rewrites the offset of record).
+    pub events_table: &'static str,
+    /// Version safety from the live memory (seeded from ClickHouse, remembered per batch); a
+    /// replay asks ClickHouse for the stored versions instead.
+    pub remembers_versions: bool,
+    /// Look up which records are quarantined now, to mark the ones this run releases (replay).
+    pub marks_released: bool,
+    /// Record broker gaps (`LOST` rows) and publish -> queryable latencies (live only).
+    pub records_gaps_and_latency: bool,
 }
 
 impl Mode {
-    pub fn replay_id(&self) -> &str {
-        match self {
-            Mode::Live => "",
-            Mode::Replay { replay_id, .. } => replay_id,
+    /// Live ingest: the offset of record, version memory, gaps and latencies.
+    pub fn live() -> Self {
+        Self {
+            replay_id: String::new(),
+            to_dlq: true,
+            events_table: "ingest_events",
+            remembers_versions: true,
+            marks_released: false,
+            records_gaps_and_latency: true,
         }
+    }
+
+    /// A replay run: its verdicts to `ingest_replay_events`, stored versions from ClickHouse.
+    pub fn replay(replay_id: &str, to_dlq: bool) -> Self {
+        Self {
+            replay_id: replay_id.to_string(),
+            to_dlq,
+            events_table: "ingest_replay_events",
+            remembers_versions: false,
+            marks_released: true,
+            records_gaps_and_latency: false,
+        }
+    }
+
+    pub fn replay_id(&self) -> &str {
+        &self.replay_id
     }
 }
 
@@ -192,16 +235,12 @@ impl Chain {
             let Some(tp) = self.topics.get(&raw.topic) else {
                 continue;
             };
-            let writer = |id: u32| match writers.get(&id) {
-                Some(schema) => Ok(WriterRef::Borrowed(schema)),
-                None => Err(DecodeFailure::UnknownSchema(id)),
-            };
-            judged.push((tp, self.judge(tp, raw, writer)));
+            judged.push((tp, self.judge_offline(tp, raw, writers)));
         }
         apply_version_safety(judged.iter_mut().map(|(_, j)| j), &Stored::new());
         self.build(
-            &judged,
-            &Mode::Live,
+            &mut judged,
+            &Mode::live(),
             &HashSet::new(),
             ingested_ms,
             "00000000-0000-0000-0000-000000000000",
@@ -222,19 +261,51 @@ impl Chain {
             let Some(tp) = self.topics.get(&raw.topic) else {
                 continue;
             };
-            let writer = |id: u32| match writers.get(&id) {
-                Some(schema) => Ok(WriterRef::Borrowed(schema)),
-                None => Err(DecodeFailure::UnknownSchema(id)),
-            };
-            let j = self.judge(tp, raw, writer);
+            let mut j = self.judge_offline(tp, raw, writers);
             let verdict = verdict_of(&j.findings);
             if verdict == Verdict::Quarantine {
                 continue;
             }
-            let rule_ids: Vec<&str> = j.findings.iter().map(|f| f.rule_id.as_str()).collect();
-            out.push((tp, self.row_cells(tp, &j, verdict, &rule_ids, ingested_ms)));
+            let rule_list = Scalar::List(
+                j.findings
+                    .iter()
+                    .map(|f| Scalar::Str(f.rule_id.clone()))
+                    .collect(),
+            );
+            out.push((
+                tp,
+                self.row_cells(tp, &mut j, verdict, rule_list, ingested_ms),
+            ));
         }
         out
+    }
+
+    /// [`Chain::judge`] with writer schemas given by id (offline; a missing id is unknown).
+    fn judge_offline<'a>(
+        &self,
+        tp: &TopicPipeline,
+        raw: &'a RawRecord,
+        writers: &HashMap<u32, Schema>,
+    ) -> Judged<'a> {
+        let writer = |id: u32| match writers.get(&id) {
+            Some(schema) => Ok(WriterRef::Borrowed(schema)),
+            None => Err(DecodeFailure::UnknownSchema(id)),
+        };
+        self.judge(tp, raw, writer)
+    }
+
+    /// What every topic's transform shares: reference data, calendar, pseudonymiser.
+    pub fn context(&self) -> transform::Context<'_> {
+        transform::Context {
+            councils: &self.councils,
+            calendar: &self.calendar,
+            pseudonymiser: &self.pseudonymiser,
+        }
+    }
+
+    /// The council reference data the chain judges and enriches with.
+    pub fn councils(&self) -> &LocalAuthorities {
+        &self.councils
     }
 
     /// Decode + judge one record (see [`judge::judge`]); `writer` gives the writer schema of an id.
@@ -252,7 +323,7 @@ impl Chain {
     /// schema id set (the live pipeline registers it first).
     pub(crate) fn build(
         &self,
-        judged: &[(&TopicPipeline, Judged<'_>)],
+        judged: &mut [(&TopicPipeline, Judged<'_>)],
         mode: &Mode,
         previously_quarantined: &HashSet<(String, i32, i64)>,
         ingested_ms: i64,
@@ -265,12 +336,15 @@ impl Chain {
             ..Batch::default()
         };
         let replay_id = mode.replay_id();
-        let to_dlq = match mode {
-            Mode::Live => true,
-            Mode::Replay { to_dlq, .. } => *to_dlq,
-        };
+        let to_dlq = mode.to_dlq;
         let json_err = |e: serde_json::Error| Error::ClickHouse(e.to_string());
-        for (tp, j) in judged {
+        let mut by_verdict = metrics::EventCounts::new();
+        let mut by_rule = metrics::RuleCounts::new();
+        // Borrowed per batch; the outcome's owned keys are made once per partition at the end.
+        let mut last_offsets: HashMap<(&str, i32), i64> = HashMap::new();
+        let rows = judged.len();
+        for (tp, j) in judged.iter_mut() {
+            let tp: &TopicPipeline = tp;
             let verdict = verdict_of(&j.findings);
             let rule_ids: Vec<&str> = j.findings.iter().map(|f| f.rule_id.as_str()).collect();
             let messages: Vec<&str> = j.findings.iter().map(|f| f.message.as_str()).collect();
@@ -280,16 +354,27 @@ impl Chain {
                 Some(la) => la.la_code.as_str(),
                 None => "other",
             };
-            metrics::event(&j.raw.topic, la_label, verdict.as_str(), &rule_ids);
+            *by_verdict
+                .entry((j.raw.topic.as_str(), la_label, verdict.as_str()))
+                .or_default() += 1;
+            if !rule_ids.is_empty() {
+                let counts = by_rule.entry(j.raw.topic.as_str()).or_default();
+                for rule in &rule_ids {
+                    match counts.get_mut(*rule) {
+                        Some(n) => *n += 1,
+                        None => {
+                            counts.insert((*rule).to_string(), 1);
+                        }
+                    }
+                }
+            }
             let outcome = &mut batch.outcome;
             match verdict {
                 Verdict::Accept => outcome.accepted += 1,
                 Verdict::Warn => outcome.warned += 1,
                 Verdict::Quarantine => outcome.quarantined += 1,
             }
-            outcome
-                .last_offsets
-                .insert((j.raw.topic.clone(), j.raw.partition), j.raw.offset);
+            last_offsets.insert((j.raw.topic.as_str(), j.raw.partition), j.raw.offset);
             events::write_event_row(
                 &mut batch.events,
                 &events::EventRow {
@@ -364,9 +449,7 @@ impl Chain {
                 continue;
             }
 
-            let cells = self.row_cells(tp, j, verdict, &rule_ids, ingested_ms);
-            tp.layout
-                .write_json_row(&cells, batch.tables.entry(tp.table.clone()).or_default());
+            // Links first: they need the clear identifiers, which the row's cells take over.
             if tp.key.previous().is_some() {
                 for col in &tp.layout.columns {
                     if let Source::Pseudonym(i) = col.source {
@@ -382,6 +465,15 @@ impl Chain {
                     }
                 }
             }
+            let rule_list =
+                Scalar::List(rule_ids.iter().map(|r| Scalar::Str((*r).into())).collect());
+            let cells = self.row_cells(tp, j, verdict, rule_list, ingested_ms);
+            // The table's buffer, its name copied once per batch (not per row).
+            let rows_out = match batch.tables.get_mut(&tp.table) {
+                Some(rows_out) => rows_out,
+                None => batch.tables.entry(tp.table.clone()).or_default(),
+            };
+            tp.layout.write_json_row(&cells, rows_out);
             batch.latencies.push(j.env.published_at);
             if self.publish_enriched {
                 let id = tp.enriched_id.get().copied().unwrap_or(0);
@@ -394,21 +486,29 @@ impl Chain {
                 ));
             }
         }
-        batch.outcome.rows = judged.len();
+        metrics::events(&by_verdict, &by_rule);
+        for ((topic, partition), offset) in last_offsets {
+            batch
+                .outcome
+                .last_offsets
+                .insert((topic.to_string(), partition), offset);
+        }
+        batch.outcome.rows = rows;
         Ok(batch)
     }
 
     /// Transform (enrich, pseudonymise) a judged record into its entity row's cells.
+    /// The record's payload cells move into the row (`j.cells` is empty afterwards).
     fn row_cells(
         &self,
         tp: &TopicPipeline,
-        j: &Judged<'_>,
+        j: &mut Judged<'_>,
         verdict: Verdict,
-        rule_ids: &[&str],
+        rule_list: Scalar,
         ingested_ms: i64,
     ) -> Vec<Scalar> {
         let env = &j.env;
-        let common = [
+        let mut common = [
             Scalar::Str(j.raw.topic.clone()),
             Scalar::Int(i64::from(j.raw.partition)),
             Scalar::Int(j.raw.offset),
@@ -426,21 +526,13 @@ impl Chain {
             Scalar::Int(env.published_at),
             Scalar::Bool(env.operation == "DELETE"),
             Scalar::Str(verdict.as_str().into()),
-            Scalar::List(rule_ids.iter().map(|r| Scalar::Str((*r).into())).collect()),
+            rule_list,
         ];
-        let cx = transform::Context {
-            councils: &self.councils,
-            calendar: &self.calendar,
-            pseudonymiser: &self.pseudonymiser,
-        };
-        let plan = transform::Plan {
-            enricher: &tp.enricher,
-            key: &tp.key,
-            layout: &tp.layout,
-        };
-        transform::row_cells(&cx, &plan, j, &common)
+        transform::row_cells(&self.context(), &tp.plan(), j, &mut common)
     }
 }
 
+#[cfg(any(test, feature = "reference"))]
+pub mod offline;
 #[cfg(test)]
 mod tests;

@@ -17,13 +17,7 @@ fn raw_record(
     e: &lgma_sim::GeneratedEvent,
     offset: i64,
 ) -> RawRecord {
-    RawRecord {
-        topic: e.topic.name().to_string(),
-        partition: 0,
-        offset,
-        key: Some(e.key.clone().into_bytes()),
-        value: Some(encoder.encode(e).expect("encodes")),
-    }
+    offline::raw_record(encoder, e, offset).expect("encodes")
 }
 
 #[test]
@@ -77,21 +71,11 @@ fn migrations_cover_every_generated_column() {
 #[test]
 fn process_offline_runs_the_whole_chain_and_matches_the_generic_decoder() {
     use lgma_sim::encode::Encoder;
-    use lgma_sim::{Generator, GeneratorConfig, Topic};
+    use lgma_sim::{Generator, GeneratorConfig};
 
-    let settings = settings();
-    let chain = Chain::new(&settings).expect("chain");
-    for tp in chain.topics.values() {
-        tp.set_enriched_id(4242);
-    }
+    let chain = offline::chain(&settings(), 4242).expect("chain");
     let encoder = Encoder::offline().expect("encoder");
-    let mut writers = HashMap::new();
-    for topic in Topic::ALL {
-        writers.insert(
-            encoder.schema_id(topic).expect("id"),
-            encoder.schema(topic).expect("schema").clone(),
-        );
-    }
+    let writers = offline::writers(&encoder).expect("writers");
     let mut generator = Generator::new(
         7,
         GeneratorConfig {
@@ -233,14 +217,12 @@ fn transition_keys_link_the_identifiers_of_accepted_rows() {
     };
     let chain = Chain::new(&settings).expect("chain");
     let encoder = Encoder::offline().expect("encoder");
-    let mut writers = HashMap::new();
+    let writers = offline::writers(&encoder).expect("writers");
     let mut generator = Generator::new(3, GeneratorConfig::default()).expect("generator");
     let mut records = Vec::new();
     let mut events = Vec::new();
     for i in 0..300 {
         let e = generator.next_event();
-        let id = encoder.schema_id(e.topic).expect("id");
-        writers.insert(id, encoder.schema(e.topic).expect("schema").clone());
         records.push(raw_record(&encoder, &e, i));
         events.push(e);
     }

@@ -28,50 +28,89 @@ pub struct Plan<'t> {
     pub layout: &'t Layout,
 }
 
-/// The entity row's cells in the layout's column order: `common` (provenance and verdict, in
-/// `layout::common_columns` order), then every payload leaf as is, pseudonymised (HMAC,
-/// age band at the event date, Eircode routing key, 1 km grid), reference data of the
-/// council, or derived by the entity's enricher. Clear personal values go no further.
-pub fn row_cells(
-    cx: &Context<'_>,
-    plan: &Plan<'_>,
-    j: &Judged<'_>,
-    common: &[Scalar],
-) -> Vec<Scalar> {
+/// Enrichment's output for one record: the council's reference cells and the entity's derived
+/// measures (in `reference_columns` / the enricher's column order).
+#[derive(Debug, Clone)]
+pub struct Enriched {
+    pub reference: Vec<Scalar>,
+    pub derived: Vec<Scalar>,
+}
+
+/// Stage 4a, enrich: reference data of the record's council and the entity's derived measures
+/// (statutory calendar, bands...).
+pub fn enrich(cx: &Context<'_>, plan: &Plan<'_>, j: &Judged<'_>) -> Enriched {
     let env = &j.env;
+    Enriched {
+        reference: reference_cells(cx.councils, &env.la_code),
+        derived: if j.has_payload {
+            plan.enricher.derive(env, &j.cells, cx.calendar)
+        } else {
+            vec![Scalar::Null; plan.enricher.columns().len()]
+        },
+    }
+}
+
+/// Stage 4b, pseudonymise: one cell per pseudonymised column of the layout, in layout order —
+/// keyed HMAC of identifiers, age band at the event date, Eircode routing key, 1 km grid.
+pub fn pseudonymise(cx: &Context<'_>, plan: &Plan<'_>, j: &Judged<'_>) -> Vec<Scalar> {
     let event_day =
-        chrono::DateTime::from_timestamp_millis(env.occurred_at).map(|t| t.date_naive());
-    let reference = reference_cells(cx.councils, &env.la_code);
-    let derived = if j.has_payload {
-        plan.enricher.derive(env, &j.cells, cx.calendar)
-    } else {
-        vec![Scalar::Null; plan.enricher.columns().len()]
-    };
+        chrono::DateTime::from_timestamp_millis(j.env.occurred_at).map(|t| t.date_naive());
+    let cell = |i: usize, f: &dyn Fn(&Scalar) -> Scalar| j.cells.get(i).map_or(Scalar::Null, f);
     plan.layout
         .columns
         .iter()
-        .map(|col| match &col.source {
-            Source::Common(i) => common[*i].clone(),
-            Source::Leaf(i) => j.cells.get(*i).cloned().unwrap_or(Scalar::Null),
-            Source::Pseudonym(i) => j
-                .cells
-                .get(*i)
-                .map_or(Scalar::Null, |c| cx.pseudonymiser.identifier(plan.key, c)),
-            Source::AgeBand(i) => j
-                .cells
-                .get(*i)
-                .map_or(Scalar::Null, |c| cx.pseudonymiser.age_band_at(c, event_day)),
-            Source::RoutingKey(i) => j
-                .cells
-                .get(*i)
-                .map_or(Scalar::Null, |c| cx.pseudonymiser.routing_key(c)),
-            Source::Grid(i) => j.cells.get(*i).map_or(Scalar::Null, pseudonymise::grid_1km),
-            Source::Generalised(i, groups) => j
-                .cells
-                .get(*i)
-                .map_or(Scalar::Null, |c| pseudonymise::generalise(c, groups)),
-            Source::Reference(i) => reference.get(*i).cloned().unwrap_or(Scalar::Null),
-            Source::Derived(i) => derived.get(*i).cloned().unwrap_or(Scalar::Null),
+        .filter_map(|col| match &col.source {
+            Source::Pseudonym(i) => Some(cell(*i, &|c| cx.pseudonymiser.identifier(plan.key, c))),
+            Source::AgeBand(i) => Some(cell(*i, &|c| cx.pseudonymiser.age_band_at(c, event_day))),
+            Source::RoutingKey(i) => Some(cell(*i, &|c| cx.pseudonymiser.routing_key(c))),
+            Source::Grid(i) => Some(cell(*i, &pseudonymise::grid_1km)),
+            _ => None,
         })
         .collect()
+}
+
+/// The entity row's cells in the layout's column order: `common` (provenance and verdict, in
+/// `layout::common_columns` order), then every payload leaf as is, pseudonymised ([`pseudonymise`]),
+/// generalised, reference data of the council or derived by the entity's enricher ([`enrich`]).
+/// Clear personal values go no further. The payload cells and `common` move into the row (no
+/// copies): `j.cells` is empty afterwards.
+pub fn row_cells(
+    cx: &Context<'_>,
+    plan: &Plan<'_>,
+    j: &mut Judged<'_>,
+    common: &mut [Scalar],
+) -> Vec<Scalar> {
+    let enriched = enrich(cx, plan, j);
+    let pseudonymised = pseudonymise(cx, plan, j);
+    let cells = std::mem::take(&mut j.cells);
+    assemble(plan, cells, common, enriched, pseudonymised)
+}
+
+/// Puts a record's cells, its enrichment and its pseudonymised cells in the layout's order,
+/// moving each (a layout uses each payload leaf and common cell once).
+pub fn assemble(
+    plan: &Plan<'_>,
+    mut cells: Vec<Scalar>,
+    common: &mut [Scalar],
+    mut enriched: Enriched,
+    pseudonymised: Vec<Scalar>,
+) -> Vec<Scalar> {
+    let take = |v: Option<&mut Scalar>| v.map_or(Scalar::Null, std::mem::take);
+    let mut pseudonymised = pseudonymised.into_iter();
+    let mut row = Vec::with_capacity(plan.layout.columns.len());
+    for col in &plan.layout.columns {
+        row.push(match &col.source {
+            Source::Common(i) => take(common.get_mut(*i)),
+            Source::Leaf(i) => take(cells.get_mut(*i)),
+            Source::Pseudonym(_) | Source::AgeBand(_) | Source::RoutingKey(_) | Source::Grid(_) => {
+                pseudonymised.next().unwrap_or(Scalar::Null)
+            }
+            Source::Generalised(i, groups) => cells
+                .get(*i)
+                .map_or(Scalar::Null, |c| pseudonymise::generalise(c, groups)),
+            Source::Reference(i) => take(enriched.reference.get_mut(*i)),
+            Source::Derived(i) => take(enriched.derived.get_mut(*i)),
+        });
+    }
+    row
 }

@@ -14,7 +14,7 @@ use std::path::Path;
 
 use chrono::{Datelike, NaiveDate};
 use hmac::{Hmac, Mac};
-use lgma_domain::{compact_upper, eircode};
+use lgma_domain::eircode;
 use regex::Regex;
 use serde::Deserialize;
 use sha2::Sha256;
@@ -43,6 +43,8 @@ struct KeyEntry {
 pub struct DomainKey {
     pub version: String,
     key: Vec<u8>,
+    /// The HMAC state after the key schedule, prepared once and cloned per pseudonym.
+    mac: Hmac<Sha256>,
     /// The replaced key while the transition lasts (never itself has a previous key).
     previous: Option<Box<DomainKey>>,
 }
@@ -67,9 +69,13 @@ impl DomainKey {
                 key.len()
             )));
         }
+        // Hmac accepts keys of any length: new_from_slice cannot fail for HMAC.
+        let mac = Hmac::<Sha256>::new_from_slice(&key)
+            .map_err(|_| Error::Keys(format!("key version {version}: unusable key")))?;
         Ok(Self {
             version: version.into(),
             key,
+            mac,
             previous: None,
         })
     }
@@ -105,15 +111,28 @@ impl DomainKey {
         self.previous.as_deref()
     }
 
-    /// HMAC-SHA256 of the normalised identifier (uppercase, no spaces), hex encoded.
+    /// HMAC-SHA256 of the normalised identifier (uppercase, no spaces — as
+    /// [`lgma_domain::compact_upper`] normalises), hex encoded. The keyed state is prepared once; the
+    /// normalised bytes and the hex go through stack buffers (one allocation: the result).
     pub fn pseudonym(&self, identifier: &str) -> String {
-        // Hmac accepts keys of any length; new_from_slice cannot fail for HMAC.
-        let mut mac = match Hmac::<Sha256>::new_from_slice(&self.key) {
-            Ok(mac) => mac,
-            Err(_) => return String::new(),
-        };
-        mac.update(compact_upper(identifier).as_bytes());
-        hex::encode(mac.finalize().into_bytes())
+        let mut mac = self.mac.clone();
+        let mut buf = [0u8; 64];
+        let mut len = 0;
+        for c in identifier.chars().filter(|c| !c.is_whitespace()) {
+            let c = c.to_ascii_uppercase();
+            if len + c.len_utf8() > buf.len() {
+                mac.update(&buf[..len]);
+                len = 0;
+            }
+            len += c.encode_utf8(&mut buf[len..]).len();
+        }
+        mac.update(&buf[..len]);
+        let digest = mac.finalize().into_bytes();
+        let mut hex = [0u8; 64];
+        match hex::encode_to_slice(digest, &mut hex) {
+            Ok(()) => String::from_utf8_lossy(&hex).into_owned(),
+            Err(_) => String::new(),
+        }
     }
 }
 
@@ -315,6 +334,31 @@ fn map_cell(value: &Scalar, f: &dyn Fn(&Scalar) -> Scalar) -> Scalar {
 
 #[cfg(test)]
 mod tests {
+
+    /// The stack-buffered pseudonym is HMAC-SHA256 over `compact_upper` of the value, for short,
+    /// long (several buffer fills) and non-ASCII identifiers.
+    #[test]
+    fn pseudonym_is_the_hmac_of_the_compacted_identifier() {
+        let hex_key = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+        let key = DomainKey::new("v1", hex_key).expect("key");
+        let long = "ab c\u{e9}\u{2003}".repeat(40);
+        for id in [
+            "6433435F",
+            " 6433435 f",
+            "",
+            "\u{fc}-\u{df} x",
+            long.as_str(),
+        ] {
+            let mut mac =
+                Hmac::<Sha256>::new_from_slice(&hex::decode(hex_key).expect("hex")).expect("key");
+            mac.update(lgma_domain::compact_upper(id).as_bytes());
+            assert_eq!(
+                key.pseudonym(id),
+                hex::encode(mac.finalize().into_bytes()),
+                "{id:?}"
+            );
+        }
+    }
 
     #[test]
     fn locations_keep_only_their_1km_square() {

@@ -1,385 +1,32 @@
-//! `lgma-bench`: one run measures the in-process stage costs, the broker's and the database's raw
-//! limits, the ingest pipeline (1 and 2 instances), publish->queryable latency, memory, a Python
-//! baseline and a back-fill, on the same realistic events, and prints the table (BENCHMARKS.md).
-//!
-//! Everything runs on unique topics and in scratch ClickHouse databases that are dropped at the
-//! end, so the platform's own tables and summaries are untouched.
+//! The measurements of `lgma-bench` that run against the stack: raw insert limit, the pipeline
+//! with 1 and 2 instances, latency, the Python baseline and the back-fill (see BENCHMARKS.md).
 
-use std::path::PathBuf;
-use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use clap::Parser;
 use lgma_bench::chain::{self, Chain};
 use lgma_bench::corpus::{self, Encoded};
-use lgma_bench::ingest::{self, Instance, Target};
+use lgma_bench::ingest::Instance;
 use lgma_bench::kafka::{self, TopicSet};
 use lgma_bench::report::{
-    quantile, BackfillStats, Figures, InsertStats, LatencyStats, PipelineStats, PythonStats,
+    quantile, BackfillStats, InsertStats, LatencyStats, PipelineStats, PythonStats,
 };
 use lgma_bench::scratch::ClickHouse;
 use lgma_bench::{Error, Result};
 use lgma_publisher::produce::EventProducer;
 use lgma_sim::{Generator, GeneratorConfig};
 
-#[derive(Parser, Debug, Clone)]
-#[command(
-    name = "lgma-bench",
-    version,
-    about = "Benchmark the ingest pipeline against the broker's and ClickHouse's raw limits on the running local stack"
-)]
-struct Cli {
-    /// Events for the raw limits and the pipeline runs.
-    #[arg(long, default_value_t = 300_000)]
-    events: u64,
-    /// Skip the Python baseline.
-    #[arg(long)]
-    skip_python: bool,
-    /// Events the Python baseline consumes (it is slow; its rate is what counts).
-    #[arg(long, default_value_t = 60_000)]
-    python_events: u64,
-    /// Steady publish rate of the latency run, events/s.
-    #[arg(long, default_value_t = 2_000.0)]
-    latency_rate: f64,
-    /// Length of the latency run, seconds.
-    #[arg(long, default_value_t = 30)]
-    latency_secs: u64,
-    /// Simulated days of the back-fill run (all councils); 0 skips it.
-    #[arg(long, default_value_t = 365)]
-    backfill_days: u32,
-    /// Events the in-process stage costs are measured on.
-    #[arg(long, default_value_t = 20_000)]
-    stage_sample: usize,
-    /// Events per raw-insert batch (the ingest config's batch.max_rows is 5000).
-    #[arg(long, default_value_t = 5_000)]
-    insert_batch: usize,
-    /// Generator seed.
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
-    /// Partitions per topic.
-    #[arg(long, default_value_t = 4)]
-    partitions: i32,
-    /// The ingest binary (build it with `cargo build --release -p lgma-ingest`).
-    #[arg(long)]
-    ingest_bin: Option<PathBuf>,
-    /// Python interpreter with confluent-kafka, fastavro and requests.
-    #[arg(long, default_value = "/opt/lgma/venv/bin/python")]
-    python: PathBuf,
-    /// Keep the scratch databases (default: dropped at the end).
-    #[arg(long)]
-    keep: bool,
-    /// Also write the table to this file.
-    #[arg(long)]
-    out: Option<PathBuf>,
-    #[arg(long, env = "LGMA_KAFKA_BOOTSTRAP", default_value = "127.0.0.1:9092")]
-    bootstrap: String,
-    #[arg(
-        long,
-        env = "LGMA_REGISTRY_URL",
-        default_value = "http://127.0.0.1:8081"
-    )]
-    registry: String,
-    #[arg(
-        long,
-        env = "LGMA_CLICKHOUSE_URL",
-        default_value = "http://127.0.0.1:8123"
-    )]
-    clickhouse: String,
-    /// ClickHouse admin password (scratch databases need DDL rights).
-    #[arg(
-        long,
-        env = "LGMA_CH_ADMIN_PASSWORD",
-        default_value = "admin-local",
-        hide_env_values = true,
-        hide_default_value = true
-    )]
-    ch_admin_password: String,
-}
-
-/// What every phase shares.
-struct Ctx {
-    cli: Cli,
-    repo: PathBuf,
-    work: PathBuf,
-    run_id: String,
-    bin: PathBuf,
-    ch: ClickHouse,
-    scratch: Vec<String>,
-}
-
-fn say(msg: impl AsRef<str>) {
-    eprintln!("[bench] {}", msg.as_ref());
-}
-
-fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    runtime.block_on(async {
-        let mut figures = Figures::default();
-        let mut ctx = match Ctx::new(cli).await {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
-        let started = Instant::now();
-        // SIGINT / SIGTERM end the run early: its ingest instances are dropped (and so killed,
-        // see `Instance`'s Drop) and the scratch databases are still dropped.
-        let shutdown = lgma_core::shutdown::on_signal();
-        let result = tokio::select! {
-            r = run(&mut ctx, &mut figures) => r,
-            _ = shutdown.cancelled() => Err(Error::Run("interrupted by a signal".into())),
-        };
-        ctx.cleanup().await;
-        let table = figures.render();
-        println!("{table}");
-        say(format!("run took {:.0} s", started.elapsed().as_secs_f64()));
-        if let Some(path) = &ctx.cli.out {
-            if let Err(e) = std::fs::write(path, &table) {
-                eprintln!("error: writing {}: {e}", path.display());
-                return ExitCode::FAILURE;
-            }
-        }
-        match result {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("error: the run failed: {e}");
-                ExitCode::FAILURE
-            }
-        }
-    })
-}
-
-impl Ctx {
-    async fn new(cli: Cli) -> Result<Self> {
-        let repo = lgma_bench::repo_root().canonicalize()?;
-        let run_id = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
-        let work = repo.join(".data/bench").join(&run_id);
-        std::fs::create_dir_all(&work)?;
-        let bin = cli
-            .ingest_bin
-            .clone()
-            .unwrap_or_else(|| repo.join("target/release/lgma-ingest"));
-        if !bin.is_file() {
-            return Err(Error::Run(format!(
-                "{} not found: run `cargo build --release -p lgma-ingest` (or bash infra/bench.sh)",
-                bin.display()
-            )));
-        }
-        let ch = ClickHouse::new(&cli.clickhouse, "lgma_admin", &cli.ch_admin_password);
-        ch.ping().await.map_err(|e| {
-            Error::Run(format!(
-                "ClickHouse at {} not usable ({e}): run `bash infra/stack up && bash infra/stack migrate`",
-                cli.clickhouse
-            ))
-        })?;
-        reqwest::get(format!("{}/subjects", cli.registry))
-            .await
-            .and_then(|r| r.error_for_status())
-            .map_err(|e| {
-                Error::Run(format!(
-                    "registry at {} not reachable ({e}): run `bash infra/stack up`",
-                    cli.registry
-                ))
-            })?;
-        say(format!(
-            "run {run_id}: logs and configs in {}",
-            work.display()
-        ));
-        Ok(Self {
-            cli,
-            repo,
-            work,
-            run_id,
-            bin,
-            ch,
-            scratch: Vec::new(),
-        })
-    }
-
-    fn topic_set(&self, label: &str) -> TopicSet {
-        TopicSet::new(
-            &self.cli.bootstrap,
-            &self.cli.registry,
-            &format!("-bench-{}{label}", self.run_id),
-            self.cli.partitions,
-        )
-    }
-
-    async fn scratch_db(&mut self, label: &str) -> Result<String> {
-        let db = format!("lgma_bench_{}_{label}", self.run_id);
-        self.scratch.push(db.clone());
-        self.ch
-            .create_scratch(&db, &self.repo.join("infra/clickhouse/migrations"))
-            .await?;
-        Ok(db)
-    }
-
-    fn target(&self, set: &TopicSet, db: &str, label: &str) -> Target {
-        Target {
-            bootstrap: self.cli.bootstrap.clone(),
-            registry: self.cli.registry.clone(),
-            clickhouse_url: self.cli.clickhouse.clone(),
-            clickhouse_user: "lgma_admin".into(),
-            clickhouse_password: self.cli.ch_admin_password.clone(),
-            database: db.into(),
-            topic_suffix: set.suffix.clone(),
-            group_id: format!("lgma-bench-{}-{label}", self.run_id),
-        }
-    }
-
-    /// Starts `instances` ingest processes on `set`, writing into `db`.
-    fn spawn(
-        &self,
-        set: &TopicSet,
-        db: &str,
-        label: &str,
-        instances: usize,
-    ) -> Result<Vec<Instance>> {
-        let target = self.target(set, db, label);
-        let config = self.work.join(format!("ingest-{label}.toml"));
-        ingest::write_config(&self.repo, &target, &config)?;
-        (0..instances)
-            .map(|i| {
-                Instance::spawn(
-                    &self.bin,
-                    &config,
-                    &target.clickhouse_password,
-                    self.work.join(format!("ingest-{label}-{i}.log")),
-                )
-            })
-            .collect()
-    }
-
-    async fn cleanup(&self) {
-        if self.cli.keep {
-            say(format!(
-                "kept scratch databases: {}",
-                self.scratch.join(", ")
-            ));
-            return;
-        }
-        for db in &self.scratch {
-            if let Err(e) = self.ch.drop_database(db).await {
-                say(format!("could not drop {db}: {e}"));
-            }
-        }
-    }
-}
-
-async fn run(ctx: &mut Ctx, figures: &mut Figures) -> Result<()> {
-    figures.machine = machine();
-    let n = ctx.cli.events as usize;
-
-    let set = ctx.topic_set("");
-    let encoder = set.prepare().await?;
-    say(format!("generating {n} events (seed {})", ctx.cli.seed));
-    let corpus = corpus::generate(n, ctx.cli.seed, &encoder)?;
-    figures.events = n as u64;
-    figures.mix = corpus::mix(&corpus)
-        .iter()
-        .map(|(t, c)| format!("{} {}", t.name().trim_start_matches("lgma."), c))
-        .collect::<Vec<_>>()
-        .join(", ");
-
-    say("stage costs, in-process");
-    let chain = Chain::new(&ctx.repo, &encoder)?;
-    let sample = &corpus[..ctx.cli.stage_sample.min(n)];
-    figures.stages = Some(tokio::task::block_in_place(|| {
-        chain::measure(&chain, sample, 3)
-    })?);
-
-    say(format!("publishing {n} events to {} topics", set.suffix));
-    let secs = kafka::publish(&set, &corpus).await?;
-    say(format!("published in {secs:.1} s"));
-    figures.publish_secs = Some(secs);
-
-    say("raw consume limit");
-    let (bootstrap, topics) = (ctx.cli.bootstrap.clone(), set.source_topics());
-    figures.raw_consume = Some(
-        tokio::task::spawn_blocking(move || kafka::raw_consume(&bootstrap, &topics, n as u64))
-            .await
-            .map_err(|e| Error::Run(e.to_string()))??,
-    );
-
-    say("raw insert limit");
-    let db = ctx.scratch_db("raw").await?;
-    figures.raw_insert = Some(raw_insert(ctx, &chain, &corpus, &db).await?);
-    drop(corpus);
-
-    for instances in [1usize, 2] {
-        say(format!("pipeline, {instances} instance(s)"));
-        let label = format!("p{instances}");
-        let db = ctx.scratch_db(&label).await?;
-        let stats = pipeline(ctx, &set, &db, &label, instances, n as u64).await?;
-        if instances == 1 {
-            figures.pipeline1 = Some(stats);
-        } else {
-            figures.pipeline2 = Some(stats);
-        }
-    }
-
-    say(format!(
-        "latency at {} events/s for {} s",
-        ctx.cli.latency_rate, ctx.cli.latency_secs
-    ));
-    figures.latency = Some(latency(ctx).await?);
-
-    if !ctx.cli.skip_python {
-        say(format!(
-            "Python baseline on {} events",
-            ctx.cli.python_events.min(n as u64)
-        ));
-        figures.python = Some(python(ctx, &set).await?);
-    }
-
-    if ctx.cli.backfill_days > 0 {
-        say(format!(
-            "back-fill of {} simulated days",
-            ctx.cli.backfill_days
-        ));
-        figures.backfill = Some(backfill(ctx).await?);
-    }
-    Ok(())
-}
-
-/// nproc, CPU model, memory and date, for the table's header.
-fn machine() -> String {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find(|l| l.starts_with("model name"))
-        .and_then(|l| l.split(':').nth(1))
-        .map_or("unknown CPU".to_string(), |m| m.trim().to_string());
-    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let mem_gb = meminfo
-        .lines()
-        .find(|l| l.starts_with("MemTotal:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0 / 1024.0);
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    format!(
-        "{cores} cores ({model}), {mem_gb:.1} GiB RAM; {}",
-        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")
-    )
-}
+use crate::{say, Ctx};
 
 /// Inserts the pipeline's own rows (history, current, offset of record) for `events` events in
 /// the pipeline's batch shape, with no processing in the timed loop: rows are built beforehand
 /// for a sample of up to 50k events and that sample is inserted repeatedly.
-async fn raw_insert(ctx: &Ctx, chain: &Chain, corpus: &[Encoded], db: &str) -> Result<InsertStats> {
+pub(crate) async fn raw_insert(
+    ctx: &Ctx,
+    chain: &Chain,
+    corpus: &[Encoded],
+    db: &str,
+) -> Result<InsertStats> {
     let batch = ctx.cli.insert_batch.max(1);
     let sample = corpus.len().min(50_000);
     let mut batches = Vec::new();
@@ -478,7 +125,7 @@ async fn wait_recorded(
 
 /// Runs `instances` ingest processes from the start of `set` until all `expected` records are
 /// in `db`'s offset of record.
-async fn pipeline(
+pub(crate) async fn pipeline(
     ctx: &Ctx,
     set: &TopicSet,
     db: &str,
@@ -522,7 +169,7 @@ async fn pipeline(
 
 /// A steady stream at `--latency-rate` with `published_at` = send time; a poller every 50 ms
 /// sees which events became queryable in the offset of record.
-async fn latency(ctx: &mut Ctx) -> Result<LatencyStats> {
+pub(crate) async fn latency(ctx: &mut Ctx) -> Result<LatencyStats> {
     let set = ctx.topic_set("-lat");
     let encoder = set.prepare().await?;
     let db = ctx.scratch_db("lat").await?;
@@ -644,7 +291,7 @@ fn tokio_util_stop() -> Arc<std::sync::atomic::AtomicBool> {
 }
 
 /// The hand-written consumer a user would write instead, on the same topics.
-async fn python(ctx: &mut Ctx, set: &TopicSet) -> Result<PythonStats> {
+pub(crate) async fn python(ctx: &mut Ctx, set: &TopicSet) -> Result<PythonStats> {
     let db = format!("lgma_bench_{}_py", ctx.run_id);
     ctx.scratch.push(db.clone());
     ctx.ch
@@ -711,7 +358,7 @@ async fn python(ctx: &mut Ctx, set: &TopicSet) -> Result<PythonStats> {
 
 /// A year (or `--backfill-days`) of every council's events, published first, then ingested
 /// from the start of the topics by one instance.
-async fn backfill(ctx: &mut Ctx) -> Result<BackfillStats> {
+pub(crate) async fn backfill(ctx: &mut Ctx) -> Result<BackfillStats> {
     let set = ctx.topic_set("-bf");
     let encoder = set.prepare().await?;
     let days = ctx.cli.backfill_days;
