@@ -6,10 +6,11 @@ applied file that was edited afterwards is an error (write a new migration inste
 separated by a `;` at the end of a line and must be idempotent (IF NOT EXISTS), so a run that failed
 half-way can simply be re-run.
 
-Directive (on its own line): `-- @load-csv <table> <path relative to repo root>` posts that CSV file
-(with a header row) into the table, so reference data has one source: schemas/reference/.
+The files' format and directives (`@load-csv`, `@backfill`, `@was`): migrations.py.
 
-`--cluster NAME` prints (or applies) the clustered production variant instead: see clustered.py.
+`--cluster NAME` applies the clustered production variant instead (clustered.py: replicated shard-local
+tables, Distributed tables under the original names, ON CLUSTER DDL); the ledger is then a replicated
+table on every node of the cluster, so any node answers what has been applied.
 """
 import argparse
 import hashlib
@@ -21,56 +22,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-FILE_RE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
-DIRECTIVE_RE = re.compile(r"^--\s*@load-csv\s+(\S+)\s+(\S+)\s*$")
-
-
-class Step:
-    """One unit of a migration: a SQL statement or a CSV load."""
-
-    def __init__(self, sql=None, csv_table=None, csv_path=None):
-        self.sql = sql
-        self.csv_table = csv_table
-        self.csv_path = csv_path
-
-
-def parse(text: str) -> list[Step]:
-    """Split a migration file into statements and directives."""
-    steps, buf = [], []
-    for line in text.splitlines():
-        m = DIRECTIVE_RE.match(line.strip())
-        if m:
-            steps.append(Step(csv_table=m.group(1), csv_path=m.group(2)))
-            continue
-        buf.append(line)
-        if line.rstrip().endswith(";"):
-            stmt = "\n".join(buf).strip().rstrip(";").strip()
-            buf = []
-            if strip_comments(stmt):
-                steps.append(Step(sql=stmt))
-    rest = "\n".join(buf).strip()
-    if strip_comments(rest):
-        steps.append(Step(sql=rest))
-    return steps
-
-
-def strip_comments(sql: str) -> str:
-    return "\n".join(l for l in sql.splitlines() if not l.strip().startswith("--")).strip()
-
-
-def migration_files(directory: pathlib.Path) -> list[tuple[str, str, pathlib.Path]]:
-    files = []
-    for path in sorted(directory.iterdir()):
-        m = FILE_RE.match(path.name)
-        if m:
-            files.append((m.group(1), m.group(2), path))
-        elif path.suffix == ".sql":
-            raise SystemExit(f"error: {path.name} does not match NNNN_name.sql")
-    versions = [v for v, _, _ in files]
-    if len(versions) != len(set(versions)):
-        raise SystemExit("error: two migrations share a number")
-    return files
+from migrations import ROOT, Step, earlier_checksums, migration_files, parse, strip_comments  # noqa: F401
 
 
 class ClickHouse:
@@ -102,14 +54,36 @@ def main() -> int:
     parser.add_argument("--password-env", default="LGMA_CH_ADMIN_PASSWORD")
     parser.add_argument("--dry-run", action="store_true", help="list what would be applied")
     parser.add_argument("--ledger", default="lgma.schema_migrations", help="table recording applied files")
+    parser.add_argument("--cluster", help="apply the clustered variant on this cluster (remote_servers name)")
     args = parser.parse_args()
 
     ch = ClickHouse(args.url, args.user, os.environ.get(args.password_env, ""))
-    ch.query("CREATE DATABASE IF NOT EXISTS lgma")
-    ch.query(
+    # Each statement as this run sends it: rewritten for the cluster, or as written.
+    local_tables: dict[str, str] = {}
+    if args.cluster:
+        import clustered  # noqa: PLC0415 - only the cluster variant needs it
+
+        # 18.16 runs no COMMENT COLUMN ... ON CLUSTER ("Unsupported type of ALTER query"): there the
+        # cluster goes without column comments (DICTIONARY.md has them); current engines keep them.
+        legacy = int(ch.query("SELECT version()").split(".")[0]) < 19
+        skipped = []
+
+        def statements(sql: str) -> list[str]:
+            out = clustered.rewrite(strip_comments(sql), args.cluster, local_tables)
+            if legacy:
+                skipped.extend(s for s in out if re.search(r"ON CLUSTER '[^']+'\s+COMMENT\s+COLUMN\b", s))
+                out = [s for s in out if s not in skipped]
+            return out
+    else:
+        def statements(sql: str) -> list[str]:
+            return [sql]
+    for stmt in statements("CREATE DATABASE IF NOT EXISTS lgma"):
+        ch.query(stmt)
+    for stmt in statements(
         f"CREATE TABLE IF NOT EXISTS {args.ledger} (version String, name String, checksum String, "
         "applied_at DateTime DEFAULT now()) ENGINE = MergeTree() ORDER BY version"
-    )
+    ):
+        ch.query(stmt)
     applied = {}
     for line in ch.query(f"SELECT version, name, checksum FROM {args.ledger} FORMAT TSV").splitlines():
         version, name, checksum = line.split("\t")
@@ -120,10 +94,14 @@ def main() -> int:
         text = path.read_text()
         checksum = hashlib.sha256(text.encode()).hexdigest()
         if version in applied:
-            if applied[version][1] != checksum:
+            if applied[version][1] != checksum and applied[version][1] not in earlier_checksums(text):
                 print(f"error: applied migration {path.name} was edited since (checksum differs); "
                       "add a new migration instead", file=sys.stderr)
                 return 1
+            if args.cluster:  # later files must know which tables are shard-local
+                for step in parse(text):
+                    if step.sql is not None:
+                        statements(step.sql)
             continue
         print(f"  applying {path.name}")
         if args.dry_run:
@@ -131,7 +109,8 @@ def main() -> int:
         for i, step in enumerate(parse(text), 1):
             try:
                 if step.sql is not None:
-                    ch.query(step.sql)
+                    for stmt in statements(step.sql):
+                        ch.query(stmt)
                 else:
                     data = (ROOT / step.csv_path).read_bytes()
                     ch.query(f"INSERT INTO {step.csv_table} FORMAT CSVWithNames", body=data)
@@ -144,6 +123,8 @@ def main() -> int:
         )
         count += 1
     print(f"  {count} migration(s) applied, {len(applied)} already there")
+    if args.cluster and skipped:
+        print(f"  {len(skipped)} column comment(s) left out: ClickHouse 18.16 runs no COMMENT COLUMN ON CLUSTER")
     return 0
 
 
