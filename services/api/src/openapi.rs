@@ -104,6 +104,17 @@ pub fn document() -> Value {
             filter_param("period"),
             param("format", "json or csv (suppressed cells: null / [c])", json!({"type": "string", "enum": ["json", "csv"]}))],
         "responses": {"200": {"description": "Suppressed table"}, "400": {"description": "Invalid parameter"}, "404": {"description": "Unknown dataset"}}}}));
+    paths.insert("/v1/indicators".into(), json!({"get": {
+        "summary": "Council performance indicators (NOAC style: H2 vacancy, H3 re-letting time and cost, H6 long-term homeless adults, P2 confirmed on appeal, decisions within the statutory period, household waste recycling vs the EU targets) for every council, its region and the country, for a year or a quarter, with small-number and complementary suppression",
+        "description": "Open data: the same suppressed answer for every role. Definitions: /v1/indicators/definitions (schemas/reference/indicators.toml). Each data row: level (council, region, country), area, indicator, value, numerator, denominator, suppressed (null, primary, complementary).",
+        "tags": ["public"],
+        "parameters": [
+            param("year", "Calendar year, 2000 to 2100 (default: this year, so far)", json!({"type": "integer", "minimum": 2000, "maximum": 2100, "example": 2026})),
+            param("quarter", "A quarter of the year (default: the whole year)", json!({"type": "integer", "minimum": 1, "maximum": 4})),
+            param("la_code", "Only this council, its homelessness region and the country", json!({"type": "string", "example": "DC"})),
+            param("format", "json or csv (suppressed figures empty)", json!({"type": "string", "enum": ["json", "csv"]}))],
+        "responses": {"200": {"description": "period, suppression, indicators (definitions), data (figures)"}, "400": {"description": "Invalid parameter", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "502": {"description": "ClickHouse could not answer"}}}}));
+    paths.insert("/v1/indicators/definitions".into(), json!({"get": {"summary": "The indicator definitions: code, title, unit, numerator, denominator, grain, sources, suppression rule, plausibility band, targets", "tags": ["public"], "responses": {"200": {"description": "version, indicators"}}}}));
     paths.insert("/v1/councils".into(), json!({"get": {"summary": "The 31 local authorities and homelessness regions", "tags": ["public"], "responses": {"200": {"description": "Reference list"}}}}));
     paths.insert("/v1/reconcile".into(), json!({"get": {"summary": "Every published council record accounted for: per topic and partition, the broker's offsets against the offset of record (stored, quarantined, lost, unread, doubled, unaccounted)", "tags": ["analyst"], "security": [{"bearer": []}], "responses": {"200": {"description": "Report with all_accounted / nothing_lost_or_doubled"}, "502": {"description": "Broker or ClickHouse unreachable"}}}}));
     paths.insert("/v1/whoami".into(), json!({"get": {"summary": "The caller's role", "tags": ["public"], "responses": {"200": {"description": "name, role"}, "401": {"description": "Unknown token"}}}}));

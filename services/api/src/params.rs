@@ -94,6 +94,10 @@ pub struct Params {
     pub entity_id: Option<String>,
     pub from: Option<Month>,
     pub to: Option<Month>,
+    /// A calendar year (`year=2024`; the indicators' period).
+    pub year: Option<i32>,
+    /// A quarter of `year` (`quarter=1`..`4`).
+    pub quarter: Option<u32>,
     pub limit: u32,
     pub offset: u64,
     pub format: Format,
@@ -124,6 +128,8 @@ impl Raw {
             entity_id: None,
             from: None,
             to: None,
+            year: None,
+            quarter: None,
             limit: paging.default_limit,
             offset: 0,
             format: if self.accepts_csv {
@@ -179,6 +185,24 @@ impl Raw {
                     let m = Month::parse("period", value)?;
                     p.from = Some(m);
                     p.to = Some(m);
+                }
+                "year" => {
+                    p.year = Some(
+                        value
+                            .parse()
+                            .ok()
+                            .filter(|y| (2000..=2100).contains(y) && value.len() == 4)
+                            .ok_or_else(|| Error::bad("year", "expected a year, 2000 to 2100"))?,
+                    );
+                }
+                "quarter" => {
+                    p.quarter = Some(
+                        value
+                            .parse()
+                            .ok()
+                            .filter(|q| (1..=4).contains(q) && value.len() == 1)
+                            .ok_or_else(|| Error::bad("quarter", "expected 1, 2, 3 or 4"))?,
+                    );
                 }
                 "from" => p.from = Some(Month::parse("from", value)?),
                 "to" => p.to = Some(Month::parse("to", value)?),
@@ -247,7 +271,16 @@ mod tests {
         default_limit: 100,
         max_limit: 1000,
     };
-    const ALL: &[&str] = &["la_code", "region", "entity_id", "period", "from", "to"];
+    const ALL: &[&str] = &[
+        "la_code",
+        "region",
+        "entity_id",
+        "period",
+        "from",
+        "to",
+        "year",
+        "quarter",
+    ];
 
     fn check(pairs: &[(&str, &str)]) -> Result<Params> {
         let councils = LocalAuthorities::embedded().expect("reference");
@@ -277,6 +310,8 @@ mod tests {
         let p = check(&[("region", "Dublin"), ("from", "2024-01"), ("to", "2024-03")]).expect("ok");
         assert_eq!(p.region.as_deref(), Some("Dublin"));
         assert_eq!(p.from.map(Month::first_day).as_deref(), Some("2024-01-01"));
+        let p = check(&[("year", "2024"), ("quarter", "2")]).expect("year and quarter");
+        assert_eq!((p.year, p.quarter), (Some(2024), Some(2)));
         let p = check(&[("entity_id", "PA-2024/0173 'x'")]).expect("any printable id");
         assert_eq!(p.entity_id.as_deref(), Some("PA-2024/0173 'x'"));
     }
@@ -301,6 +336,12 @@ mod tests {
             (&[("period", "2024-05"), ("from", "2024-01")], "period"),
             (&[("sql", "select 1")], "sql"),
             (&[("entity_id", "")], "entity_id"),
+            (&[("year", "1999")], "year"),
+            (&[("year", "+2024")], "year"),
+            (&[("year", "2024 OR 1=1")], "year"),
+            (&[("quarter", "0")], "quarter"),
+            (&[("quarter", "5")], "quarter"),
+            (&[("quarter", "+1")], "quarter"),
             (&[("entity_id", "a\u{0}b")], "entity_id"),
             (&[("entity_id", &"x".repeat(129))], "entity_id"),
         ];

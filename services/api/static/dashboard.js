@@ -174,6 +174,83 @@
     }));
   }
 
+  // Council performance indicators: the chosen council against its region and the country, and the
+  // recycling rate against the EU targets (dashed lines). Public, suppressed open data.
+  var IND_LEVELS = ["council", "region", "country"];
+  function indicatorValue(f, unit) {
+    if (!f) return "–";
+    if (f.suppressed) return "[c]";
+    if (f.value === null || f.value === undefined) return "–";
+    if (unit === "EUR") return "€" + Math.round(f.value).toLocaleString("en-IE");
+    return f.value.toFixed(1) + (unit === "%" ? "%" : " " + unit);
+  }
+  function indicatorsPanel(data) {
+    var byKey = {};
+    data.data.forEach(function (f) { byKey[f.indicator + "/" + f.level] = f; });
+    fill(document.querySelector("#indicators tbody"), data.indicators.map(function (d) {
+      var council = byKey[d.code + "/council"];
+      var out = council && council.value !== null && !council.suppressed &&
+        (council.value < d.band[0] || council.value > d.band[1]);
+      var tr = el("tr", { "data-indicator": d.code, class: out ? "out-of-band" : "" });
+      tr.appendChild(el("td", { title: d.numerator + " / " + d.denominator }, d.code.replace("_", " ") + ": " + d.title));
+      IND_LEVELS.forEach(function (level) {
+        var f = byKey[d.code + "/" + level];
+        var td = el("td", { class: "num" + (f && f.suppressed ? " suppressed" : ""), "data-test": "ind-" + d.code + "-" + level },
+          indicatorValue(f, d.unit));
+        if (f && f.suppressed) td.setAttribute("title", "suppressed (" + f.suppressed + ")");
+        else if (f && f.denominator !== null) td.setAttribute("title", f.name + ": " + f.numerator + " / " + f.denominator);
+        tr.appendChild(td);
+      });
+      var band = d.unit === "EUR" ? "€" + d.band[0] / 1000 + "k–€" + d.band[1] / 1000 + "k" : d.band[0] + "–" + d.band[1] + (d.unit === "%" ? "%" : " " + d.unit);
+      tr.appendChild(el("td", {}, band));
+      return tr;
+    }));
+    recyclingChart(data, byKey);
+  }
+  function recyclingChart(data, byKey) {
+    var chart = document.getElementById("recycling-chart");
+    chart.textContent = "";
+    var def = data.indicators.find(function (d) { return d.code === "W_RECYCLING"; });
+    if (!def) return;
+    // 0-70 %: the EU targets (55-65 %) stay apart.
+    var L = 150, W = 640, BAR = 16, scale = function (v) { return Math.min(v, 70) * (W - L - 50) / 70; };
+    IND_LEVELS.forEach(function (level, i) {
+      var f = byKey["W_RECYCLING/" + level];
+      var y = 14 + i * (BAR + 6);
+      var t = svg("text", { x: 2, y: y + 12, "font-size": 10 }); t.textContent = f ? f.name : level; chart.appendChild(t);
+      if (f && f.value !== null && !f.suppressed) {
+        chart.appendChild(svg("rect", { x: L, y: y, width: scale(f.value), height: BAR, fill: "#2e8b57", "data-test": "recycling-bar-" + level }));
+        var v = svg("text", { x: L + scale(f.value) + 3, y: y + 12, "font-size": 10 }); v.textContent = f.value.toFixed(1) + "%"; chart.appendChild(v);
+      }
+    });
+    var bottom = 14 + IND_LEVELS.length * (BAR + 6);
+    def.targets.forEach(function (t, i) {
+      var x = L + scale(t.value);
+      chart.appendChild(svg("line", { x1: x, y1: 8, x2: x, y2: bottom, stroke: "#b00020", "stroke-dasharray": "4 2", "data-test": "recycling-target-" + t.year }));
+      var l = svg("text", { x: x - 12, y: bottom + 12 + i * 11, "font-size": 9, fill: "#b00020" }); l.textContent = t.value + "% by " + t.year; chart.appendChild(l);
+    });
+  }
+  function indicatorsQuery() {
+    var la = document.getElementById("ind-council").value || "DC";
+    var period = (document.getElementById("ind-period").value || "").split("-Q");
+    var q = "/v1/indicators?la_code=" + encodeURIComponent(la);
+    if (period[0]) q += "&year=" + period[0];
+    if (period[1]) q += "&quarter=" + period[1];
+    return q;
+  }
+  function setupIndicators() {
+    var sel = document.getElementById("ind-council");
+    councils.forEach(function (c) { sel.appendChild(el("option", { value: c.la_code }, c.official_name)); });
+    sel.value = params.get("council") || "DC";
+    var per = document.getElementById("ind-period");
+    var now = new Date(), y = now.getUTCFullYear(), q = Math.floor(now.getUTCMonth() / 3) + 1;
+    var options = [String(y)];
+    for (var i = 0; i < 4; i++) { options.push(y + "-Q" + q); q -= 1; if (q === 0) { q = 4; y -= 1; } }
+    options.push(String(now.getUTCFullYear() - 1));
+    options.forEach(function (o) { per.appendChild(el("option", { value: o }, o === String(now.getUTCFullYear()) ? o + " (so far)" : o)); });
+    [sel, per].forEach(function (s) { s.addEventListener("change", function () { api(indicatorsQuery()).then(indicatorsPanel); }); });
+  }
+
   function refresh() {
     var status = document.getElementById("status");
     return Promise.all([
@@ -189,7 +266,8 @@
       // cut in the past would show an old month as the latest.
       api("/v1/summaries/homelessness/region-trend?limit=1000&from=" + monthsAgo(TREND_MONTHS - 1)).then(trend),
       api("/v1/summaries/planning/decision-times?limit=1000").then(planning),
-      api("/v1/summaries/housing/voids?limit=1000").then(voids)
+      api("/v1/summaries/housing/voids?limit=1000").then(voids),
+      api(indicatorsQuery()).then(indicatorsPanel)
     ]).then(function () {
       status.dataset.state = "ok";
       status.textContent = "Updated " + new Date().toLocaleTimeString();
@@ -207,7 +285,7 @@
     refresh();
   });
 
-  api("/v1/councils").then(function (c) { councils = c.councils; }).then(refresh).then(function () {
+  api("/v1/councils").then(function (c) { councils = c.councils; setupIndicators(); }).then(refresh).then(function () {
     setInterval(refresh, interval);
   });
 })();

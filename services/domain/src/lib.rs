@@ -8,10 +8,12 @@ pub mod ber;
 pub mod calendar;
 pub mod councils;
 pub mod eircode;
+pub mod indicators;
 pub mod ppsn;
 
 pub use calendar::StatutoryCalendar;
 pub use councils::{LocalAuthorities, LocalAuthority, STATE_POPULATION_2022};
+pub use indicators::{Indicator, Indicators, Period};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

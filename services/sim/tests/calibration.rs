@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate};
 use lgma_domain::StatutoryCalendar;
-use lgma_sim::model::{Decision, DwellingStatus, Entity, Operation};
+use lgma_sim::model::{AppealDecision, Decision, DwellingStatus, Entity, Operation};
 use lgma_sim::{Generator, GeneratorConfig};
 
 const DAY_MS: i64 = 86_400_000;
@@ -50,6 +50,9 @@ struct Figures {
     decided: HashMap<String, (u64, u64)>,
     fi: u64,
     appealed: u64,
+    /// Appeals the appeal body determined, and those confirming the council's decision (NOAC P2).
+    appeals_determined: u64,
+    appeals_confirmed: u64,
     late_days: Vec<i64>,
 }
 
@@ -149,6 +152,25 @@ fn run(seed: u64, scale: f64, history_days: u32, days: i64) -> Figures {
         }
         f.fi += u64::from(a.fi_request_date.is_some());
         f.appealed += u64::from(a.appeal_ref_number.is_some());
+        let granted = |d: AppealDecision| {
+            matches!(
+                d,
+                AppealDecision::GRANTED | AppealDecision::GRANTED_WITH_CONDITIONS
+            )
+        };
+        if let Some(outcome) = a.appeal_decision {
+            if granted(outcome)
+                || matches!(outcome, AppealDecision::REFUSED | AppealDecision::SPLIT)
+            {
+                f.appeals_determined += 1;
+                let confirmed = match decision {
+                    Decision::GRANTED | Decision::GRANTED_WITH_CONDITIONS => granted(outcome),
+                    Decision::REFUSED => outcome == AppealDecision::REFUSED,
+                    _ => outcome == AppealDecision::SPLIT,
+                };
+                f.appeals_confirmed += u64::from(confirmed);
+            }
+        }
     }
     let _ = epoch_day;
     f
@@ -231,6 +253,21 @@ fn check(f: &Figures, scale: f64) {
     assert!((lo..=hi).contains(&in_time), "decided in time {in_time}");
     assert!(f.fi as f64 >= num(&cal, "planning", "min_fi_share") * decided as f64);
     assert!(f.appealed as f64 >= num(&cal, "planning", "min_appeal_share") * decided as f64);
+    let confirmed = f.appeals_confirmed as f64 / f.appeals_determined.max(1) as f64;
+    eprintln!(
+        "  appeals: {} determined, {confirmed:.3} confirmed (P2)",
+        f.appeals_determined
+    );
+    let (lo, hi) = range(&cal, "planning", "appeal_confirmed_share_national");
+    assert!(
+        f.appeals_determined >= 20,
+        "{} appeals",
+        f.appeals_determined
+    );
+    assert!(
+        (lo..=hi).contains(&confirmed),
+        "confirmed on appeal {confirmed}"
+    );
     assert!(
         late.last().copied().unwrap_or(0) > 28,
         "a realistic tail of late decisions"

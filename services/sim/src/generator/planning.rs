@@ -253,10 +253,12 @@ impl Generator {
                 app.decision_date = Some(now);
                 set_status(app, system, ApplicationStatus::DECIDED);
                 set_decision(app, system, Some(decision));
+                // About 9% of decisions are appealed (refusals more often), in line with the appeal
+                // body's ~2,500-3,000 appeals a year against ~30,000 decisions.
                 let appeal_rate = if decision == Decision::REFUSED {
-                    0.15
+                    0.25
                 } else {
-                    0.05
+                    0.07
                 };
                 if rng.gen_bool(appeal_rate) {
                     then = Some((now + rng.gen_range(5..27) * DAY_MS, Next::LodgeAppeal));
@@ -274,16 +276,43 @@ impl Generator {
                 then = Some((now + rng.gen_range(120..220) * DAY_MS, Next::DecideAppeal));
             }
             Next::DecideAppeal => {
-                let outcome = pick(
-                    rng,
-                    &[
-                        (AppealDecision::GRANTED_WITH_CONDITIONS, 0.52),
-                        (AppealDecision::GRANTED, 0.03),
-                        (AppealDecision::REFUSED, 0.35),
-                        (AppealDecision::WITHDRAWN, 0.05),
-                        (AppealDecision::DISMISSED, 0.05),
-                    ],
-                );
+                // NOAC P2 (domain.md §7, band 50-90 %): the appeal body confirms most decisions,
+                // with or without variation (~72 % of those it determines); 10 % of appeals are
+                // withdrawn or dismissed without a determination.
+                let outcome = if app.decision == Some(Decision::REFUSED) {
+                    pick(
+                        rng,
+                        &[
+                            (AppealDecision::REFUSED, 0.65),
+                            (AppealDecision::GRANTED_WITH_CONDITIONS, 0.22),
+                            (AppealDecision::GRANTED, 0.03),
+                            (AppealDecision::WITHDRAWN, 0.05),
+                            (AppealDecision::DISMISSED, 0.05),
+                        ],
+                    )
+                } else if app.decision == Some(Decision::SPLIT) {
+                    pick(
+                        rng,
+                        &[
+                            (AppealDecision::SPLIT, 0.60),
+                            (AppealDecision::GRANTED_WITH_CONDITIONS, 0.15),
+                            (AppealDecision::REFUSED, 0.15),
+                            (AppealDecision::WITHDRAWN, 0.05),
+                            (AppealDecision::DISMISSED, 0.05),
+                        ],
+                    )
+                } else {
+                    pick(
+                        rng,
+                        &[
+                            (AppealDecision::GRANTED_WITH_CONDITIONS, 0.60),
+                            (AppealDecision::GRANTED, 0.05),
+                            (AppealDecision::REFUSED, 0.25),
+                            (AppealDecision::WITHDRAWN, 0.05),
+                            (AppealDecision::DISMISSED, 0.05),
+                        ],
+                    )
+                };
                 app.appeal_decision = Some(outcome);
                 app.appeal_status = Some("Appeal Decided".into());
                 app.appeal_decision_date = Some(now);
