@@ -13,9 +13,10 @@ DDL by hand, this rewrites every migration statement:
 - `CREATE VIEW`, `CREATE DATABASE` and `DROP TABLE` (how views are replaced) get `ON CLUSTER '{cluster}'`; `INSERT` (back-fills, reference
   loads) go through the Distributed tables unchanged.
 
-Sharding key: `cityHash64(topic, partition)` for the offset-of-record tables, so one ingest batch of one
-Kafka partition lands on one shard (the INSERT stays atomic only if the batch holds one partition: with
-more than one shard, run ingest with one partition per batch); `cityHash64(entity_id)` for entity tables,
+Sharding key: `cityHash64(topic, partition)` for the offset-of-record tables, so each Kafka partition's
+rows of an ingest batch land on one shard in one block: a batch's INSERT through the Distributed table is
+all or nothing per partition, which is what the offset of record needs (ingest's cluster mode,
+services/ingest/README.md "On a cluster"); `cityHash64(entity_id)` for entity tables,
 so all versions of an entity meet on one shard and FINAL / ReplacingMergeTree collapse them;
 `cityHash64(la_code)` for council summaries; `rand()` for the rest. Small reference tables are
 replicated in full to every node (path without `{shard}`, no Distributed table) so joins stay local.

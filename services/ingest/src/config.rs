@@ -78,6 +78,31 @@ pub struct ClickHouseSettings {
     pub database: String,
     /// PEM file of a private CA that signed an `https://` ClickHouse's certificate (besides the web roots).
     pub ca_file: Option<PathBuf>,
+    /// Empty: one server (the default). Otherwise the `remote_servers` cluster whose Distributed
+    /// tables ingest writes (`infra/tools/clustered.py`): every INSERT is synchronous and quorum-
+    /// acknowledged, and the offset of record is read from every replica (README "On a cluster").
+    pub cluster: String,
+    /// The cluster listing every replica as its own shard, read for the offset of record and the
+    /// stored versions; empty means `<cluster>_all` (the name `infra/cluster` gives it).
+    pub replicas_cluster: String,
+    /// Replicas that must hold a part before an INSERT is acknowledged (`insert_quorum`).
+    pub insert_quorum: u32,
+}
+
+impl ClickHouseSettings {
+    /// Whether ingest writes to a cluster (see `cluster`).
+    pub fn is_cluster(&self) -> bool {
+        !self.cluster.is_empty()
+    }
+
+    /// The cluster read for what is recorded on every replica.
+    pub fn replicas_cluster(&self) -> String {
+        if self.replicas_cluster.is_empty() {
+            format!("{}_all", self.cluster)
+        } else {
+            self.replicas_cluster.clone()
+        }
+    }
 }
 
 impl fmt::Debug for ClickHouseSettings {
@@ -88,6 +113,9 @@ impl fmt::Debug for ClickHouseSettings {
             .field("password", &"<redacted>")
             .field("database", &self.database)
             .field("ca_file", &self.ca_file)
+            .field("cluster", &self.cluster)
+            .field("replicas_cluster", &self.replicas_cluster)
+            .field("insert_quorum", &self.insert_quorum)
             .finish()
     }
 }
@@ -100,6 +128,9 @@ impl Default for ClickHouseSettings {
             password: "writer-local".into(),
             database: "lgma".into(),
             ca_file: None,
+            cluster: String::new(),
+            replicas_cluster: String::new(),
+            insert_quorum: 2,
         }
     }
 }
@@ -215,6 +246,13 @@ impl Settings {
         if self.batch.max_rows == 0 || self.batch.max_rows > 500_000 {
             return Err(crate::Error::Config(
                 "batch.max_rows must be 1..=500000 so one INSERT stays one ClickHouse block".into(),
+            ));
+        }
+        if self.clickhouse.is_cluster() && self.clickhouse.insert_quorum < 2 {
+            return Err(crate::Error::Config(
+                "clickhouse.insert_quorum must be >= 2 on a cluster: an acknowledged offset of \
+                 record must survive the loss of a replica"
+                    .into(),
             ));
         }
         Ok(())

@@ -42,6 +42,10 @@ pub fn describe() {
         "lgma_ingest_batch_failures_total",
         "Batches that failed (nothing recorded; re-read from the offsets of record after a backoff)"
     );
+    describe_counter!(
+        "lgma_ingest_record_retries_total",
+        "Offset-of-record INSERTs sent again unchanged after an error (cluster mode: the replicated tables drop a copy that had landed)"
+    );
     describe_gauge!(
         "lgma_ingest_last_batch_timestamp_seconds",
         "Unix time of the last batch written"
@@ -73,6 +77,7 @@ pub fn init(topics: &[String]) {
     }
     counter!("lgma_ingest_batches_total").absolute(0);
     counter!("lgma_ingest_batch_failures_total").absolute(0);
+    counter!("lgma_ingest_record_retries_total").absolute(0);
     // Histograms too (empty until the first batch), so latency alerts have a series to evaluate.
     let _ = histogram!("lgma_ingest_publish_to_queryable_seconds");
     let _ = histogram!("lgma_ingest_batch_write_seconds");
@@ -125,6 +130,11 @@ pub fn batch(rows: usize, write_seconds: f64) {
 
 pub fn batch_failed() {
     counter!("lgma_ingest_batch_failures_total").increment(1);
+}
+
+/// An offset-of-record INSERT sent again unchanged (cluster mode, see `sink::protocol`).
+pub fn record_retried() {
+    counter!("lgma_ingest_record_retries_total").increment(1);
 }
 
 pub fn publish_to_queryable(seconds: f64) {

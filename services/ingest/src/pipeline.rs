@@ -149,7 +149,7 @@ impl Pipeline {
                 quote(topic),
                 keys.join(", ")
             );
-            let sql = accepted_versions_sql(self.db(), "partition, offset", &filter);
+            let sql = accepted_versions_sql(&self.clickhouse, "partition, offset", &filter);
             let rows: Vec<Row> = self.clickhouse.query(&sql).await?;
             for r in rows {
                 stored
@@ -342,7 +342,7 @@ impl Pipeline {
             let sql = format!(
                 "SELECT partition, la_code, entity_id, max(v) AS v FROM ({}) \
                  GROUP BY partition, la_code, entity_id",
-                accepted_versions_sql(db, "partition", &filter)
+                accepted_versions_sql(&self.clickhouse, "partition", &filter)
             );
             let rows: Vec<Row> = self.clickhouse.query(&sql).await?;
             let mut cache = self
@@ -441,17 +441,21 @@ impl Pipeline {
 }
 
 /// The accepted (not quarantined) entity versions recorded where `filter` holds, in the offset of
-/// record and in replays' verdicts: `<columns>, la_code, entity_id, v` per row.
-fn accepted_versions_sql(db: &str, columns: &str, filter: &str) -> String {
+/// record and in replays' verdicts: `<columns>, la_code, entity_id, v` per row (on a cluster from
+/// every replica, see [`ClickHouse::recorded`]: a version may come twice, callers take the max).
+fn accepted_versions_sql(clickhouse: &ClickHouse, columns: &str, filter: &str) -> String {
     let select = |table: &str| {
         format!(
-            "SELECT {columns}, la_code, entity_id, entity_version AS v FROM {db}.{table} \
+            "SELECT {columns}, la_code, entity_id, entity_version AS v FROM {table} \
              WHERE {filter} AND verdict != 'QUARANTINE'"
         )
     };
     format!(
         "{} UNION ALL {}",
-        select("ingest_events"),
-        select("ingest_replay_events FINAL")
+        select(&clickhouse.recorded("ingest_events")),
+        select(&format!(
+            "{} FINAL",
+            clickhouse.recorded("ingest_replay_events")
+        ))
     )
 }

@@ -14,6 +14,13 @@ use crate::{Error, Result};
 /// Bytes of SQL a look-up may send (see [`ClickHouse::query`]).
 const MAX_QUERY_SIZE: &str = "16777216";
 
+/// How long a quorum INSERT waits for its replicas (ms) and a synchronous Distributed INSERT for
+/// its shards (s, and per connection to a shard), all below the client's 60 s timeout: the server
+/// answers (with an error) before the client gives up, so an outcome is rarely unknown.
+const QUORUM_TIMEOUT_MS: &str = "20000";
+const DISTRIBUTED_TIMEOUT_S: &str = "40";
+const SHARD_IO_TIMEOUT_S: &str = "30";
+
 #[derive(Clone)]
 pub struct ClickHouse {
     http: reqwest::Client,
@@ -57,6 +64,31 @@ impl ClickHouse {
         &self.settings.database
     }
 
+    /// Whether this writes to a cluster's Distributed tables (`clickhouse.cluster`).
+    pub fn is_cluster(&self) -> bool {
+        self.settings.is_cluster()
+    }
+
+    /// Where to read what is recorded in `table` (`ingest_events`, `ingest_replay_events`): the
+    /// table itself on one server; on a cluster, its shard-local table on EVERY replica (the
+    /// `cluster()` table function over the replicas cluster, which fails while any replica is
+    /// unreachable). A quorum INSERT that failed can have left its part on one replica only, where
+    /// it becomes visible everywhere once the quorum is reached; reading one replica per shard (a
+    /// Distributed SELECT), or only quorum-confirmed parts (`select_sequential_consistency`), would
+    /// miss it and let the batch be recorded twice. Callers aggregate with `max`, so the copies a
+    /// part has on several replicas count once.
+    pub fn recorded(&self, table: &str) -> String {
+        let db = &self.settings.database;
+        if self.is_cluster() {
+            format!(
+                "cluster({}, {db}, {table}_local)",
+                quote(&self.settings.replicas_cluster())
+            )
+        } else {
+            format!("{db}.{table}")
+        }
+    }
+
     async fn post(&self, params: &[(&str, &str)], body: Vec<u8>) -> Result<String> {
         let response = self
             .http
@@ -86,15 +118,24 @@ impl ClickHouse {
             return Ok(());
         }
         let query = format!("INSERT INTO {table} FORMAT JSONEachRow");
-        self.post(
-            &[
-                ("query", query.as_str()),
-                ("input_format_skip_unknown_fields", "1"),
-            ],
-            rows,
-        )
-        .await
-        .map(|_| ())
+        let quorum = self.settings.insert_quorum.to_string();
+        let mut params = vec![
+            ("query", query.as_str()),
+            ("input_format_skip_unknown_fields", "1"),
+        ];
+        if self.is_cluster() {
+            // Through the Distributed table, synchronously: acknowledged only once every shard's
+            // part is on `insert_quorum` replicas (18.16 passes the settings on to the shards).
+            params.extend([
+                ("insert_distributed_sync", "1"),
+                ("insert_distributed_timeout", DISTRIBUTED_TIMEOUT_S),
+                ("insert_quorum", quorum.as_str()),
+                ("insert_quorum_timeout", QUORUM_TIMEOUT_MS),
+                ("receive_timeout", SHARD_IO_TIMEOUT_S),
+                ("send_timeout", SHARD_IO_TIMEOUT_S),
+            ]);
+        }
+        self.post(&params, rows).await.map(|_| ())
     }
 
     /// Runs a SELECT and parses `FORMAT JSONEachRow` output (64-bit integers unquoted).

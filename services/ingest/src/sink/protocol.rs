@@ -7,8 +7,14 @@
 //!
 //! A crash anywhere before step 3 leaves the offset of record untouched, so the batch is re-read
 //! and re-inserted; the rows of steps 1–2 collapse.
+//!
+//! On a cluster (`clickhouse.cluster`) a failed step 3 has an unknown outcome: a shard may have
+//! stored its part although the answer was an error (a quorum that timed out completes later, a
+//! shard that stalled commits what it had received). So the SAME bytes are sent again until they
+//! are acknowledged: each shard's part is the same block again, which replicated de-duplication
+//! drops if it had landed (README "On a cluster").
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::{ClickHouse, Publisher};
 use crate::encode::Batch;
@@ -70,9 +76,41 @@ pub async fn write(
     clock.lap("tables+publish");
     // 3. Last: the offset of record as one INSERT into one partition (a replay records its
     //    verdicts in ingest_replay_events instead; the offset of record is never rewritten).
-    insert_timed(clickhouse, &db, events_table.to_string(), batch.events).await?;
+    if clickhouse.is_cluster() {
+        record_until_acknowledged(clickhouse, &db, events_table, batch.events).await?;
+    } else {
+        insert_timed(clickhouse, &db, events_table.to_string(), batch.events).await?;
+    }
     clock.lap("events");
     Ok(())
+}
+
+/// How long the offset of record's INSERT is sent again before the batch is given up (the
+/// consumer then re-reads the offsets of record from every replica and starts over).
+const RECORD_RETRY_BUDGET: Duration = Duration::from_secs(180);
+
+/// Cluster mode's step 3: the identical INSERT again, with backoff, until acknowledged.
+async fn record_until_acknowledged(
+    clickhouse: &ClickHouse,
+    db: &str,
+    table: &str,
+    rows: Vec<u8>,
+) -> Result<()> {
+    let started = Instant::now();
+    let mut backoff = Duration::from_millis(250);
+    loop {
+        match insert_timed(clickhouse, db, table.to_string(), rows.clone()).await {
+            Ok(()) => return Ok(()),
+            Err(e) if started.elapsed() < RECORD_RETRY_BUDGET => {
+                tracing::warn!(table, error = %e, retry_in_ms = backoff.as_millis() as u64,
+                    "offset of record not acknowledged; sending the same rows again");
+                metrics::record_retried();
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// One INSERT, its wall time recorded per table.

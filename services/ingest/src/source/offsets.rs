@@ -2,7 +2,8 @@
 //!
 //! `ingest_events` holds one row per consumed Kafka record and is written last in every batch, as
 //! one INSERT into one partition; so `max(offset) + 1` is exactly where to resume. Kafka's committed
-//! offsets are only a hint (lag metrics, tooling).
+//! offsets are only a hint (lag metrics, tooling). On a cluster it is read from every replica
+//! ([`ClickHouse::recorded`]).
 
 use std::collections::HashMap;
 
@@ -25,9 +26,9 @@ pub async fn next_offsets(
     }
     let list: Vec<String> = topics.iter().map(|t| quote(t)).collect();
     let sql = format!(
-        "SELECT topic, partition, max(offset) AS max_offset FROM {}.ingest_events \
+        "SELECT topic, partition, max(offset) AS max_offset FROM {} \
          WHERE topic IN ({}) GROUP BY topic, partition",
-        clickhouse.database(),
+        clickhouse.recorded("ingest_events"),
         list.join(", ")
     );
     let rows: Vec<Row> = clickhouse.query(&sql).await?;

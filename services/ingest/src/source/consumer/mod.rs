@@ -450,7 +450,7 @@ impl Ingest {
         warn!(
             error,
             retry_in_ms = backoff.as_millis() as u64,
-            "batch failed; nothing recorded, re-reading offsets of record"
+            "batch failed; re-reading offsets of record (what they lack is read again)"
         );
         self.discard_batch("batch failed");
         self.pipeline.forget_versions();
