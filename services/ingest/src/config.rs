@@ -334,6 +334,17 @@ mod tests {
     }
 
     #[test]
+    fn a_cluster_needs_a_quorum_of_two() {
+        let mut s = Settings::default();
+        assert!(!s.clickhouse.is_cluster());
+        s.clickhouse.cluster = "lgma".into();
+        assert!(s.check().is_ok());
+        assert_eq!(s.clickhouse.replicas_cluster(), "lgma_all");
+        s.clickhouse.insert_quorum = 1;
+        assert!(s.check().is_err());
+    }
+
+    #[test]
     fn oversized_batches_rejected() {
         let mut s = Settings::default();
         s.batch.max_rows = 2_000_000;

@@ -182,7 +182,23 @@ impl ClickHouse {
 
 #[cfg(test)]
 mod tests {
-    use super::quote;
+    use super::{quote, ClickHouse};
+    use crate::config::ClickHouseSettings;
+
+    #[test]
+    fn records_are_read_from_every_replica_on_a_cluster() -> crate::Result<()> {
+        let one = ClickHouse::new(ClickHouseSettings::default())?;
+        assert_eq!(one.recorded("ingest_events"), "lgma.ingest_events");
+        let cluster = ClickHouse::new(ClickHouseSettings {
+            cluster: "lgma".into(),
+            ..ClickHouseSettings::default()
+        })?;
+        assert_eq!(
+            cluster.recorded("ingest_events"),
+            "cluster('lgma_all', lgma, ingest_events_local)"
+        );
+        Ok(())
+    }
 
     #[test]
     fn quoting_escapes_quotes_and_backslashes() {
