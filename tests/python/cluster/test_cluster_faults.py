@@ -36,8 +36,8 @@ DATA = pathlib.Path(os.environ.get("LGMA_DATA") or ROOT / ".data")
 CLUSTER_DATA = pathlib.Path(os.environ.get("LGMA_CLUSTER_DATA") or DATA / "cluster")
 ADMIN = {"user": "lgma_admin", "password": os.environ.get("LGMA_CH_ADMIN_PASSWORD", "admin-local")}
 BIN = ROOT / "target" / "debug"
-EVENTS = int(os.environ.get("LGMA_CLUSTER_FAULT_EVENTS", "9000"))
-RATE = int(os.environ.get("LGMA_CLUSTER_FAULT_RATE", "120"))
+EVENTS = int(os.environ.get("LGMA_CLUSTER_FAULT_EVENTS", "12000"))
+RATE = int(os.environ.get("LGMA_CLUSTER_FAULT_RATE", "100"))
 TABLES = {  # base topic -> entity table stem (infra/config/ingest.toml)
     "lgma.homelessness.presentation": "hl_presentation", "lgma.homelessness.placement": "hl_placement",
     "lgma.homelessness.exit": "hl_exit", "lgma.housing.dwelling-unit": "housing_dwelling_unit",
