@@ -175,7 +175,7 @@ def test_faults_lose_nothing_and_double_nothing(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("cluster-faults")
     create_defined(suffix, COUNCIL_TOPICS + [t + ".enriched" for t in COUNCIL_TOPICS] + ["lgma.dlq"])
     pub_env = {**os.environ, "LGMA_PUBLISHER_KAFKA__BOOTSTRAP_SERVERS": KAFKA, "LGMA_PUBLISHER_REGISTRY_URL": REGISTRY}
-    pub = [str(BIN / "lgma-publisher"), "--config", str(ROOT / "infra/config/publisher.toml"), "--topic-suffix", suffix]
+    pub = [str(BIN / "lgma-publisher"), "--config", str(ROOT / "infra/config/publisher.toml"), f"--topic-suffix={suffix}"]
     subprocess.run([*pub, "register"], check=True, env=pub_env, capture_output=True, timeout=120)
 
     on_cluster = Ingest(run_dir, "cluster", suffix, f"http://127.0.0.1:{node(0)}", "lgma")
@@ -269,7 +269,7 @@ def test_faults_lose_nothing_and_double_nothing(tmp_path_factory):
         same(reference, cluster, f"SELECT partition, offset, entity_id, entity_version FROM lgma.{table}_history FINAL "
                                  f"WHERE topic = '{topic}'")
         same(reference, cluster, f"SELECT la_code, entity_id, entity_version FROM lgma.{table}_current FINAL "
-                                 f"WHERE entity_id IN (SELECT entity_id FROM lgma.ingest_events WHERE topic = '{topic}')")
+                                 f"WHERE entity_id GLOBAL IN (SELECT entity_id FROM lgma.ingest_events WHERE topic = '{topic}')")
     assert 0 < accepted < total
     same(reference, cluster, f"SELECT topic, partition, offset, event_id, verdict, rule_ids FROM lgma.ingest_events "
                              f"WHERE endsWith(topic, '{suffix}')")
