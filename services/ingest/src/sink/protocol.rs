@@ -98,13 +98,26 @@ async fn record_until_acknowledged(
 ) -> Result<()> {
     let started = Instant::now();
     let mut backoff = Duration::from_millis(250);
+    let mut retries = 0u32;
     loop {
         match insert_timed(clickhouse, db, table.to_string(), rows.clone()).await {
+            Ok(()) if retries > 0 => {
+                // A block whose quorum timed out was never pushed to the materialized views, and
+                // its de-duplicated copy is not either (ClickHouse 18.16).
+                tracing::warn!(
+                    table,
+                    retries,
+                    "offset of record acknowledged after re-sending; \
+                    the views fed by it may miss this batch: run `infra/cluster refill-views`"
+                );
+                return Ok(());
+            }
             Ok(()) => return Ok(()),
             Err(e) if started.elapsed() < RECORD_RETRY_BUDGET => {
                 tracing::warn!(table, error = %e, retry_in_ms = backoff.as_millis() as u64,
                     "offset of record not acknowledged; sending the same rows again");
                 metrics::record_retried();
+                retries += 1;
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
