@@ -40,7 +40,7 @@ pub fn describe() {
     describe_counter!("lgma_ingest_batches_total", "Batches written");
     describe_counter!(
         "lgma_ingest_batch_failures_total",
-        "Batches that failed (nothing recorded; re-read from the offsets of record after a backoff)"
+        "Batches that failed (re-read from the offsets of record after a backoff; on a cluster some partitions of one may be recorded)"
     );
     describe_counter!(
         "lgma_ingest_record_retries_total",
