@@ -1,0 +1,205 @@
+"""The stack never reports a dead broker as ready, and restarts it (infra/kafka/BROKER.md).
+
+Against a real tansu started by `infra/stack up tansu` exactly as users run it (the default sqlite
+storage), in a private data folder on a free port so the shared stack is not disturbed:
+
+1. The dead storage task, provoked as users provoke it: the broker is restarted
+   (`infra/stack restart tansu`) while an idempotent producer streams into a topic defined in
+   infra/kafka/topics.toml. On tansu 0.6 with sqlite the restarted broker's storage task panics
+   (`idempotent_message_check`: "more or less than one row"); its port stays open.
+   `infra/stack status` must say NOT SERVING with the panic, and `infra/stack up` must restart it.
+2. The same with the watcher on: it must restart the broker by itself and `status` must show the
+   recovery.
+3. A broker that holds its port open but answers nothing (SIGSTOP): the watcher's produce+fetch
+   probe must fail and the watcher must restart it.
+
+After each recovery the broker serves a fresh round trip and every record it acknowledged before
+is still there (read back from offset 0).
+"""
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from http_support import free_port
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+PY = sys.executable
+PARTITIONS = 2
+
+
+@pytest.fixture()
+def private_stack():
+    """`infra/stack` on its own data folder and Kafka port; stopped (down) at the end."""
+    data = tempfile.mkdtemp(prefix="lgma-broker-recovery-")
+    port = free_port()
+    env = {**os.environ, "LGMA_DATA": data, "LGMA_KAFKA_PORT": str(port), "LGMA_KAFKA_STORAGE": "sqlite",
+           "LGMA_KAFKA_BROKERS": "1", "LGMA_KAFKA_BOOTSTRAP": f"127.0.0.1:{port}",
+           "LGMA_KAFKA_CLIENT_PROPERTIES": "", "LGMA_TLS": "0",
+           "LGMA_BROKER_PROBE_INTERVAL": "1", "LGMA_BROKER_PROBE_TIMEOUT": "3"}
+
+    def stack(*args, watch: bool = False, check: bool = True) -> str:
+        run_env = {**env, "LGMA_BROKER_WATCH": "1" if watch else "0"}
+        r = subprocess.run(["bash", str(ROOT / "infra/stack"), *args], env=run_env, capture_output=True,
+                           text=True, timeout=240)
+        assert not check or r.returncode == 0, f"infra/stack {' '.join(args)} failed: {r.stdout}{r.stderr}"
+        return r.stdout + r.stderr
+
+    stack.data = pathlib.Path(data)
+    stack.bootstrap = f"127.0.0.1:{port}"
+    try:
+        yield stack
+    finally:
+        stack("down", check=False)
+
+
+def tansu_line(stack) -> str:
+    return next(line for line in stack("status").splitlines() if line.startswith("tansu "))
+
+
+def recoveries(stack) -> list[str]:
+    f = stack.data / "tansu" / "recoveries.log"
+    return f.read_text().splitlines() if f.exists() else []
+
+
+def create_topic(stack) -> str:
+    suffix = f".t{uuid.uuid4().hex}"
+    r = subprocess.run([PY, str(ROOT / "infra/tools/topics.py"), "--bootstrap", stack.bootstrap, f"--suffix={suffix}",
+                        "--quiet", "--only", "lgma.planning.application", "--partitions", str(PARTITIONS),
+                        str(ROOT / "infra/kafka/topics.toml")], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return f"lgma.planning.application{suffix}"
+
+
+class Stream:
+    """An idempotent producer (as the platform's) sending continuously until stopped; keeps the
+    values the broker acknowledged."""
+
+    def __init__(self, bootstrap: str, topic: str):
+        self.acked: set[bytes] = set()
+        self.failed = 0
+        self.stop = threading.Event()
+        self.producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all",
+                                  "message.timeout.ms": 8000, "linger.ms": 5, "log_level": 0})
+        self.topic = topic
+        self.thread = threading.Thread(target=self._run)
+        self.thread.start()
+
+    def _report(self, err, msg):
+        if err is None:
+            self.acked.add(msg.value())
+        else:
+            self.failed += 1
+
+    def _run(self):
+        i = 0
+        while not self.stop.is_set():
+            try:
+                self.producer.produce(self.topic, key=b"k%d" % (i % 50), value=uuid.uuid4().hex.encode(),
+                                      on_delivery=self._report)
+                i += 1
+            except BufferError:
+                pass
+            self.producer.poll(0.002)
+        self.producer.flush(15)
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(60)
+
+
+def provoke_storage_panic(stack, topic: str) -> Stream:
+    """Restarts the broker under a streaming idempotent producer; returns the stopped stream."""
+    stream = Stream(stack.bootstrap, topic)
+    time.sleep(3)
+    assert stream.acked, "the stream was acknowledged before the restart"
+    stack("restart", "tansu")
+    time.sleep(4)
+    stream.close()
+    return stream
+
+
+def wait_for(what: str, check, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(1)
+    raise AssertionError(f"not within {timeout:.0f} s: {what}")
+
+
+def assert_serving_with_everything(stack, topic: str, acked: set[bytes]) -> None:
+    r = subprocess.run([PY, str(ROOT / "infra/kafka/probe.py"), "--bootstrap", stack.bootstrap], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, f"the recovered broker fails the probe: {r.stderr}"
+    consumer = Consumer({"bootstrap.servers": stack.bootstrap, "group.id": f"check-{uuid.uuid4().hex}",
+                         "enable.auto.commit": False, "log_level": 0})
+    consumer.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
+    seen: set[bytes] = set()
+    deadline = time.monotonic() + 90
+    while not acked <= seen and time.monotonic() < deadline:
+        for m in consumer.consume(1000, 1.0):
+            if m.error() is None:
+                seen.add(m.value())
+    consumer.close()
+    missing = len(acked - seen)
+    print(f"acknowledged {len(acked)}, read back {len(seen)}, missing {missing}")
+    assert missing == 0, f"{missing} acknowledged records are not readable after the recovery"
+
+
+def test_a_dead_or_hung_broker_is_never_ready_and_is_restarted(private_stack):
+    stack = private_stack
+    stack("up", "tansu")
+    assert "serving on" in tansu_line(stack)
+    topic = create_topic(stack)
+
+    # 1. watcher off: status shows the dead storage task, `up` restarts it.
+    stream = provoke_storage_panic(stack, topic)
+    line = tansu_line(stack)
+    print(f"after the restart under a stream ({len(stream.acked)} acked, {stream.failed} failed): {line}")
+    assert "NOT SERVING: storage task panicked" in line and "more or less than one row" in line, (
+        "the restart under a streaming idempotent producer no longer kills tansu's storage task "
+        f"(a fixed broker?): {line}")
+    out = stack("up", "tansu")
+    assert "not serving" in out and "restarting it" in out, out
+    assert "serving on" in tansu_line(stack)
+    assert any("found by up" in r and "panicked" in r for r in recoveries(stack)), recoveries(stack)
+    assert_serving_with_everything(stack, topic, stream.acked)
+
+    # 2. watcher on: it finds the panic and restarts the broker by itself.
+    stack("up", "tansu", watch=True)
+    assert "tansu-watch running" in stack("status")
+    before = len(recoveries(stack))
+    stream2 = provoke_storage_panic(stack, topic)
+    wait_for("the watcher restarts the broker after the panic",
+             lambda: any("panicked" in r for r in recoveries(stack)[before:]) and "serving on" in tansu_line(stack))
+    line = tansu_line(stack)
+    print(f"after the watcher's recovery: {line}")
+    assert "recovered" in line
+    assert_serving_with_everything(stack, topic, stream.acked | stream2.acked)
+
+    # 3. a hung broker (port open, nothing answered): the probe fails, the watcher restarts it.
+    before = len(recoveries(stack))
+    pid = int((stack.data / "tansu" / "tansu.pid").read_text())
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        wait_for("the watcher restarts a hung broker",
+                 lambda: len(recoveries(stack)) > before and "serving on" in tansu_line(stack), timeout=150)
+    finally:
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+    new_pid = int((stack.data / "tansu" / "tansu.pid").read_text())
+    assert new_pid != pid
+    assert "probes in a row failed" in recoveries(stack)[-1], recoveries(stack)[-1]
+    print(f"hung broker: {recoveries(stack)[-1]}")
+    assert_serving_with_everything(stack, topic, stream.acked | stream2.acked)
