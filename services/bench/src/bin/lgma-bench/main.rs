@@ -19,7 +19,7 @@ use lgma_bench::scratch::ClickHouse;
 use lgma_bench::{Error, Result};
 
 mod phases;
-use phases::{backfill, latency, pipeline, python, raw_insert};
+use phases::{backfill, latency, pipeline, python, raw_write};
 
 /// Counts heap allocations, for the in-process chain's allocations per accepted event.
 #[global_allocator]
@@ -35,6 +35,10 @@ struct Cli {
     /// Events for the raw limits and the pipeline runs.
     #[arg(long, default_value_t = 300_000)]
     events: u64,
+    /// Share of deliberately broken events (a rule broken or malformed bytes) in every corpus
+    /// but the latency run's; default: the demo's (`LGMA_DEMO_INVALID` in infra/demo.sh).
+    #[arg(long, default_value_t = corpus::DEMO_INVALID_RATIO)]
+    invalid_ratio: f64,
     /// Skip the Python baseline.
     #[arg(long)]
     skip_python: bool,
@@ -56,9 +60,6 @@ struct Cli {
     /// Events the in-process stage costs are measured on.
     #[arg(long, default_value_t = 20_000)]
     stage_sample: usize,
-    /// Events per raw-insert batch (the ingest config's batch.max_rows is 5000).
-    #[arg(long, default_value_t = 5_000)]
-    insert_batch: usize,
     /// Generator seed.
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -120,12 +121,13 @@ fn say(msg: impl AsRef<str>) {
 /// `--chain-only`: the in-process stage costs on `--stage-sample` events, nothing else.
 fn chain_only(cli: &Cli) -> Result<Figures> {
     let encoder = lgma_sim::encode::Encoder::offline()?;
-    let corpus = corpus::generate(cli.stage_sample, cli.seed, &encoder)?;
+    let corpus = corpus::generate(cli.stage_sample, cli.seed, cli.invalid_ratio, &encoder)?;
     let chain = Chain::new(&lgma_bench::repo_root(), &encoder)?;
+    lgma_bench::live::install_recorder(&chain.topics())?;
     Ok(Figures {
         machine: machine(),
         events: corpus.len() as u64,
-        stages: Some(chain::measure(&chain, &corpus, 3)?),
+        stages: Some(chain::measure(&chain, &corpus, 5)?),
         ..Figures::default()
     })
 }
@@ -315,7 +317,7 @@ async fn run(ctx: &mut Ctx, figures: &mut Figures) -> Result<()> {
     let set = ctx.topic_set("");
     let encoder = set.prepare().await?;
     say(format!("generating {n} events (seed {})", ctx.cli.seed));
-    let corpus = corpus::generate(n, ctx.cli.seed, &encoder)?;
+    let corpus = corpus::generate(n, ctx.cli.seed, ctx.cli.invalid_ratio, &encoder)?;
     figures.events = n as u64;
     figures.mix = corpus::mix(&corpus)
         .iter()
@@ -325,9 +327,10 @@ async fn run(ctx: &mut Ctx, figures: &mut Figures) -> Result<()> {
 
     say("stage costs, in-process");
     let chain = Chain::new(&ctx.repo, &encoder)?;
+    lgma_bench::live::install_recorder(&chain.topics())?;
     let sample = &corpus[..ctx.cli.stage_sample.min(n)];
     figures.stages = Some(tokio::task::block_in_place(|| {
-        chain::measure(&chain, sample, 3)
+        chain::measure(&chain, sample, 5)
     })?);
 
     say(format!("publishing {n} events to {} topics", set.suffix));
@@ -343,9 +346,13 @@ async fn run(ctx: &mut Ctx, figures: &mut Figures) -> Result<()> {
             .map_err(|e| Error::Run(e.to_string()))??,
     );
 
-    say("raw insert limit");
-    let db = ctx.scratch_db("raw").await?;
-    figures.raw_insert = Some(raw_insert(ctx, &chain, &corpus, &db).await?);
+    say("raw insert limit (the service's write, tables only)");
+    figures.raw_insert = Some(raw_write(ctx, &set, &encoder, &corpus, false).await?);
+    figures.publishes = ingest::settings(&ctx.repo, &ctx.target(&set, "", ""))?.publish_enriched;
+    if figures.publishes {
+        say("raw write limit (the service's write, tables + enriched topics and DLQ)");
+        figures.raw_write = Some(raw_write(ctx, &set, &encoder, &corpus, true).await?);
+    }
     drop(corpus);
 
     for instances in [1usize, 2] {
