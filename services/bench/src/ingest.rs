@@ -76,6 +76,9 @@ impl Instance {
             .arg(config)
             .arg("run")
             .env("LGMA_INGEST_CLICKHOUSE__PASSWORD", password)
+            // The run uses the committed example keys and the local stack's passwords, which the
+            // service accepts only in development mode (as `infra/stack` runs it).
+            .env("LGMA_DEV_MODE", "1")
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(out)

@@ -29,7 +29,15 @@ static ALLOCATOR: lgma_bench::alloc_count::Counting = lgma_bench::alloc_count::C
 #[command(
     name = "lgma-bench",
     version,
-    about = "Benchmark the ingest pipeline against the broker's and ClickHouse's raw limits on the running local stack"
+    about = "Benchmark the ingest pipeline against the broker's and ClickHouse's raw limits on the running local stack",
+    long_about = "Benchmark the ingest pipeline against the broker's and ClickHouse's raw limits on the running \
+local stack (see BENCHMARKS.md). One run, on the same generated events (with --invalid-ratio of them broken): \
+the in-process chain as the live service runs it per record (consumer copy, version memory, metrics; \
+allocations per event), the raw consume limit, the raw write limit through the service's own write \
+(tables only, and with the enriched topics when the pipeline publishes), the real lgma-ingest with 1 and 2 \
+instances (rate, CPU, peak RSS), publish -> queryable latency, a Python baseline (the table says what it \
+skips) and a back-fill; then ratios and issue 17's targets, met or missed. Writes only to unique topics \
+and scratch databases (dropped at the end). --chain-only needs no stack."
 )]
 struct Cli {
     /// Events for the raw limits and the pipeline runs.
@@ -78,14 +86,17 @@ struct Cli {
     /// Also write the table to this file.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Kafka bootstrap servers of the stack.
     #[arg(long, env = "LGMA_KAFKA_BOOTSTRAP", default_value = "127.0.0.1:9092")]
     bootstrap: String,
+    /// Schema registry of the stack.
     #[arg(
         long,
         env = "LGMA_REGISTRY_URL",
         default_value = "http://127.0.0.1:8081"
     )]
     registry: String,
+    /// ClickHouse HTTP endpoint of the stack.
     #[arg(
         long,
         env = "LGMA_CLICKHOUSE_URL",
