@@ -80,8 +80,12 @@ pub fn version_memory(judged: &[Judged<'_>], cache: &mut VersionCache) -> Stored
     }
     let mut stored = Stored::new();
     for j in judged.iter().filter(|j| candidate(j)) {
-        if let Some(v) = cache.get(&j.raw.topic, j.raw.partition, &j.env.la_code, &j.env.entity_id)
-        {
+        if let Some(v) = cache.get(
+            &j.raw.topic,
+            j.raw.partition,
+            &j.env.la_code,
+            &j.env.entity_id,
+        ) {
             stored.insert(
                 (
                     j.raw.topic.clone(),
@@ -125,4 +129,80 @@ pub fn write_metrics(batch: &Batch, mut clock: Phases) {
     }
     clock.log(batch.outcome.rows);
     metrics::batch(batch.outcome.rows, 0.0);
+}
+
+#[cfg(test)]
+mod tests {
+    use lgma_sim::encode::Encoder;
+
+    use super::*;
+    use crate::chain::{raw_records, Chain};
+    use crate::corpus;
+
+    /// The demo's corpus through the service's chain: the broken events are quarantined, the
+    /// copy is what was fetched, and the version memory hands a later batch the versions an
+    /// earlier one accepted (and nothing for entities it has not seen).
+    #[test]
+    fn live_parts_on_the_demo_corpus() -> crate::Result<()> {
+        let encoder = Encoder::offline()?;
+        let events = corpus::generate(4_000, 7, corpus::DEMO_INVALID_RATIO, &encoder)?;
+        let chain = Chain::new(&crate::repo_root(), &encoder)?;
+        let records = raw_records(&events, "");
+
+        let copy = consumer_copy(&records[0]);
+        assert_eq!(
+            (&copy.topic, copy.offset, &copy.key, &copy.value),
+            (
+                &records[0].topic,
+                records[0].offset,
+                &records[0].key,
+                &records[0].value
+            )
+        );
+
+        let batch = chain.process_live(&records)?;
+        let out = &batch.outcome;
+        assert_eq!(out.rows, records.len());
+        // 2 % broken (each breaks a quarantining rule or is malformed): ~80 of 4,000.
+        assert!(
+            (40..=160).contains(&out.quarantined),
+            "quarantined {}",
+            out.quarantined
+        );
+
+        let judged: Vec<Judged<'_>> = records
+            .iter()
+            .map(|r| chain.decode(r).and_then(|d| chain.validate(&d)))
+            .collect::<crate::Result<_>>()?;
+        let (first, second) = judged.split_at(judged.len() / 2);
+        let mut cache = VersionCache::default();
+        // From an empty memory, a batch is handed nothing (its own versions come after).
+        assert!(version_memory(first, &mut cache).is_empty());
+        let stored = version_memory(second, &mut cache);
+        let accepted =
+            |j: &&Judged<'_>| j.decoded && verdict_of(&j.findings) != Verdict::Quarantine;
+        let seen_before = second
+            .iter()
+            .filter(accepted)
+            .filter(|j| {
+                first.iter().filter(accepted).any(|f| {
+                    f.raw.topic == j.raw.topic
+                        && f.env.la_code == j.env.la_code
+                        && f.env.entity_id == j.env.entity_id
+                })
+            })
+            .count();
+        assert!(seen_before > 0, "the corpus updates entities across halves");
+        for ((topic, la, id), versions) in &stored {
+            let earlier = first
+                .iter()
+                .filter(accepted)
+                .filter(|f| &f.raw.topic == topic && &f.env.la_code == la && &f.env.entity_id == id)
+                .map(|f| f.env.entity_version)
+                .max();
+            assert_eq!(versions.first().map(|v| v.2), earlier, "{topic} {la} {id}");
+        }
+        assert!(!stored.is_empty());
+        Ok(())
+    }
 }

@@ -174,7 +174,10 @@ impl Figures {
         let ratios = self.ratios();
         let ratio = |i: usize| ratios.get(i).and_then(|r| r.1);
         let chain = self.stages.as_ref().map(StageCosts::live_events_per_sec);
-        let allocs = self.stages.as_ref().and_then(|s| s.live_allocs_per_accepted);
+        let allocs = self
+            .stages
+            .as_ref()
+            .and_then(|s| s.live_allocs_per_accepted);
         let cpu_per_m = self
             .pipeline1
             .filter(|p| p.events > 0)
@@ -212,13 +215,6 @@ impl Figures {
                 ratio(0),
                 ratio(0).map_or("n/a".into(), |r| format!("{r:.2}x")),
                 &|r| r >= 0.7,
-            ),
-            t(
-                "pipeline vs Python baseline",
-                ">= 10x",
-                ratio(1),
-                ratio(1).map_or("n/a".into(), |r| format!("{r:.1}x")),
-                &|r| r >= 10.0,
             ),
             t(
                 "in-process chain per core (as live: copy, version memory, metrics)",
@@ -302,7 +298,10 @@ impl Figures {
                 "Chain::process_live: consumer copy + writer-schema pass + process_offline + write metrics",
                 ns(s.live_batch),
             );
-            row("version memory (judge/versions), on its own", ns(s.versions));
+            row(
+                "version memory (judge/versions), on its own",
+                ns(s.versions),
+            );
             row(
                 "in-process chain as live (process_live + version memory)",
                 format!(
@@ -498,6 +497,7 @@ mod tests {
                 instances: 1,
                 events: 800,
                 secs: 1.0,
+                cpu_secs: 1.0,
                 ..Default::default()
             }),
             pipeline2: Some(PipelineStats {
@@ -518,10 +518,16 @@ mod tests {
         assert_eq!(r[1].1, Some(8.0));
         assert_eq!(r[2].1, Some(2.0));
         let t = f.targets();
-        assert_eq!(t[0].met, Some(true));
-        assert_eq!(t[1].met, Some(false));
-        assert_eq!(t[3].met, None);
-        assert!(f.render().contains("MISSED"));
+        let met = |name: &str| {
+            t.iter()
+                .find(|t| t.name.starts_with(name))
+                .and_then(|t| t.met)
+        };
+        assert_eq!(met("pipeline vs slower raw stage"), Some(true));
+        // Python 1 CPU-s per 100 events, ours per 800: 8x less, not 10x.
+        assert_eq!(met("CPU per event vs Python"), Some(false));
+        assert_eq!(met("in-process chain"), None);
+        assert!(f.render().contains("not measured"));
     }
 
     #[test]

@@ -145,8 +145,18 @@ mod tests {
         let e = Eircode::parse("  d02 x285\t").expect("an Eircode");
         assert_eq!(e.as_str(), "D02X285");
         assert_eq!(e.routing_key(), "D02");
-        assert_eq!(Eircode::parse("d6wxy12").map(|e| e.to_string()), Some("D6WXY12".into()));
-        for bad in ["D02  X285", "D02-X285", "B12 3456", "D02 X28", "D02 X2850", "é02 X285"] {
+        assert_eq!(
+            Eircode::parse("d6wxy12").map(|e| e.to_string()),
+            Some("D6WXY12".into())
+        );
+        for bad in [
+            "D02  X285",
+            "D02-X285",
+            "B12 3456",
+            "D02 X28",
+            "D02 X2850",
+            "é02 X285",
+        ] {
             assert_eq!(Eircode::parse(bad), None, "{bad}");
         }
     }

@@ -90,7 +90,14 @@ mod tests {
         for good in ["6433435F", " 6433435 f ", "643 3435 oa", "6433435\u{a0}IH"] {
             assert!(is_valid_typed(good), "{good:?}");
         }
-        for bad in ["6433435E", "643343F", "6433435FZ", "6433435FAA", "6433435é", ""] {
+        for bad in [
+            "6433435E",
+            "643343F",
+            "6433435FZ",
+            "6433435FAA",
+            "6433435é",
+            "",
+        ] {
             assert!(!is_valid_typed(bad), "{bad:?}");
         }
     }

@@ -9,8 +9,16 @@ use lgma_domain::ppsn;
 use proptest::prelude::*;
 
 fn agree_eircode(s: &str) {
-    assert_eq!(eircode::is_valid(s), legacy::eircode_is_valid(s), "is_valid {s:?}");
-    assert_eq!(eircode::is_field(s), legacy::eircode_is_field(s), "is_field {s:?}");
+    assert_eq!(
+        eircode::is_valid(s),
+        legacy::eircode_is_valid(s),
+        "is_valid {s:?}"
+    );
+    assert_eq!(
+        eircode::is_field(s),
+        legacy::eircode_is_field(s),
+        "is_field {s:?}"
+    );
     assert_eq!(
         Eircode::parse(s).map(|e| e.to_string()),
         legacy::eircode_typed(s),
@@ -19,15 +27,23 @@ fn agree_eircode(s: &str) {
 }
 
 fn agree_ppsn(s: &str) {
-    assert_eq!(ppsn::is_valid(s), legacy::ppsn_is_valid(s), "is_valid {s:?}");
-    assert_eq!(ppsn::is_valid_typed(s), legacy::ppsn_typed(s), "typed {s:?}");
+    assert_eq!(
+        ppsn::is_valid(s),
+        legacy::ppsn_is_valid(s),
+        "is_valid {s:?}"
+    );
+    assert_eq!(
+        ppsn::is_valid_typed(s),
+        legacy::ppsn_typed(s),
+        "typed {s:?}"
+    );
 }
 
 /// Characters worth trying at any position: every ASCII byte, Unicode whitespace, accents.
 fn alphabet() -> impl Iterator<Item = char> {
-    (0u8..128)
-        .map(char::from)
-        .chain(['\u{a0}', '\u{2003}', '\u{3000}', 'é', 'Ä', 'ß', 'ı', '\u{212a}'])
+    (0u8..128).map(char::from).chain([
+        '\u{a0}', '\u{2003}', '\u{3000}', 'é', 'Ä', 'ß', 'ı', '\u{212a}',
+    ])
 }
 
 /// Every string made from `valid` by replacing, inserting or deleting one character.
@@ -55,7 +71,13 @@ fn one_change(valid: &str, check: impl Fn(&str)) {
 #[test]
 fn eircode_every_one_character_change() {
     for valid in [
-        "D02X285", "D02 X285", "d6w xy12", "A65F4E2", " T12 AC34 ", "Y35 9999", "W23\u{a0}0K0K",
+        "D02X285",
+        "D02 X285",
+        "d6w xy12",
+        "A65F4E2",
+        " T12 AC34 ",
+        "Y35 9999",
+        "W23\u{a0}0K0K",
     ] {
         one_change(valid, agree_eircode);
     }
@@ -63,7 +85,13 @@ fn eircode_every_one_character_change() {
 
 #[test]
 fn ppsn_every_one_character_change() {
-    for valid in ["6433435F", "6433435OA", "6433435IH", " 1234567t w", "0000000W"] {
+    for valid in [
+        "6433435F",
+        "6433435OA",
+        "6433435IH",
+        " 1234567t w",
+        "0000000W",
+    ] {
         one_change(valid, agree_ppsn);
     }
 }
