@@ -16,9 +16,10 @@ const SAMPLE: usize = 5_000;
 #[allow(clippy::expect_used)]
 fn stages(c: &mut Criterion) {
     let encoder = Encoder::offline().expect("encoder");
-    let events = corpus::generate(SAMPLE, 42, &encoder).expect("corpus");
+    let events =
+        corpus::generate(SAMPLE, 42, corpus::DEMO_INVALID_RATIO, &encoder).expect("corpus");
     let chain = Chain::new(&lgma_bench::repo_root(), &encoder).expect("chain");
-    let records = raw_records(&events);
+    let records = raw_records(&events, "");
     let decoded: Vec<_> = records
         .iter()
         .map(|r| chain.decode(r).expect("decodes"))

@@ -5,16 +5,22 @@
 //! between the consumer and the writes); the stages are the service's stage functions in
 //! pipeline order — `judge::decode` (framing, the compiled writer→reader resolution),
 //! `judge::validate`, `transform::enrich`, `transform::pseudonymise`, the table layout's
-//! JSONEachRow and Avro writers — so a regression points at the module it lives in.
+//! JSONEachRow and Avro writers — so a regression points at the module it lives in. The figure
+//! the targets are about is the live one: the whole chain plus what the service runs around it
+//! per record (the consumer's copy, the writer-schema pass, the version memory, the metrics;
+//! see [`crate::live`]).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use apache_avro::Schema;
 use lgma_ingest::chain::{offline, Chain as ServiceChain, TopicPipeline};
 use lgma_ingest::config::Settings;
 use lgma_ingest::decode::{DecodeFailure, Scalar};
 use lgma_ingest::encode::Batch;
+use lgma_ingest::judge::versions::VersionCache;
 use lgma_ingest::judge::{self, Judged};
+use lgma_ingest::metrics::Phases;
 use lgma_ingest::source::RawRecord;
 use lgma_ingest::transform::{self, Enriched};
 use lgma_sim::encode::Encoder;
@@ -22,16 +28,20 @@ use lgma_sim::Topic;
 
 use crate::alloc_count;
 use crate::corpus::Encoded;
+use crate::live;
 use crate::{Error, Result};
 
 pub struct Chain {
     service: ServiceChain,
     writers: HashMap<u32, Schema>,
+    /// The same schemas as the registry client's cache hands them to a batch.
+    cached: HashMap<u32, Arc<Schema>>,
     ingested_ms: i64,
 }
 
-/// The corpus as the consumer hands it to the pipeline: one partition per topic, offsets in order.
-pub fn raw_records(events: &[Encoded]) -> Vec<RawRecord> {
+/// The corpus as the consumer hands it to the pipeline: one partition per topic (named with
+/// `suffix`, as the chain's settings name it), offsets in order.
+pub fn raw_records(events: &[Encoded], suffix: &str) -> Vec<RawRecord> {
     let mut next: HashMap<Topic, i64> = HashMap::new();
     events
         .iter()
@@ -39,7 +49,7 @@ pub fn raw_records(events: &[Encoded]) -> Vec<RawRecord> {
             let offset = next.entry(e.topic).or_default();
             *offset += 1;
             RawRecord {
-                topic: e.topic.name().to_string(),
+                topic: format!("{}{suffix}", e.topic.name()),
                 partition: 0,
                 offset: *offset - 1,
                 key: Some(e.key.as_bytes().to_vec()),
@@ -53,11 +63,26 @@ impl Chain {
     /// The service's chain for the seven council topics; writer schemas and their ids are the
     /// encoder's (what the registry would answer for them).
     pub fn new(repo: &std::path::Path, encoder: &Encoder) -> Result<Self> {
+        Self::for_settings(&Settings::in_repo(repo), encoder)
+    }
+
+    /// The chain of given settings (the raw write limit: the run's topic names).
+    pub fn for_settings(settings: &Settings, encoder: &Encoder) -> Result<Self> {
+        let writers = offline::writers(encoder)?;
         Ok(Self {
-            service: offline::chain(&Settings::in_repo(repo), 0)?,
-            writers: offline::writers(encoder)?,
+            service: offline::chain(settings, 0)?,
+            cached: writers
+                .iter()
+                .map(|(id, s)| (*id, Arc::new(s.clone())))
+                .collect(),
+            writers,
             ingested_ms: chrono::Utc::now().timestamp_millis(),
         })
+    }
+
+    /// The source topics the chain is configured for.
+    pub fn topics(&self) -> Vec<String> {
+        self.service.topics.keys().cloned().collect()
     }
 
     fn tp(&self, topic: &str) -> Result<&TopicPipeline> {
@@ -126,6 +151,22 @@ impl Chain {
             .service
             .process_offline(records, &self.writers, self.ingested_ms)?)
     }
+
+    /// One batch as the live service runs it in-process: the consumer's copy of every fetched
+    /// record, the writer-schema pass, the whole chain, the metrics of the written batch (the
+    /// version memory is [`live::version_memory`], timed on its own: it needs the judged
+    /// records, which `process_offline` keeps inside).
+    pub fn process_live(&self, fetched: &[RawRecord]) -> Result<Batch> {
+        let mut clock = Phases::start();
+        let records: Vec<RawRecord> = fetched.iter().map(live::consumer_copy).collect();
+        let writers = live::writer_schemas(&records, &self.cached);
+        clock.lap("writers");
+        let batch = self.process(&records)?;
+        clock.lap("build");
+        live::write_metrics(&batch, clock);
+        drop(writers);
+        Ok(batch)
+    }
 }
 
 /// Nanoseconds per event of each stage and of the whole chain, single-threaded.
@@ -138,21 +179,43 @@ pub struct StageCosts {
     pub row: f64,
     pub enriched_avro: f64,
     pub chain: f64,
+    /// [`Chain::process_live`] (copy, writer-schema pass, chain, metrics), ns/event.
+    pub live_batch: f64,
+    /// The version memory ([`live::version_memory`]), ns/event.
+    pub versions: f64,
     pub events: usize,
     /// Events the chain accepted or warned (rows written).
     pub accepted: usize,
     /// Heap allocations of one whole-chain round per accepted event (None: no counting
     /// allocator installed, see [`alloc_count`]).
     pub allocs_per_accepted: Option<f64>,
+    /// The same for the live figure (process_live + version memory), per accepted event and per
+    /// event.
+    pub live_allocs_per_accepted: Option<f64>,
+    pub live_allocs_per_event: Option<f64>,
+}
+
+fn per_sec(ns: f64) -> f64 {
+    if ns > 0.0 {
+        1e9 / ns
+    } else {
+        0.0
+    }
 }
 
 impl StageCosts {
+    /// What the live service runs per record in-process, ns/event: the target's figure.
+    pub fn live_chain(&self) -> f64 {
+        self.live_batch + self.versions
+    }
+
+    pub fn live_events_per_sec(&self) -> f64 {
+        per_sec(self.live_chain())
+    }
+
+    /// `process_offline` alone (the figure before issue 17's item 4).
     pub fn chain_events_per_sec(&self) -> f64 {
-        if self.chain > 0.0 {
-            1e9 / self.chain
-        } else {
-            0.0
-        }
+        per_sec(self.chain)
     }
 }
 
@@ -167,16 +230,19 @@ pub fn measure(chain: &Chain, events: &[Encoded], rounds: usize) -> Result<Stage
     let n = events.len().max(1) as f64;
     // CPU time of this thread, not wall time: the figure is per core, and other processes on a
     // shared machine then slow it only through caches, not through time slices.
+    let once = |f: &mut dyn FnMut() -> Result<()>| -> Result<f64> {
+        let t = thread_cpu_ns();
+        f()?;
+        Ok((thread_cpu_ns() - t) as f64 / n)
+    };
     let best = |f: &mut dyn FnMut() -> Result<()>| -> Result<f64> {
         let mut best = f64::MAX;
         for _ in 0..rounds.max(1) {
-            let t = thread_cpu_ns();
-            f()?;
-            best = best.min((thread_cpu_ns() - t) as f64 / n);
+            best = best.min(once(f)?);
         }
         Ok(best)
     };
-    let records = raw_records(events);
+    let records = raw_records(events, "");
     let decoded: Vec<Judged<'_>> = records
         .iter()
         .map(|r| chain.decode(r))
@@ -227,13 +293,33 @@ pub fn measure(chain: &Chain, events: &[Encoded], rounds: usize) -> Result<Stage
         }
         Ok(())
     })?;
-    let whole = best(&mut || {
-        for batch in records.chunks(BATCH) {
-            black_box(chain.process(batch)?);
+    // The chain alone and as live, in alternating rounds: on a shared machine the load drifts
+    // between rounds, and the two are compared.
+    let (mut whole, mut live_batch) = (f64::MAX, f64::MAX);
+    for _ in 0..rounds.max(1) {
+        whole = whole.min(once(&mut || {
+            for batch in records.chunks(BATCH) {
+                black_box(chain.process(batch)?);
+            }
+            Ok(())
+        })?);
+        live_batch = live_batch.min(once(&mut || {
+            for batch in records.chunks(BATCH) {
+                black_box(chain.process_live(batch)?);
+            }
+            Ok(())
+        })?);
+    }
+    // From an empty memory each round (a fresh start: partitions seeded with nothing stored), so
+    // each round sees the same hits and misses.
+    let versions = best(&mut || {
+        let mut cache = VersionCache::default();
+        for batch in judged.chunks(BATCH) {
+            black_box(live::version_memory(batch, &mut cache));
         }
         Ok(())
     })?;
-    // One more round, counted: allocations of the whole chain per accepted event.
+    // One more round of each, counted: allocations per event.
     let mut accepted = 0;
     let before = alloc_count::allocations();
     for batch in records.chunks(BATCH) {
@@ -241,6 +327,16 @@ pub fn measure(chain: &Chain, events: &[Encoded], rounds: usize) -> Result<Stage
         accepted += out.outcome.accepted + out.outcome.warned;
     }
     let allocs = alloc_count::allocations() - before;
+    let before = alloc_count::allocations();
+    for batch in records.chunks(BATCH) {
+        black_box(chain.process_live(batch)?);
+    }
+    let mut cache = VersionCache::default();
+    for batch in judged.chunks(BATCH) {
+        black_box(live::version_memory(batch, &mut cache));
+    }
+    let live_allocs = (alloc_count::allocations() - before) as f64;
+    let counted = alloc_count::installed();
     Ok(StageCosts {
         decode,
         validate,
@@ -249,10 +345,14 @@ pub fn measure(chain: &Chain, events: &[Encoded], rounds: usize) -> Result<Stage
         row,
         enriched_avro,
         chain: whole,
+        live_batch,
+        versions,
         events: events.len(),
         accepted,
-        allocs_per_accepted: (alloc_count::installed() && accepted > 0)
-            .then(|| allocs as f64 / accepted as f64),
+        allocs_per_accepted: (counted && accepted > 0).then(|| allocs as f64 / accepted as f64),
+        live_allocs_per_accepted: (counted && accepted > 0).then(|| live_allocs / accepted as f64),
+        live_allocs_per_event: (counted && !events.is_empty())
+            .then(|| live_allocs / events.len() as f64),
     })
 }
 

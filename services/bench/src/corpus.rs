@@ -1,9 +1,10 @@
 //! Realistic events: the publisher's seeded generator (every domain, all 31 councils), encoded
-//! exactly as a council publishes them (Confluent-framed Avro).
+//! exactly as a council publishes them (Confluent-framed Avro), with the demo's share of
+//! deliberately broken ones (a rule broken, or malformed bytes) so the quarantine path is measured.
 
 use lgma_sim::encode::Encoder;
 use lgma_sim::model::{ChangeEvent, Meta};
-use lgma_sim::{Generator, GeneratorConfig, Topic};
+use lgma_sim::{GeneratedEvent, Generator, GeneratorConfig, Topic};
 
 use crate::Result;
 
@@ -16,20 +17,43 @@ pub struct Encoded {
     pub meta: Meta,
 }
 
-/// `n` events of the default national simulation (no snapshot: the ongoing flow of every domain).
-pub fn generate(n: usize, seed: u64, encoder: &Encoder) -> Result<Vec<Encoded>> {
-    let mut generator = Generator::new(seed, GeneratorConfig::default())?;
+/// The demo's share of deliberately broken events (`LGMA_DEMO_INVALID` in `infra/demo.sh`,
+/// passed to the publisher's `--invalid-ratio`).
+pub const DEMO_INVALID_RATIO: f64 = 0.02;
+
+/// The default national simulation (no snapshot: the ongoing flow of every domain) with
+/// `invalid_ratio` of its events deliberately broken.
+pub fn generator(seed: u64, invalid_ratio: f64) -> Result<Generator> {
+    Ok(Generator::new(
+        seed,
+        GeneratorConfig {
+            invalid_ratio,
+            ..GeneratorConfig::default()
+        },
+    )?)
+}
+
+/// `n` events of [`generator`].
+pub fn generate(
+    n: usize,
+    seed: u64,
+    invalid_ratio: f64,
+    encoder: &Encoder,
+) -> Result<Vec<Encoded>> {
+    let mut generator = generator(seed, invalid_ratio)?;
     (0..n)
-        .map(|_| {
-            let event = generator.next_event();
-            encode(encoder, &event.event, event.key)
-        })
+        .map(|_| encode(encoder, generator.next_event()))
         .collect()
 }
 
 /// Every event of `days` simulated days (a back-fill of history).
-pub fn simulated_days(days: u32, seed: u64, encoder: &Encoder) -> Result<Vec<Encoded>> {
-    let mut generator = Generator::new(seed, GeneratorConfig::default())?;
+pub fn simulated_days(
+    days: u32,
+    seed: u64,
+    invalid_ratio: f64,
+    encoder: &Encoder,
+) -> Result<Vec<Encoded>> {
+    let mut generator = generator(seed, invalid_ratio)?;
     let end = generator.sim_now() + i64::from(days) * lgma_sim::generator::DAY_MS;
     let mut out = Vec::new();
     loop {
@@ -37,22 +61,18 @@ pub fn simulated_days(days: u32, seed: u64, encoder: &Encoder) -> Result<Vec<Enc
         if generator.sim_now() >= end {
             return Ok(out);
         }
-        out.push(encode(encoder, &event.event, event.key)?);
+        out.push(encode(encoder, event)?);
     }
 }
 
-/// Encodes one event; the value is what the topic carries.
-pub fn encode(encoder: &Encoder, event: &ChangeEvent, key: String) -> Result<Encoded> {
+/// Encodes one event as the publisher does: the value is what the topic carries (framed Avro,
+/// or the malformed bytes of a deliberately broken event).
+pub fn encode(encoder: &Encoder, event: GeneratedEvent) -> Result<Encoded> {
     Ok(Encoded {
-        topic: event.topic(),
-        key,
-        value: encoder.encode_body(event).and_then(|body| {
-            Ok(lgma_core::framing::encode(
-                encoder.schema_id(event.topic())?,
-                &body,
-            ))
-        })?,
-        meta: event.meta(),
+        topic: event.topic,
+        value: encoder.encode(&event)?,
+        meta: event.event.meta(),
+        key: event.key,
     })
 }
 

@@ -22,10 +22,20 @@ pub struct Target {
     pub group_id: String,
 }
 
-/// Writes the service's config for `target`: the committed `infra/config/ingest.toml` (batching,
-/// topics) with the run's topics, group, database and absolute paths. The password is passed by
+/// Writes the service's config for `target` ([`settings`]). The password is passed by
 /// environment, never written.
 pub fn write_config(repo: &Path, target: &Target, path: &Path) -> Result<()> {
+    let mut settings = settings(repo, target)?;
+    settings.clickhouse.password = String::new();
+    let text = toml::to_string(&settings).map_err(|e| Error::Run(format!("config: {e}")))?;
+    std::fs::write(path, text)?;
+    Ok(())
+}
+
+/// The service's settings for `target`: the committed `infra/config/ingest.toml` (batching,
+/// topics, enriched publishing) with the run's topics, group, database, password and absolute
+/// paths.
+pub fn settings(repo: &Path, target: &Target) -> Result<Settings> {
     let mut settings = Settings::load(Some(&repo.join("infra/config/ingest.toml")))?;
     settings.group_id = target.group_id.clone();
     settings.topic_suffix = target.topic_suffix.clone();
@@ -33,16 +43,14 @@ pub fn write_config(repo: &Path, target: &Target, path: &Path) -> Result<()> {
     settings.registry_url = target.registry.clone();
     settings.clickhouse.url = target.clickhouse_url.clone();
     settings.clickhouse.user = target.clickhouse_user.clone();
-    settings.clickhouse.password = String::new();
+    settings.clickhouse.password = target.clickhouse_password.clone();
     settings.clickhouse.database = target.database.clone();
     settings.schemas_dir = repo.join("schemas");
     settings.rules_dir = repo.join("schemas/rules");
     settings.keys_file = repo.join("infra/config/keys.example.toml");
     settings.metrics_listen = "127.0.0.1:0".into();
     settings.log_json = false;
-    let text = toml::to_string(&settings).map_err(|e| Error::Run(format!("config: {e}")))?;
-    std::fs::write(path, text)?;
-    Ok(())
+    Ok(settings)
 }
 
 /// One running ingest process.
@@ -68,6 +76,9 @@ impl Instance {
             .arg(config)
             .arg("run")
             .env("LGMA_INGEST_CLICKHOUSE__PASSWORD", password)
+            // The run uses the committed example keys and the local stack's passwords, which the
+            // service accepts only in development mode (as `infra/stack` runs it).
+            .env("LGMA_DEV_MODE", "1")
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(out)

@@ -3,6 +3,7 @@
 //!
 //! - [`corpus`]: realistic events from the publisher's seeded generator, encoded as on the wire.
 //! - [`chain`]: the ingest chain in-process, stage by stage (no broker, no ClickHouse).
+//! - [`live`]: what the service runs per record around the chain (copy, version memory, metrics).
 //! - [`kafka`], [`scratch`], [`ingest`], [`procfs`]: the pieces the runner drives on the stack.
 //! - [`report`]: the table, ratios and targets.
 
@@ -12,6 +13,7 @@ pub mod corpus;
 pub mod error;
 pub mod ingest;
 pub mod kafka;
+pub mod live;
 pub mod procfs;
 pub mod report;
 pub mod scratch;

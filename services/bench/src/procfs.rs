@@ -38,10 +38,11 @@ mod tests {
     #[test]
     fn reads_this_process() {
         let pid = std::process::id();
-        // Burn a little CPU so the counter is non-zero.
+        // Burn a little CPU so the counter is non-zero (black_box per step: a release build
+        // would otherwise fold the loop into a formula and burn nothing).
         let mut x = 0u64;
         for i in 0..30_000_000u64 {
-            x = x.wrapping_add(i * i);
+            x = std::hint::black_box(x.wrapping_add(i * i));
         }
         std::hint::black_box(x);
         assert!(cpu_seconds(pid).is_some_and(|s| s > 0.0));

@@ -9,6 +9,8 @@ use crate::kafka::ConsumeStats;
 pub struct InsertStats {
     pub events: u64,
     pub rows: u64,
+    /// Enriched events and DLQ records sent to the broker with the rows (0: tables only).
+    pub messages: u64,
     pub secs: f64,
     pub batch: usize,
 }
@@ -60,7 +62,12 @@ pub struct Figures {
     pub stages: Option<StageCosts>,
     pub publish_secs: Option<f64>,
     pub raw_consume: Option<ConsumeStats>,
+    /// The service's write, tables only.
     pub raw_insert: Option<InsertStats>,
+    /// The service's write with the enriched topics and the DLQ (measured when it publishes).
+    pub raw_write: Option<InsertStats>,
+    /// Whether the pipeline's config publishes enriched events (`publish_enriched`).
+    pub publishes: bool,
     pub pipeline1: Option<PipelineStats>,
     pub pipeline2: Option<PipelineStats>,
     pub latency: Option<LatencyStats>,
@@ -113,8 +120,18 @@ impl Figures {
     pub fn insert_rate(&self) -> Option<f64> {
         self.raw_insert.map(|i| rate(i.events, i.secs))
     }
+    pub fn write_rate(&self) -> Option<f64> {
+        self.raw_write.map(|i| rate(i.events, i.secs))
+    }
+    /// The slower of the raw stages the pipeline runs: consume, and the write — with the
+    /// enriched publishing when the pipeline publishes.
     pub fn slower_raw(&self) -> Option<f64> {
-        match (self.consume_rate(), self.insert_rate()) {
+        let write = if self.publishes {
+            self.write_rate()
+        } else {
+            self.insert_rate()
+        };
+        match (self.consume_rate(), write) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -132,7 +149,7 @@ impl Figures {
         };
         vec![
             (
-                "pipeline (1 instance) / min(raw consume, raw insert)",
+                "pipeline (1 instance) / slower raw stage (consume; write incl. publishing when the pipeline publishes)",
                 div(p1, self.slower_raw()),
             ),
             (
@@ -140,14 +157,27 @@ impl Figures {
                 div(p1, self.python_rate()),
             ),
             ("2 instances / 1 instance", div(p2, p1)),
+            (
+                "raw write with publishing / tables only",
+                div(self.write_rate(), self.insert_rate()),
+            ),
+            (
+                "live in-process chain / process_offline alone (per core)",
+                self.stages
+                    .as_ref()
+                    .and_then(|s| div(Some(s.live_events_per_sec()), Some(s.chain_events_per_sec()))),
+            ),
         ]
     }
 
     pub fn targets(&self) -> Vec<Target> {
         let ratios = self.ratios();
         let ratio = |i: usize| ratios.get(i).and_then(|r| r.1);
-        let chain = self.stages.as_ref().map(StageCosts::chain_events_per_sec);
-        let allocs = self.stages.as_ref().and_then(|s| s.allocs_per_accepted);
+        let chain = self.stages.as_ref().map(StageCosts::live_events_per_sec);
+        let allocs = self
+            .stages
+            .as_ref()
+            .and_then(|s| s.live_allocs_per_accepted);
         let cpu_per_m = self
             .pipeline1
             .filter(|p| p.events > 0)
@@ -187,21 +217,14 @@ impl Figures {
                 &|r| r >= 0.7,
             ),
             t(
-                "pipeline vs Python baseline",
-                ">= 10x",
-                ratio(1),
-                ratio(1).map_or("n/a".into(), |r| format!("{r:.1}x")),
-                &|r| r >= 10.0,
-            ),
-            t(
-                "in-process chain per core",
+                "in-process chain per core (as live: copy, version memory, metrics)",
                 ">= 300,000 events/s",
                 chain,
                 chain.map_or("n/a".into(), |c| format!("{} events/s", n(c))),
                 &|c| c >= 300_000.0,
             ),
             t(
-                "allocations per accepted event (in-process chain)",
+                "allocations per accepted event (in-process chain, as live)",
                 "<= 10",
                 allocs,
                 allocs.map_or("n/a".into(), |a| format!("{a:.1}")),
@@ -268,21 +291,37 @@ impl Figures {
             row("stage: row encode (entity row, JSONEachRow)", ns(s.row));
             row("stage: enriched event encode (Avro)", ns(s.enriched_avro));
             row(
-                "in-process chain, whole (the service's Chain::process_offline, 5,000-event batches)",
+                "in-process chain, process_offline alone (5,000-event batches)",
                 ns(s.chain),
             );
             row(
-                "in-process chain, per core",
-                format!("{} events/s", n(s.chain_events_per_sec())),
+                "Chain::process_live: consumer copy + writer-schema pass + process_offline + write metrics",
+                ns(s.live_batch),
             );
             row(
-                "in-process chain, heap allocations per accepted event",
-                s.allocs_per_accepted.map_or("n/a".into(), |a| {
-                    format!(
-                        "{a:.1} ({} of {} events accepted or warned)",
-                        s.accepted, s.events
-                    )
-                }),
+                "version memory (judge/versions), on its own",
+                ns(s.versions),
+            );
+            row(
+                "in-process chain as live (process_live + version memory)",
+                format!(
+                    "{} = {} events/s per core",
+                    ns(s.live_chain()),
+                    n(s.live_events_per_sec())
+                ),
+            );
+            let allocs = |a: Option<f64>| a.map_or("n/a".into(), |a| format!("{a:.1}"));
+            row(
+                &format!(
+                    "heap allocations per accepted event ({} of {} events accepted or warned)",
+                    s.accepted, s.events
+                ),
+                format!(
+                    "{} as live ({} per event); {} in process_offline alone",
+                    allocs(s.live_allocs_per_accepted),
+                    allocs(s.live_allocs_per_event),
+                    allocs(s.allocs_per_accepted)
+                ),
             );
         }
         if let Some(secs) = self.publish_secs {
@@ -301,16 +340,21 @@ impl Figures {
                 ),
             );
         }
-        if let Some(i) = self.raw_insert {
+        for (i, what) in [
+            (self.raw_insert, "tables only"),
+            (self.raw_write, "tables + enriched topics and DLQ, acks=all"),
+        ] {
+            let Some(i) = i else { continue };
             row(
                 &format!(
-                    "raw insert limit (clickhouse crate, pipeline's rows, {}-event batches)",
+                    "raw write limit, {what} (the service's sink::protocol::write, distinct rows, {}-event batches)",
                     i.batch
                 ),
                 format!(
-                    "{} rows/s = {} events/s",
+                    "{} events/s ({} rows/s, {} messages/s)",
+                    n(rate(i.events, i.secs)),
                     n(rate(i.rows, i.secs)),
-                    n(rate(i.events, i.secs))
+                    n(rate(i.messages, i.secs))
                 ),
             );
         }
@@ -357,7 +401,15 @@ impl Figures {
         }
         if let Some(p) = self.python {
             row(
-                "Python baseline (confluent-kafka DeserializingConsumer + AvroDeserializer, HTTP JSONEachRow)",
+                concat!(
+                    "Python baseline (confluent-kafka DeserializingConsumer + AvroDeserializer, HTTP JSONEachRow). ",
+                    "Does: envelope checks, Eircode format, PPSN check letter, no negative numbers, ",
+                    "pseudonymisation from the `pii` tags, one JSON-blob row per event in one table. ",
+                    "Skips: the rules files (required, enum maps, ranges, date orders), enrichment ",
+                    "(reference data, statutory calendar, bands), the 7 entity tables (history + current ",
+                    "and their views), the quarantine table and DLQ, the enriched topics, version safety, ",
+                    "the exactly-once offset of record (it commits Kafka offsets)"
+                ),
                 format!(
                     "{} events/s ({} events in {:.1} s, {:.0} CPU s per million)",
                     n(rate(p.events, p.secs)),
@@ -437,6 +489,7 @@ mod tests {
             raw_insert: Some(InsertStats {
                 events: 2000,
                 rows: 6000,
+                messages: 0,
                 secs: 1.0,
                 batch: 5000,
             }),
@@ -444,6 +497,7 @@ mod tests {
                 instances: 1,
                 events: 800,
                 secs: 1.0,
+                cpu_secs: 1.0,
                 ..Default::default()
             }),
             pipeline2: Some(PipelineStats {
@@ -464,10 +518,16 @@ mod tests {
         assert_eq!(r[1].1, Some(8.0));
         assert_eq!(r[2].1, Some(2.0));
         let t = f.targets();
-        assert_eq!(t[0].met, Some(true));
-        assert_eq!(t[1].met, Some(false));
-        assert_eq!(t[3].met, None);
-        assert!(f.render().contains("MISSED"));
+        let met = |name: &str| {
+            t.iter()
+                .find(|t| t.name.starts_with(name))
+                .and_then(|t| t.met)
+        };
+        assert_eq!(met("pipeline vs slower raw stage"), Some(true));
+        // Python 1 CPU-s per 100 events, ours per 800: 8x less, not 10x.
+        assert_eq!(met("CPU per event vs Python"), Some(false));
+        assert_eq!(met("in-process chain"), None);
+        assert!(f.render().contains("not measured"));
     }
 
     #[test]

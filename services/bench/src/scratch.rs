@@ -114,20 +114,6 @@ impl ClickHouse {
         self.exec(&format!("DROP DATABASE IF EXISTS {db}")).await
     }
 
-    /// One INSERT of JSONEachRow bytes through the `clickhouse` crate.
-    pub async fn insert_json(&self, table: &str, rows: &[u8]) -> Result<()> {
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let mut insert = self
-            .client
-            .insert_formatted_with(format!("INSERT INTO {table} FORMAT JSONEachRow"))
-            .buffered_with_capacity(rows.len() + 1024);
-        insert.write_buffered(rows);
-        insert.end().await?;
-        Ok(())
-    }
-
     /// Batches of `ingest_events` not yet in `seen`, with their events' publish times.
     pub async fn new_batches(
         &self,

@@ -1,8 +1,9 @@
 //! The Eircode: a routing key (letter + two digits, or D6W) and a four-character unique identifier.
-
-use std::sync::OnceLock;
-
-use regex::Regex;
+//!
+//! The checks are byte-level and allocation-free (ingest runs them on every Eircode it judges):
+//! no regex, no upper-case copy. The patterns stay as text for the places that search free text
+//! or configure a rule by pattern; `tests/old_vs_new.rs` proves the byte-level checks give the
+//! regexes' answers.
 
 macro_rules! routing_key {
     () => {
@@ -27,12 +28,91 @@ pub const STORED_PATTERN: &str = concat!("^", routing_key!(), unique_id!(), "$")
 /// An Eircode inside free text, any case; group 1 is the routing key.
 pub const IN_TEXT_PATTERN: &str = concat!(r"(?i)\b(", routing_key!(), ") ?", unique_id!(), r"\b");
 
-/// True if `eircode` is in stored form (see [`crate::compact_upper`]) and well formed.
+/// `[AC-FHKNPRTV-Y]`: a routing key's letter.
+const fn is_routing_letter(b: u8) -> bool {
+    matches!(
+        b,
+        b'A' | b'C'..=b'F' | b'H' | b'K' | b'N' | b'P' | b'R' | b'T' | b'V'..=b'Y'
+    )
+}
+
+/// `[0-9AC-FHKNPRTV-Y]`: a unique identifier's character.
+const fn is_unique_char(b: u8) -> bool {
+    b.is_ascii_digit() || is_routing_letter(b)
+}
+
+/// The routing key `[AC-FHKNPRTV-Y][0-9]{2}` or `D6W`, uppercase.
+fn is_routing_key(key: [u8; 3]) -> bool {
+    (is_routing_letter(key[0]) && key[1].is_ascii_digit() && key[2].is_ascii_digit())
+        || key == *b"D6W"
+}
+
+/// Routing key and unique identifier, uppercase, no space.
+fn is_stored(code: &[u8; 7]) -> bool {
+    is_routing_key([code[0], code[1], code[2]]) && code[3..].iter().all(|b| is_unique_char(*b))
+}
+
+/// An Eircode in stored form: 7 uppercase ASCII characters, no space. Lives on the stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Eircode([u8; 7]);
+
+impl Eircode {
+    pub fn as_str(&self) -> &str {
+        // Only built from bytes `is_stored` accepted: ASCII.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+
+    /// The routing key (`D02`, `D6W`, `A65`...).
+    pub fn routing_key(&self) -> &str {
+        &self.as_str()[..3]
+    }
+
+    /// An Eircode as a council typed it: surrounding whitespace and case do not matter, one space
+    /// may separate the routing key from the identifier. `None` if it is not an Eircode.
+    ///
+    /// Gives the answer of trimming, upper-casing, matching [`PATTERN`] and then
+    /// [`crate::compact_upper`] (what ingest's format rule did), without a copy on the heap.
+    pub fn parse(typed: &str) -> Option<Self> {
+        let bytes = typed.trim().as_bytes();
+        let mut code = [0u8; 7];
+        match bytes.len() {
+            7 => code.copy_from_slice(bytes),
+            8 if bytes[3] == b' ' => {
+                code[..3].copy_from_slice(&bytes[..3]);
+                code[3..].copy_from_slice(&bytes[4..]);
+            }
+            _ => return None,
+        }
+        code.make_ascii_uppercase();
+        is_stored(&code).then_some(Self(code))
+    }
+}
+
+impl std::fmt::Display for Eircode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// True if `eircode` is in stored form (see [`crate::compact_upper`]) and well formed: the
+/// answer of [`STORED_PATTERN`].
 pub fn is_valid(eircode: &str) -> bool {
-    static STORED: OnceLock<Regex> = OnceLock::new();
-    STORED
-        .get_or_init(|| Regex::new(STORED_PATTERN).expect("constant regex compiles"))
-        .is_match(eircode)
+    <&[u8; 7]>::try_from(eircode.as_bytes()).is_ok_and(is_stored)
+}
+
+/// True if `field` is a whole Eircode, uppercase, with or without the space: the answer of
+/// [`PATTERN`].
+pub fn is_field(field: &str) -> bool {
+    let bytes = field.as_bytes();
+    match bytes.len() {
+        7 => is_valid(field),
+        8 => {
+            bytes[3] == b' '
+                && is_routing_key([bytes[0], bytes[1], bytes[2]])
+                && bytes[4..].iter().all(|b| is_unique_char(*b))
+        }
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -51,16 +131,33 @@ mod tests {
     }
 
     #[test]
-    fn field_and_text_patterns() {
-        let re = Regex::new(PATTERN).expect("compiles");
+    fn whole_field() {
         for good in ["D02 X285", "D6W1234", "A65F4E2", "T12 AC34"] {
-            assert!(re.is_match(good), "{good}");
+            assert!(is_field(good), "{good}");
         }
-        for bad in ["B12 3456", "D02 X28", "D6X1234", "d02x285"] {
-            assert!(!re.is_match(bad), "{bad}");
+        for bad in ["B12 3456", "D02 X28", "D6X1234", "d02x285", "D02  X285", ""] {
+            assert!(!is_field(bad), "{bad}");
         }
-        let text = Regex::new(IN_TEXT_PATTERN).expect("compiles");
-        let caps = text.captures("12 Main St, Dublin d02 x285").expect("found");
-        assert_eq!(&caps[1], "d02");
+    }
+
+    #[test]
+    fn typed_form_is_trimmed_and_upper_cased() {
+        let e = Eircode::parse("  d02 x285\t").expect("an Eircode");
+        assert_eq!(e.as_str(), "D02X285");
+        assert_eq!(e.routing_key(), "D02");
+        assert_eq!(
+            Eircode::parse("d6wxy12").map(|e| e.to_string()),
+            Some("D6WXY12".into())
+        );
+        for bad in [
+            "D02  X285",
+            "D02-X285",
+            "B12 3456",
+            "D02 X28",
+            "D02 X2850",
+            "é02 X285",
+        ] {
+            assert_eq!(Eircode::parse(bad), None, "{bad}");
+        }
     }
 }

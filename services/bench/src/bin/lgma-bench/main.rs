@@ -19,7 +19,7 @@ use lgma_bench::scratch::ClickHouse;
 use lgma_bench::{Error, Result};
 
 mod phases;
-use phases::{backfill, latency, pipeline, python, raw_insert};
+use phases::{backfill, latency, pipeline, python, raw_write};
 
 /// Counts heap allocations, for the in-process chain's allocations per accepted event.
 #[global_allocator]
@@ -29,12 +29,24 @@ static ALLOCATOR: lgma_bench::alloc_count::Counting = lgma_bench::alloc_count::C
 #[command(
     name = "lgma-bench",
     version,
-    about = "Benchmark the ingest pipeline against the broker's and ClickHouse's raw limits on the running local stack"
+    about = "Benchmark the ingest pipeline against the broker's and ClickHouse's raw limits on the running local stack",
+    long_about = "Benchmark the ingest pipeline against the broker's and ClickHouse's raw limits on the running \
+local stack (see BENCHMARKS.md). One run, on the same generated events (with --invalid-ratio of them broken): \
+the in-process chain as the live service runs it per record (consumer copy, version memory, metrics; \
+allocations per event), the raw consume limit, the raw write limit through the service's own write \
+(tables only, and with the enriched topics when the pipeline publishes), the real lgma-ingest with 1 and 2 \
+instances (rate, CPU, peak RSS), publish -> queryable latency, a Python baseline (the table says what it \
+skips) and a back-fill; then ratios and issue 17's targets, met or missed. Writes only to unique topics \
+and scratch databases (dropped at the end). --chain-only needs no stack."
 )]
 struct Cli {
     /// Events for the raw limits and the pipeline runs.
     #[arg(long, default_value_t = 300_000)]
     events: u64,
+    /// Share of deliberately broken events (a rule broken or malformed bytes) in every corpus
+    /// but the latency run's; default: the demo's (`LGMA_DEMO_INVALID` in infra/demo.sh).
+    #[arg(long, default_value_t = corpus::DEMO_INVALID_RATIO)]
+    invalid_ratio: f64,
     /// Skip the Python baseline.
     #[arg(long)]
     skip_python: bool,
@@ -56,9 +68,6 @@ struct Cli {
     /// Events the in-process stage costs are measured on.
     #[arg(long, default_value_t = 20_000)]
     stage_sample: usize,
-    /// Events per raw-insert batch (the ingest config's batch.max_rows is 5000).
-    #[arg(long, default_value_t = 5_000)]
-    insert_batch: usize,
     /// Generator seed.
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -77,14 +86,17 @@ struct Cli {
     /// Also write the table to this file.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Kafka bootstrap servers of the stack.
     #[arg(long, env = "LGMA_KAFKA_BOOTSTRAP", default_value = "127.0.0.1:9092")]
     bootstrap: String,
+    /// Schema registry of the stack.
     #[arg(
         long,
         env = "LGMA_REGISTRY_URL",
         default_value = "http://127.0.0.1:8081"
     )]
     registry: String,
+    /// ClickHouse HTTP endpoint of the stack.
     #[arg(
         long,
         env = "LGMA_CLICKHOUSE_URL",
@@ -120,12 +132,13 @@ fn say(msg: impl AsRef<str>) {
 /// `--chain-only`: the in-process stage costs on `--stage-sample` events, nothing else.
 fn chain_only(cli: &Cli) -> Result<Figures> {
     let encoder = lgma_sim::encode::Encoder::offline()?;
-    let corpus = corpus::generate(cli.stage_sample, cli.seed, &encoder)?;
+    let corpus = corpus::generate(cli.stage_sample, cli.seed, cli.invalid_ratio, &encoder)?;
     let chain = Chain::new(&lgma_bench::repo_root(), &encoder)?;
+    lgma_bench::live::install_recorder(&chain.topics())?;
     Ok(Figures {
         machine: machine(),
         events: corpus.len() as u64,
-        stages: Some(chain::measure(&chain, &corpus, 3)?),
+        stages: Some(chain::measure(&chain, &corpus, 5)?),
         ..Figures::default()
     })
 }
@@ -315,7 +328,7 @@ async fn run(ctx: &mut Ctx, figures: &mut Figures) -> Result<()> {
     let set = ctx.topic_set("");
     let encoder = set.prepare().await?;
     say(format!("generating {n} events (seed {})", ctx.cli.seed));
-    let corpus = corpus::generate(n, ctx.cli.seed, &encoder)?;
+    let corpus = corpus::generate(n, ctx.cli.seed, ctx.cli.invalid_ratio, &encoder)?;
     figures.events = n as u64;
     figures.mix = corpus::mix(&corpus)
         .iter()
@@ -325,9 +338,10 @@ async fn run(ctx: &mut Ctx, figures: &mut Figures) -> Result<()> {
 
     say("stage costs, in-process");
     let chain = Chain::new(&ctx.repo, &encoder)?;
+    lgma_bench::live::install_recorder(&chain.topics())?;
     let sample = &corpus[..ctx.cli.stage_sample.min(n)];
     figures.stages = Some(tokio::task::block_in_place(|| {
-        chain::measure(&chain, sample, 3)
+        chain::measure(&chain, sample, 5)
     })?);
 
     say(format!("publishing {n} events to {} topics", set.suffix));
@@ -343,9 +357,13 @@ async fn run(ctx: &mut Ctx, figures: &mut Figures) -> Result<()> {
             .map_err(|e| Error::Run(e.to_string()))??,
     );
 
-    say("raw insert limit");
-    let db = ctx.scratch_db("raw").await?;
-    figures.raw_insert = Some(raw_insert(ctx, &chain, &corpus, &db).await?);
+    say("raw insert limit (the service's write, tables only)");
+    figures.raw_insert = Some(raw_write(ctx, &set, &encoder, &corpus, false).await?);
+    figures.publishes = ingest::settings(&ctx.repo, &ctx.target(&set, "", ""))?.publish_enriched;
+    if figures.publishes {
+        say("raw write limit (the service's write, tables + enriched topics and DLQ)");
+        figures.raw_write = Some(raw_write(ctx, &set, &encoder, &corpus, true).await?);
+    }
     drop(corpus);
 
     for instances in [1usize, 2] {

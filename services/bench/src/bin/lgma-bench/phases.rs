@@ -6,57 +6,59 @@ use std::time::{Duration, Instant};
 
 use lgma_bench::chain::{self, Chain};
 use lgma_bench::corpus::{self, Encoded};
-use lgma_bench::ingest::Instance;
+use lgma_bench::ingest::{self, Instance};
 use lgma_bench::kafka::{self, TopicSet};
 use lgma_bench::report::{
     quantile, BackfillStats, InsertStats, LatencyStats, PipelineStats, PythonStats,
 };
 use lgma_bench::scratch::ClickHouse;
 use lgma_bench::{Error, Result};
+use lgma_ingest::metrics::Phases;
+use lgma_ingest::sink::{protocol, ClickHouse as ClickHouseSink, Publisher};
 use lgma_publisher::produce::EventProducer;
-use lgma_sim::{Generator, GeneratorConfig};
 
 use crate::{say, Ctx};
 
-/// Inserts the pipeline's own rows (history, current, offset of record) for `events` events in
-/// the pipeline's batch shape, with no processing in the timed loop: rows are built beforehand
-/// for a sample of up to 50k events and that sample is inserted repeatedly.
-pub(crate) async fn raw_insert(
-    ctx: &Ctx,
-    chain: &Chain,
+/// The raw write limit: the service's own write of a batch (`sink::protocol::write`: its
+/// ClickHouse client, JSONEachRow over uncompressed HTTP, every table of a batch at once, then
+/// the offset of record; one batch at a time, as the pipeline writes), on distinct rows: the
+/// whole corpus is run through the chain first, in the service's batch shape, and every batch is
+/// written once. `publish`: the batch's enriched events and DLQ records are sent to the broker
+/// too (acks=all, concurrently with the inserts), as the pipeline does when it publishes.
+pub(crate) async fn raw_write(
+    ctx: &mut Ctx,
+    set: &TopicSet,
+    encoder: &lgma_sim::encode::Encoder,
     corpus: &[Encoded],
-    db: &str,
+    publish: bool,
 ) -> Result<InsertStats> {
-    let batch = ctx.cli.insert_batch.max(1);
-    let sample = corpus.len().min(50_000);
+    let label = if publish { "rawpub" } else { "raw" };
+    let db = ctx.scratch_db(label).await?;
+    let settings = ingest::settings(&ctx.repo, &ctx.target(set, &db, label))?;
+    let chain = Chain::for_settings(&settings, encoder)?;
+    let batch = settings.batch.max_rows.max(1);
     let mut batches = Vec::new();
-    for chunk in chain::raw_records(&corpus[..sample]).chunks(batch) {
-        batches.push((chunk.len(), chain.process(chunk)?));
-    }
-    let lines = |b: &[u8]| bytecount(b) as u64;
-    let total = corpus.len() as u64;
-    let (mut events, mut rows) = (0u64, 0u64);
-    let started = Instant::now();
-    'outer: loop {
-        for (len, out) in &batches {
-            if events >= total {
-                break 'outer;
-            }
-            for (table, bytes) in &out.tables {
-                ctx.ch
-                    .insert_json(&format!("{db}.{table}_history"), bytes)
-                    .await?;
-                ctx.ch
-                    .insert_json(&format!("{db}.{table}_current"), bytes)
-                    .await?;
-                rows += 2 * lines(bytes);
-            }
-            ctx.ch
-                .insert_json(&format!("{db}.ingest_events"), &out.events)
-                .await?;
-            rows += lines(&out.events);
-            events += *len as u64;
+    for chunk in chain::raw_records(corpus, &set.suffix).chunks(batch) {
+        let mut out = chain.process(chunk)?;
+        if !publish {
+            out.outgoing.clear();
         }
+        batches.push(out);
+    }
+    let clickhouse = ClickHouseSink::new(settings.clickhouse.clone())?;
+    let publisher = Publisher::new(&settings.kafka)?;
+    let lines = |b: &[u8]| b.iter().filter(|c| **c == b'\n').count() as u64;
+    let (mut rows, mut messages) = (0u64, 0u64);
+    for b in &batches {
+        rows += b.tables.values().map(|t| 2 * lines(t)).sum::<u64>();
+        rows += lines(&b.events) + lines(&b.quarantine) + lines(&b.links.rows);
+        messages += b.outgoing.len() as u64;
+    }
+    let events = corpus.len() as u64;
+    let started = Instant::now();
+    for b in batches {
+        let mut clock = Phases::start();
+        protocol::write(&clickhouse, &publisher, b, "ingest_events", &mut clock).await?;
     }
     let secs = started.elapsed().as_secs_f64();
     let stored = ctx
@@ -65,19 +67,16 @@ pub(crate) async fn raw_insert(
         .await?;
     if stored != events {
         return Err(Error::Run(format!(
-            "raw insert: {stored} offset-of-record rows stored, {events} inserted"
+            "raw write: {stored} offset-of-record rows stored, {events} written"
         )));
     }
     Ok(InsertStats {
         events,
         rows,
+        messages,
         secs,
         batch,
     })
-}
-
-fn bytecount(b: &[u8]) -> usize {
-    b.iter().filter(|c| **c == b'\n').count()
 }
 
 /// Waits until `expected` records of `db` are recorded; returns (first row seen, rows then,
@@ -176,14 +175,15 @@ pub(crate) async fn latency(ctx: &mut Ctx) -> Result<LatencyStats> {
     let mut procs = ctx.spawn(&set, &db, "lat", 1)?;
     let producer = EventProducer::new(&set.settings)?;
     let names = set.names();
-    let mut generator = Generator::new(ctx.cli.seed + 1, GeneratorConfig::default())?;
+    // Valid events only: an undecodable one has no `published_at` to measure from.
+    let mut generator = corpus::generator(ctx.cli.seed + 1, 0.0)?;
     let now_ms = || chrono::Utc::now().timestamp_millis();
     let mut send = |count: u64| -> Vec<Encoded> {
         (0..count)
             .filter_map(|_| {
                 let mut g = generator.next_event();
                 corpus::restamp(&mut g.event, now_ms());
-                corpus::encode(&encoder, &g.event, g.key).ok()
+                corpus::encode(&encoder, g).ok()
             })
             .collect()
     };
@@ -362,7 +362,7 @@ pub(crate) async fn backfill(ctx: &mut Ctx) -> Result<BackfillStats> {
     let set = ctx.topic_set("-bf");
     let encoder = set.prepare().await?;
     let days = ctx.cli.backfill_days;
-    let events = corpus::simulated_days(days, ctx.cli.seed + 2, &encoder)?;
+    let events = corpus::simulated_days(days, ctx.cli.seed + 2, ctx.cli.invalid_ratio, &encoder)?;
     let count = events.len() as u64;
     say(format!(
         "  {count} events in {days} simulated days; publishing"

@@ -1,0 +1,208 @@
+//! What the live service runs per record around the pure chain, for the in-process figure to be
+//! the service's and not a flattering subset (issue 17): the consumer's copy of each fetched
+//! record, the framing header read to find the batch's writer schemas, the version memory, and
+//! the metrics recorded after a batch is written — with the service's Prometheus recorder
+//! installed, as `lgma-ingest run` installs it.
+//!
+//! lgma-ingest's own public functions do the work where they are public (`VersionCache`,
+//! `metrics::*`, `Phases`, `framing::decode`). Three steps are private to the service and are
+//! mirrored here line for line; to call them instead, lgma-ingest would have to expose
+//! `source::consumer::owned` (the copy), `Pipeline::writers` without its registry (the framing
+//! pass) and `Pipeline::remembered_versions` / `remember_versions` on a given `VersionCache`
+//! (or one `Chain::process_live_offline(records, writers, &mut VersionCache)` that runs judge ->
+//! version memory -> build exactly as `Pipeline::prepare` does).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use apache_avro::Schema;
+use lgma_ingest::encode::Batch;
+use lgma_ingest::judge::validate::{verdict_of, Verdict};
+use lgma_ingest::judge::versions::{Stored, VersionCache};
+use lgma_ingest::judge::Judged;
+use lgma_ingest::metrics::{self, Phases};
+use lgma_ingest::source::RawRecord;
+
+/// Installs the service's metrics recorder (`lgma-ingest run` does the same at start-up), so the
+/// chain's metric updates cost what they cost live instead of being no-ops. Once per process.
+pub fn install_recorder(topics: &[String]) -> crate::Result<()> {
+    let _handle = lgma_core::telemetry::install_metrics()
+        .map_err(|e| crate::Error::Run(format!("metrics recorder: {e}")))?;
+    metrics::describe();
+    metrics::init(topics);
+    Ok(())
+}
+
+/// The consumer's copy of a fetched record out of librdkafka's buffer (`owned` in
+/// `source::consumer`): the topic name, the key and the payload, each onto the heap.
+pub fn consumer_copy(fetched: &RawRecord) -> RawRecord {
+    RawRecord {
+        topic: fetched.topic.as_str().to_string(),
+        partition: fetched.partition,
+        offset: fetched.offset,
+        key: fetched.key.as_deref().map(<[u8]>::to_vec),
+        value: fetched.value.as_deref().map(<[u8]>::to_vec),
+    }
+}
+
+/// `Pipeline::writers`: every record's framing header is read for its schema id, and the
+/// batch's map of writer schemas is filled from the registry client's cache (an `Arc` each).
+pub fn writer_schemas(
+    records: &[RawRecord],
+    cached: &HashMap<u32, Arc<Schema>>,
+) -> HashMap<u32, Arc<Schema>> {
+    let mut writers = HashMap::new();
+    for raw in records {
+        let Some(Ok(framed)) = raw.value.as_deref().map(lgma_core::framing::decode) else {
+            continue;
+        };
+        if writers.contains_key(&framed.schema_id) {
+            continue;
+        }
+        if let Some(schema) = cached.get(&framed.schema_id) {
+            writers.insert(framed.schema_id, schema.clone());
+        }
+    }
+    writers
+}
+
+/// `Pipeline::remembered_versions` (its in-memory part: partitions already seeded) and
+/// `Pipeline::remember_versions` for one batch of judged records: what is remembered for the
+/// batch's entities, then the batch's accepted versions raised. Returns the stored versions the
+/// service hands to `apply_version_safety`.
+pub fn version_memory(judged: &[Judged<'_>], cache: &mut VersionCache) -> Stored {
+    let candidate = |j: &Judged<'_>| j.decoded && verdict_of(&j.findings) != Verdict::Quarantine;
+    for j in judged.iter().filter(|j| candidate(j)) {
+        if !cache.is_seeded(&j.raw.topic, j.raw.partition) {
+            // Live: one ClickHouse query per topic seeds the partition (once per partition).
+            cache.seed(&j.raw.topic, j.raw.partition);
+        }
+    }
+    let mut stored = Stored::new();
+    for j in judged.iter().filter(|j| candidate(j)) {
+        if let Some(v) = cache.get(
+            &j.raw.topic,
+            j.raw.partition,
+            &j.env.la_code,
+            &j.env.entity_id,
+        ) {
+            stored.insert(
+                (
+                    j.raw.topic.clone(),
+                    j.env.la_code.clone(),
+                    j.env.entity_id.clone(),
+                ),
+                vec![(j.raw.partition, -1, v)],
+            );
+        }
+    }
+    for j in judged.iter().filter(|j| candidate(j)) {
+        cache.raise(
+            &j.raw.topic,
+            j.raw.partition,
+            &j.env.la_code,
+            &j.env.entity_id,
+            j.env.entity_version,
+        );
+    }
+    stored
+}
+
+/// The metrics `Pipeline::write` and `sink::protocol::write` record around a written batch: the
+/// phase laps, one insert timing per table, one publish -> queryable observation per row, the
+/// batch histograms. (The I/O itself is the raw write limit's, not the chain's.)
+pub fn write_metrics(batch: &Batch, mut clock: Phases) {
+    clock.lap("queued");
+    metrics::insert("ingest_quarantine", 0.0);
+    for table in batch.tables.keys() {
+        metrics::insert(&format!("{table}_history"), 0.0);
+        metrics::insert(&format!("{table}_current"), 0.0);
+    }
+    metrics::phase("tables", 0.0);
+    metrics::phase("publish", 0.0);
+    clock.lap("tables+publish");
+    metrics::insert("ingest_events", 0.0);
+    clock.lap("events");
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    for published in &batch.latencies {
+        metrics::publish_to_queryable(((now_ms - published).max(0) as f64) / 1000.0);
+    }
+    clock.log(batch.outcome.rows);
+    metrics::batch(batch.outcome.rows, 0.0);
+}
+
+#[cfg(test)]
+mod tests {
+    use lgma_sim::encode::Encoder;
+
+    use super::*;
+    use crate::chain::{raw_records, Chain};
+    use crate::corpus;
+
+    /// The demo's corpus through the service's chain: the broken events are quarantined, the
+    /// copy is what was fetched, and the version memory hands a later batch the versions an
+    /// earlier one accepted (and nothing for entities it has not seen).
+    #[test]
+    fn live_parts_on_the_demo_corpus() -> crate::Result<()> {
+        let encoder = Encoder::offline()?;
+        let events = corpus::generate(4_000, 7, corpus::DEMO_INVALID_RATIO, &encoder)?;
+        let chain = Chain::new(&crate::repo_root(), &encoder)?;
+        let records = raw_records(&events, "");
+
+        let copy = consumer_copy(&records[0]);
+        assert_eq!(
+            (&copy.topic, copy.offset, &copy.key, &copy.value),
+            (
+                &records[0].topic,
+                records[0].offset,
+                &records[0].key,
+                &records[0].value
+            )
+        );
+
+        let batch = chain.process_live(&records)?;
+        let out = &batch.outcome;
+        assert_eq!(out.rows, records.len());
+        // 2 % broken (each breaks a quarantining rule or is malformed): ~80 of 4,000.
+        assert!(
+            (40..=160).contains(&out.quarantined),
+            "quarantined {}",
+            out.quarantined
+        );
+
+        let judged: Vec<Judged<'_>> = records
+            .iter()
+            .map(|r| chain.decode(r).and_then(|d| chain.validate(&d)))
+            .collect::<crate::Result<_>>()?;
+        let (first, second) = judged.split_at(judged.len() / 2);
+        let mut cache = VersionCache::default();
+        // From an empty memory, a batch is handed nothing (its own versions come after).
+        assert!(version_memory(first, &mut cache).is_empty());
+        let stored = version_memory(second, &mut cache);
+        let accepted =
+            |j: &&Judged<'_>| j.decoded && verdict_of(&j.findings) != Verdict::Quarantine;
+        let seen_before = second
+            .iter()
+            .filter(accepted)
+            .filter(|j| {
+                first.iter().filter(accepted).any(|f| {
+                    f.raw.topic == j.raw.topic
+                        && f.env.la_code == j.env.la_code
+                        && f.env.entity_id == j.env.entity_id
+                })
+            })
+            .count();
+        assert!(seen_before > 0, "the corpus updates entities across halves");
+        for ((topic, la, id), versions) in &stored {
+            let earlier = first
+                .iter()
+                .filter(accepted)
+                .filter(|f| &f.raw.topic == topic && &f.env.la_code == la && &f.env.entity_id == id)
+                .map(|f| f.env.entity_version)
+                .max();
+            assert_eq!(versions.first().map(|v| v.2), earlier, "{topic} {la} {id}");
+        }
+        assert!(!stored.is_empty());
+        Ok(())
+    }
+}
