@@ -7,7 +7,6 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use lgma_domain::{compact_upper, eircode};
 use regex::Regex;
 use serde::Deserialize;
 
@@ -100,8 +99,7 @@ pub enum Check {
     },
     Format {
         field: usize,
-        regex: Regex,
-        eircode: bool,
+        format: Format,
     },
     Ppsn {
         field: usize,
@@ -183,9 +181,11 @@ impl RuleSet {
                     format,
                     pattern,
                 } => {
-                    let (pattern, eircode) = match (format.as_deref(), pattern) {
-                        (Some("eircode"), None) => (eircode::PATTERN.to_string(), true),
-                        (None, Some(p)) => (p, false),
+                    let format = match (format.as_deref(), pattern) {
+                        (Some("eircode"), None) => Format::Eircode,
+                        (None, Some(p)) => {
+                            Format::Pattern(Regex::new(&p).map_err(|e| bad(e.to_string()))?)
+                        }
                         _ => {
                             return Err(bad(format!(
                                 "rule `{}`: give either format = \"eircode\" or a pattern",
@@ -195,8 +195,7 @@ impl RuleSet {
                     };
                     Check::Format {
                         field: leaf(&spec.id, &field)?,
-                        regex: Regex::new(&pattern).map_err(|e| bad(e.to_string()))?,
-                        eircode,
+                        format,
                     }
                 }
                 RuleKindSpec::Ppsn { field } => Check::Ppsn {
@@ -221,9 +220,19 @@ impl RuleSet {
     }
 }
 
+/// What a format rule accepts.
+#[derive(Debug)]
+pub enum Format {
+    /// An Eircode as typed (case, surrounding spaces and the middle space do not matter), stored
+    /// in its 7-character form: `lgma_domain::eircode::Eircode::parse`, no regex.
+    Eircode,
+    /// A council's own pattern, matched as typed.
+    Pattern(Regex),
+}
+
 /// A PPSN as a council typed it: spaces and case do not matter, the rule is `lgma_domain::ppsn`.
 pub fn ppsn_is_valid(raw: &str) -> bool {
-    lgma_domain::ppsn::is_valid(&compact_upper(raw))
+    lgma_domain::ppsn::is_valid_typed(raw)
 }
 
 #[cfg(test)]

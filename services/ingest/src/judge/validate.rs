@@ -4,10 +4,11 @@
 //! come from `schemas/rules/<entity>.toml`. Messages name field, value and rule, except that a value
 //! of a `pii` field is never repeated: quarantine reasons are stored in ClickHouse and logged.
 
-use lgma_domain::{compact_upper, LocalAuthorities};
+use lgma_domain::eircode::Eircode;
+use lgma_domain::LocalAuthorities;
 
 use crate::decode::schema::{ReaderSchema, Scalar};
-use crate::judge::rules::{ppsn_is_valid, Check, RuleSet, Severity};
+use crate::judge::rules::{ppsn_is_valid, Check, Format, RuleSet, Severity};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Verdict {
@@ -247,22 +248,18 @@ pub fn check_payload(schema: &ReaderSchema, rules: &RuleSet, cells: &mut [Scalar
                     }
                 }
             }
-            Check::Format {
-                field,
-                regex,
-                eircode,
-            } => {
+            Check::Format { field, format } => {
                 if let Scalar::Str(raw) = &cells[*field] {
-                    let candidate = if *eircode {
-                        raw.trim().to_ascii_uppercase()
-                    } else {
-                        raw.clone()
+                    let (accepted, stored) = match format {
+                        Format::Eircode => match Eircode::parse(raw) {
+                            Some(code) if code.as_str() != raw => (true, Some(code)),
+                            parsed => (parsed.is_some(), None),
+                        },
+                        Format::Pattern(regex) => (regex.is_match(raw), None),
                     };
-                    if regex.is_match(&candidate) {
-                        if *eircode {
-                            cells[*field] = Scalar::Str(compact_upper(&candidate));
-                        }
-                    } else {
+                    if let Some(code) = stored {
+                        cells[*field] = Scalar::Str(code.as_str().to_string());
+                    } else if !accepted {
                         findings.push(finding(format!(
                             "field `{}` value {} does not match the expected format (rule {})",
                             schema.leaves[*field].name,
@@ -400,6 +397,18 @@ mod tests {
         assert_eq!(findings, vec![]);
         assert_eq!(c[5], Scalar::Str("FEMALE".into()));
         assert_eq!(c[8], Scalar::Str("D02X285".into()));
+    }
+
+    #[test]
+    fn malformed_eircode_is_found_and_left_as_typed() {
+        let (schema, rules) = setup();
+        for bad in ["D02 X28", "D02  X285", "B02X285", "D02X28O"] {
+            let mut c = cells("6433435F", "M", 2, bad);
+            let findings = check_payload(&schema, &rules, &mut c);
+            let ids: Vec<_> = findings.iter().map(|f| f.rule_id.as_str()).collect();
+            assert_eq!(ids, ["person.eircode"], "{bad}");
+            assert_eq!(c[8], Scalar::Str(bad.into()), "{bad}");
+        }
     }
 
     #[test]
