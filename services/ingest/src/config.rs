@@ -66,6 +66,19 @@ pub struct BatchSettings {
     pub max_rows: usize,
     pub max_bytes: usize,
     pub max_wait_ms: u64,
+    /// Batches written at once: the next batch's tables and enriched events are written while the
+    /// previous one is still being written; offsets of record stay in batch order (`sink::order`).
+    /// 1 writes one batch at a time. Unset: 2 on one server, 1 on a cluster (ClickHouse 18.16
+    /// takes one quorum INSERT per table at a time).
+    pub max_in_flight: Option<usize>,
+}
+
+impl Settings {
+    /// Batches the consumer writes at once (see [`BatchSettings::max_in_flight`]).
+    pub fn max_in_flight(&self) -> usize {
+        let default = if self.clickhouse.is_cluster() { 1 } else { 2 };
+        self.batch.max_in_flight.unwrap_or(default)
+    }
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -141,6 +154,7 @@ impl Default for BatchSettings {
             max_rows: 5_000,
             max_bytes: 8 * 1024 * 1024,
             max_wait_ms: 500,
+            max_in_flight: None,
         }
     }
 }
@@ -248,6 +262,18 @@ impl Settings {
                 "batch.max_rows must be 1..=500000 so one INSERT stays one ClickHouse block".into(),
             ));
         }
+        if !(1..=8).contains(&self.max_in_flight()) {
+            return Err(crate::Error::Config(
+                "batch.max_in_flight must be 1..=8 (batches written at once)".into(),
+            ));
+        }
+        if self.clickhouse.is_cluster() && self.max_in_flight() > 1 {
+            return Err(crate::Error::Config(
+                "batch.max_in_flight must be 1 on a cluster: ClickHouse 18.16 refuses a second \
+                 quorum INSERT into a table while one is pending"
+                    .into(),
+            ));
+        }
         if self.clickhouse.is_cluster() && self.clickhouse.insert_quorum < 2 {
             return Err(crate::Error::Config(
                 "clickhouse.insert_quorum must be >= 2 on a cluster: an acknowledged offset of \
@@ -341,6 +367,21 @@ mod tests {
         assert!(s.check().is_ok());
         assert_eq!(s.clickhouse.replicas_cluster(), "lgma_all");
         s.clickhouse.insert_quorum = 1;
+        assert!(s.check().is_err());
+    }
+
+    #[test]
+    fn batches_overlap_on_one_server_only() {
+        let mut s = Settings::default();
+        assert_eq!(s.max_in_flight(), 2);
+        s.clickhouse.cluster = "lgma".into();
+        assert_eq!(s.max_in_flight(), 1);
+        assert!(s.check().is_ok());
+        s.batch.max_in_flight = Some(2);
+        assert!(s.check().is_err(), "two quorum INSERTs per table at once");
+        s.clickhouse.cluster.clear();
+        assert!(s.check().is_ok());
+        s.batch.max_in_flight = Some(0);
         assert!(s.check().is_err());
     }
 

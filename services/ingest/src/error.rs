@@ -39,4 +39,8 @@ pub enum Error {
     Replay(String),
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+    /// The batch before this one failed, so this one does not record its offsets either
+    /// (`sink::order`); both are re-read.
+    #[error("not recorded: the batch before it failed")]
+    OutOfTurn,
 }

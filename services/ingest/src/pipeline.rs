@@ -18,6 +18,7 @@ use crate::judge::validate::{verdict_of, Verdict};
 use crate::judge::versions::{apply_version_safety, Stored, VersionCache};
 use crate::judge::Judged;
 use crate::metrics::{self, Phases};
+use crate::sink::order::Turn;
 use crate::sink::{protocol, quote, ClickHouse, Publisher};
 use crate::source::{Gap, RawRecord};
 use crate::{Error, Result};
@@ -195,7 +196,7 @@ impl Pipeline {
     /// original provenance; a replay must pass them in (topic, partition, offset) order.
     pub async fn process_as(&self, records: &[RawRecord], mode: &Mode) -> Result<BatchOutcome> {
         let prepared = self.prepare(records, mode).await?;
-        self.write(prepared).await
+        self.write(prepared, Turn::alone()).await
     }
 
     /// Decodes, judges (version safety included) and encodes a batch; writes nothing. A live batch's
@@ -261,15 +262,16 @@ impl Pipeline {
         })
     }
 
-    /// Writes a prepared batch with the exactly-once protocol ([`protocol::write`]).
-    pub async fn write(&self, prepared: Prepared) -> Result<BatchOutcome> {
+    /// Writes a prepared batch with the exactly-once protocol ([`protocol::write`]), recording its
+    /// offsets when `turn` comes.
+    pub async fn write(&self, prepared: Prepared, turn: Turn) -> Result<BatchOutcome> {
         let Prepared {
             mut batch,
             mode,
             mut clock,
             started,
         } = prepared;
-        clock.lap("queued"); // prepared -> write started (waiting for the previous batch)
+        clock.lap("queued"); // prepared -> write started (waiting for a free writer)
         let events_table = mode.events_table;
         let outcome = std::mem::take(&mut batch.outcome);
         let latencies = std::mem::take(&mut batch.latencies);
@@ -279,6 +281,7 @@ impl Pipeline {
             batch,
             events_table,
             &mut clock,
+            turn,
         )
         .await?;
 

@@ -3,7 +3,9 @@
 //! 1. quarantine rows, entity history/current rows and, during a key rotation's transition period,
 //!    pseudonym links (all idempotent under re-insert),
 //! 2. enriched events and DLQ records to Kafka (awaited; at-least-once),
-//! 3. LAST, one INSERT into `ingest_events`, the offset of record, into one partition.
+//! 3. LAST, one INSERT into `ingest_events`, the offset of record, into one partition, in batch
+//!    order: after the batch started before this one recorded ([`Turn`]), so steps 1–2 of the next
+//!    batch may overlap this one's.
 //!
 //! A crash anywhere before step 3 leaves the offset of record untouched, so the batch is re-read
 //! and re-inserted; the rows of steps 1–2 collapse.
@@ -16,6 +18,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::order::Turn;
 use super::{ClickHouse, Publisher};
 use crate::encode::Batch;
 use crate::metrics::{self, Phases};
@@ -30,6 +33,7 @@ pub async fn write(
     batch: Batch,
     events_table: &str,
     clock: &mut Phases,
+    mut turn: Turn,
 ) -> Result<()> {
     let db = clickhouse.database().to_string();
     // 1 + 2. Idempotent tables and Kafka (at-least-once), concurrently, all awaited.
@@ -74,6 +78,8 @@ pub async fn write(
     };
     tokio::try_join!(tables, publish)?;
     clock.lap("tables+publish");
+    turn.wait().await?;
+    clock.lap("turn");
     // 3. Last: the offset of record as one INSERT into one partition (a replay records its
     //    verdicts in ingest_replay_events instead; the offset of record is never rewritten).
     if clickhouse.is_cluster() {
@@ -82,6 +88,7 @@ pub async fn write(
         insert_timed(clickhouse, &db, events_table.to_string(), batch.events).await?;
     }
     clock.lap("events");
+    turn.recorded();
     Ok(())
 }
 
@@ -145,4 +152,138 @@ async fn insert_timed(
     metrics::insert(&table, seconds);
     tracing::debug!(table, bytes, ms = seconds * 1000.0, "insert");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    use axum::extract::{Query, State};
+    use axum::http::StatusCode;
+
+    use super::*;
+    use crate::config::ClickHouseSettings;
+    use crate::sink::order::Line;
+    use crate::Error;
+
+    /// A ClickHouse that logs each INSERT as "<table> <first body line>", holds `slow` INSERTs for
+    /// 300 ms and refuses `fail` ones.
+    #[derive(Clone, Default)]
+    struct Fake {
+        log: Arc<Mutex<Vec<String>>>,
+        slow: &'static str,
+        fail: &'static str,
+    }
+
+    async fn insert(
+        State(fake): State<Fake>,
+        Query(params): Query<HashMap<String, String>>,
+        body: String,
+    ) -> StatusCode {
+        let query = params.get("query").cloned().unwrap_or_default();
+        let table = query.split_whitespace().nth(2).unwrap_or_default();
+        let entry = format!("{table} {}", body.lines().next().unwrap_or_default());
+        if entry == fake.slow {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        let refused = entry == fake.fail;
+        if let Ok(mut log) = fake.log.lock() {
+            log.push(entry);
+        }
+        if refused {
+            StatusCode::INTERNAL_SERVER_ERROR
+        } else {
+            StatusCode::OK
+        }
+    }
+
+    async fn serve(fake: Fake) -> ClickHouse {
+        let app = axum::Router::new()
+            .route("/", axum::routing::post(insert))
+            .with_state(fake);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        ClickHouse::new(ClickHouseSettings {
+            url,
+            database: "t".into(),
+            ..Default::default()
+        })
+        .expect("client")
+    }
+
+    fn batch(n: u8) -> Batch {
+        let mut batch = Batch {
+            events: format!("{{\"batch\":{n}}}\n").into_bytes(),
+            ..Default::default()
+        };
+        batch
+            .tables
+            .insert("people".into(), format!("{{\"row\":{n}}}\n").into_bytes());
+        batch
+    }
+
+    /// Writes batches 1 and 2 overlapped, as the consumer does; returns their answers and the log.
+    async fn overlapped(fake: Fake) -> (Result<()>, Result<()>, Vec<String>) {
+        let clickhouse = Arc::new(serve(fake.clone()).await);
+        let kafka = Arc::new(Publisher::new(&Default::default()).expect("producer"));
+        let mut line = Line::default();
+        let mut writes = Vec::new();
+        for n in [1, 2] {
+            let (clickhouse, kafka, turn) = (clickhouse.clone(), kafka.clone(), line.take_turn());
+            writes.push(tokio::spawn(async move {
+                let mut clock = Phases::start();
+                write(
+                    &clickhouse,
+                    &kafka,
+                    batch(n),
+                    "ingest_events",
+                    &mut clock,
+                    turn,
+                )
+                .await
+            }));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let second = writes.pop().expect("2").await.expect("join");
+        let first = writes.pop().expect("1").await.expect("join");
+        let log = fake.log.lock().expect("log").clone();
+        (first, second, log)
+    }
+
+    #[tokio::test]
+    async fn overlapped_batches_record_in_order() {
+        let fake = Fake {
+            slow: "t.people_history {\"row\":1}",
+            ..Default::default()
+        };
+        let (first, second, log) = overlapped(fake).await;
+        assert!(first.is_ok() && second.is_ok(), "{first:?} {second:?}");
+        let at = |entry: &str| log.iter().position(|e| e == entry).expect(entry);
+        // Batch 2's tables were written while batch 1's were still being written...
+        assert!(at("t.people_history {\"row\":2}") < at("t.people_history {\"row\":1}"));
+        // ...but its offset of record only after batch 1's.
+        assert!(at("t.ingest_events {\"batch\":1}") < at("t.ingest_events {\"batch\":2}"));
+    }
+
+    #[tokio::test]
+    async fn a_batch_after_a_failed_one_does_not_record() {
+        let fake = Fake {
+            slow: "t.people_history {\"row\":1}",
+            fail: "t.ingest_events {\"batch\":1}",
+            ..Default::default()
+        };
+        let (first, second, log) = overlapped(fake).await;
+        assert!(matches!(first, Err(Error::ClickHouse(_))), "{first:?}");
+        assert!(matches!(second, Err(Error::OutOfTurn)), "{second:?}");
+        assert!(log.contains(&"t.people_history {\"row\":2}".to_string()));
+        assert!(
+            !log.iter()
+                .any(|e| e.starts_with("t.ingest_events {\"batch\":2}")),
+            "batch 2 recorded after batch 1 failed: {log:?}"
+        );
+    }
 }

@@ -14,6 +14,7 @@ use lgma_bench::report::{
 use lgma_bench::scratch::ClickHouse;
 use lgma_bench::{Error, Result};
 use lgma_ingest::metrics::Phases;
+use lgma_ingest::sink::order::Line;
 use lgma_ingest::sink::{protocol, ClickHouse as ClickHouseSink, Publisher};
 use lgma_publisher::produce::EventProducer;
 
@@ -55,10 +56,32 @@ pub(crate) async fn raw_write(
         messages += b.outgoing.len() as u64;
     }
     let events = corpus.len() as u64;
+    // As the consumer writes: up to `batch.max_in_flight` batches at once, offsets of record in
+    // batch order.
+    let (clickhouse, publisher) = (Arc::new(clickhouse), Arc::new(publisher));
+    let mut line = Line::default();
+    let mut in_flight = std::collections::VecDeque::new();
     let started = Instant::now();
     for b in batches {
-        let mut clock = Phases::start();
-        protocol::write(&clickhouse, &publisher, b, "ingest_events", &mut clock).await?;
+        if in_flight.len() >= settings.max_in_flight() {
+            joined(in_flight.pop_front()).await?;
+        }
+        let (clickhouse, publisher, turn) = (clickhouse.clone(), publisher.clone(), line.take_turn());
+        in_flight.push_back(tokio::spawn(async move {
+            let mut clock = Phases::start();
+            protocol::write(
+                &clickhouse,
+                &publisher,
+                b,
+                "ingest_events",
+                &mut clock,
+                turn,
+            )
+            .await
+        }));
+    }
+    while let Some(write) = in_flight.pop_front() {
+        joined(Some(write)).await?;
     }
     let secs = started.elapsed().as_secs_f64();
     let stored = ctx
@@ -77,6 +100,14 @@ pub(crate) async fn raw_write(
         secs,
         batch,
     })
+}
+
+/// The answer of a spawned batch write.
+async fn joined(write: Option<tokio::task::JoinHandle<lgma_ingest::Result<()>>>) -> Result<()> {
+    match write {
+        Some(handle) => Ok(handle.await.map_err(|e| Error::Run(e.to_string()))??),
+        None => Ok(()),
+    }
 }
 
 /// Waits until `expected` records of `db` are recorded; returns (first row seen, rows then,

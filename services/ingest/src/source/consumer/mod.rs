@@ -6,7 +6,7 @@
 //! per-partition `next` guard drops any record below the position already taken (records fetched
 //! before a seek, or re-delivered after one), so a record is never batched twice.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,6 +23,7 @@ use crate::chain::Mode;
 use crate::config::{Assignment, Settings};
 use crate::encode::BatchOutcome;
 use crate::pipeline::Pipeline;
+use crate::sink::order::Line;
 use crate::source::{Gap, RawRecord};
 use crate::{metrics, Result};
 
@@ -34,18 +35,24 @@ pub struct IngestContext {
     writing: Arc<WriteGate>,
 }
 
-/// Whether a batch is being written. A revocation waits for it (see `pre_rebalance`): the new
+/// How many batches are being written. A revocation waits for them (see `pre_rebalance`): the new
 /// owner of a partition reads the offset of record, which must include every batch we started.
 #[derive(Default)]
 pub struct WriteGate {
-    busy: std::sync::Mutex<bool>,
+    busy: std::sync::Mutex<usize>,
     idle: std::sync::Condvar,
 }
 
 impl WriteGate {
-    fn set(&self, busy: bool) {
+    fn begin(&self) {
         if let Ok(mut b) = self.busy.lock() {
-            *b = busy;
+            *b += 1;
+        }
+    }
+
+    fn end(&self) {
+        if let Ok(mut b) = self.busy.lock() {
+            *b = b.saturating_sub(1);
         }
         self.idle.notify_all();
     }
@@ -55,7 +62,7 @@ impl WriteGate {
         let Ok(guard) = self.busy.lock() else {
             return;
         };
-        let _ = self.idle.wait_timeout_while(guard, limit, |busy| *busy);
+        let _ = self.idle.wait_timeout_while(guard, limit, |busy| *busy > 0);
     }
 }
 
@@ -110,8 +117,11 @@ pub struct Ingest {
     batch_bytes: usize,
     batch_started: Option<Instant>,
     failures: u32,
-    /// The batch being written while the next one is consumed and prepared (at most one).
-    in_flight: Option<tokio::task::JoinHandle<Result<BatchOutcome>>>,
+    /// The batches being written, oldest first, while the next one is consumed and prepared (at
+    /// most `batch.max_in_flight`); settled in this order.
+    in_flight: VecDeque<tokio::task::JoinHandle<Result<BatchOutcome>>>,
+    /// The order in which their offsets of record are written.
+    line: Line,
     writing: Arc<WriteGate>,
     /// Missing offset ranges found while filling `batch`; recorded with it (see [`Gap`]).
     gaps: Vec<Gap>,
@@ -184,7 +194,8 @@ impl Ingest {
             batch_bytes: 0,
             batch_started: None,
             failures: 0,
-            in_flight: None,
+            in_flight: VecDeque::new(),
+            line: Line::default(),
             writing,
             gaps: Vec::new(),
             refetched: None,
@@ -200,7 +211,7 @@ impl Ingest {
         loop {
             if self.rebalanced.swap(false, Ordering::AcqRel) {
                 self.discard_batch("rebalance");
-                self.settle().await;
+                self.settle_all().await;
                 self.pipeline.forget_versions();
                 self.reposition(&shutdown).await;
             }
@@ -224,8 +235,11 @@ impl Ingest {
             }
             // A finished write is settled at once (offset hint, loss report), not when the next
             // batch happens to flush.
-            if self.in_flight.as_ref().is_some_and(|h| h.is_finished()) && !self.settle().await {
-                self.failed("batch write failed", &shutdown).await;
+            while self.in_flight.front().is_some_and(|h| h.is_finished()) {
+                if !self.settle_oldest().await {
+                    self.failed("batch write failed", &shutdown).await;
+                    break;
+                }
             }
             let due = self.batch_started.is_some_and(|t| t.elapsed() >= max_wait);
             if due
@@ -239,7 +253,7 @@ impl Ingest {
         if !self.batch.is_empty() && !self.rebalanced.load(Ordering::Acquire) {
             self.flush(&CancellationToken::new()).await;
         }
-        self.settle().await;
+        self.settle_all().await;
         Ok(())
     }
 
@@ -354,10 +368,11 @@ impl Ingest {
         self.batch_started = None;
     }
 
-    /// Prepares the batch (while the previous one is still being written), then waits for the
-    /// previous write and starts this one. Batches are recorded strictly in order: if the previous
-    /// write failed, this batch is dropped unwritten and everything is re-read from the offsets of
-    /// record.
+    /// Prepares the batch (while earlier ones are still being written), then, if
+    /// `batch.max_in_flight` batches are being written, waits for the oldest, and starts writing
+    /// this one. Offsets of record are written strictly in batch order (`sink::order`): if an
+    /// earlier write failed, this batch is dropped unwritten (or, already started, does not record)
+    /// and everything is re-read from the offsets of record.
     async fn flush(&mut self, shutdown: &CancellationToken) {
         if self.batch.is_empty() {
             self.batch_started = None;
@@ -376,18 +391,22 @@ impl Ingest {
             .instrument(span.clone())
             .await;
         let t = Instant::now();
-        let previous_ok = self.settle().await;
+        let mut previous_ok = true;
+        while previous_ok && self.in_flight.len() >= self.settings.max_in_flight() {
+            previous_ok = self.settle_oldest().await;
+        }
         metrics::phase("wait_previous", t.elapsed().as_secs_f64());
         match (previous_ok, prepared) {
             (true, Ok(mut prepared)) => {
                 prepared.record_gaps(&self.pipeline.chain, gaps);
                 let pipeline = self.pipeline.clone();
-                self.writing.set(true);
+                let turn = self.line.take_turn();
+                self.writing.begin();
                 let gate = self.writing.clone();
-                self.in_flight = Some(tokio::spawn(
+                self.in_flight.push_back(tokio::spawn(
                     async move {
-                        let result = pipeline.write(prepared).await;
-                        gate.set(false);
+                        let result = pipeline.write(prepared, turn).await;
+                        gate.end();
                         result
                     }
                     .instrument(span),
@@ -399,14 +418,24 @@ impl Ingest {
         }
     }
 
-    /// Waits for the batch being written, if any; on success commits its offsets as a hint.
-    /// Returns false if it failed.
-    async fn settle(&mut self) -> bool {
-        let Some(handle) = self.in_flight.take() else {
+    /// Waits for every batch being written, in order. Returns false if one failed (those after it
+    /// then fail too: they do not record out of turn).
+    async fn settle_all(&mut self) -> bool {
+        let mut all_ok = true;
+        while !self.in_flight.is_empty() {
+            all_ok &= self.settle_oldest().await;
+        }
+        self.line.reset();
+        all_ok
+    }
+
+    /// Waits for the oldest batch being written, if any; on success commits its offsets as a
+    /// hint. Returns false if it failed.
+    async fn settle_oldest(&mut self) -> bool {
+        let Some(handle) = self.in_flight.pop_front() else {
             return true;
         };
         let result = handle.await;
-        self.writing.set(false);
         match result {
             Ok(Ok(outcome)) => {
                 self.failures = 0;
@@ -429,6 +458,10 @@ impl Ingest {
                     "batch written"
                 );
                 true
+            }
+            Ok(Err(crate::Error::OutOfTurn)) => {
+                info!("batch not recorded: an earlier batch failed; it is re-read");
+                false
             }
             Ok(Err(e)) => {
                 warn!(error = %e, "batch write failed");
@@ -453,6 +486,8 @@ impl Ingest {
             "batch failed; re-reading offsets of record (what they lack is read again)"
         );
         self.discard_batch("batch failed");
+        // The batches started after the failed one do not record; wait until they stop.
+        self.settle_all().await;
         self.pipeline.forget_versions();
         self.pause_all();
         self.idle(backoff, shutdown).await;
