@@ -89,7 +89,11 @@ impl ClickHouse {
         }
     }
 
-    async fn post(&self, params: &[(&str, &str)], body: Vec<u8>) -> Result<String> {
+    async fn post(
+        &self,
+        params: &[(&str, &str)],
+        body: impl Into<reqwest::Body>,
+    ) -> Result<String> {
         let response = self
             .http
             .post(&self.settings.url)
@@ -113,7 +117,9 @@ impl ClickHouse {
     }
 
     /// One INSERT of JSONEachRow lines into `table` (database-qualified by the caller or not).
-    pub async fn insert_json(&self, table: &str, rows: Vec<u8>) -> Result<()> {
+    /// `Bytes`: the same rows sent to two tables, or sent again, are not copied.
+    pub async fn insert_json(&self, table: &str, rows: impl Into<bytes::Bytes>) -> Result<()> {
+        let rows: bytes::Bytes = rows.into();
         if rows.is_empty() {
             return Ok(());
         }

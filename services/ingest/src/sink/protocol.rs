@@ -18,6 +18,8 @@
 
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+
 use super::order::Turn;
 use super::{ClickHouse, Publisher};
 use crate::encode::Batch;
@@ -42,15 +44,16 @@ pub async fn write(
         clickhouse,
         &db,
         "ingest_quarantine".to_string(),
-        batch.quarantine,
+        batch.quarantine.into(),
     ));
     inserts.push(insert_timed(
         clickhouse,
         &db,
         "pseudonym_links".to_string(),
-        batch.links.rows,
+        batch.links.rows.into(),
     ));
     for (table, rows) in batch.tables {
+        let rows = Bytes::from(rows);
         inserts.push(insert_timed(
             clickhouse,
             &db,
@@ -83,9 +86,15 @@ pub async fn write(
     // 3. Last: the offset of record as one INSERT into one partition (a replay records its
     //    verdicts in ingest_replay_events instead; the offset of record is never rewritten).
     if clickhouse.is_cluster() {
-        record_until_acknowledged(clickhouse, &db, events_table, batch.events).await?;
+        record_until_acknowledged(clickhouse, &db, events_table, batch.events.into()).await?;
     } else {
-        insert_timed(clickhouse, &db, events_table.to_string(), batch.events).await?;
+        insert_timed(
+            clickhouse,
+            &db,
+            events_table.to_string(),
+            batch.events.into(),
+        )
+        .await?;
     }
     clock.lap("events");
     turn.recorded();
@@ -101,7 +110,7 @@ async fn record_until_acknowledged(
     clickhouse: &ClickHouse,
     db: &str,
     table: &str,
-    rows: Vec<u8>,
+    rows: Bytes,
 ) -> Result<()> {
     let started = Instant::now();
     let mut backoff = Duration::from_millis(250);
@@ -134,12 +143,7 @@ async fn record_until_acknowledged(
 }
 
 /// One INSERT, its wall time recorded per table.
-async fn insert_timed(
-    clickhouse: &ClickHouse,
-    db: &str,
-    table: String,
-    rows: Vec<u8>,
-) -> Result<()> {
+async fn insert_timed(clickhouse: &ClickHouse, db: &str, table: String, rows: Bytes) -> Result<()> {
     if rows.is_empty() {
         return Ok(());
     }

@@ -66,7 +66,8 @@ pub(crate) async fn raw_write(
         if in_flight.len() >= settings.max_in_flight() {
             joined(in_flight.pop_front()).await?;
         }
-        let (clickhouse, publisher, turn) = (clickhouse.clone(), publisher.clone(), line.take_turn());
+        let (clickhouse, publisher, turn) =
+            (clickhouse.clone(), publisher.clone(), line.take_turn());
         in_flight.push_back(tokio::spawn(async move {
             let mut clock = Phases::start();
             protocol::write(
