@@ -17,8 +17,38 @@ use serde::{Deserialize, Serialize};
 #[serde(default)]
 pub struct KafkaSettings {
     pub bootstrap_servers: String,
-    /// Extra librdkafka properties, passed through verbatim.
+    /// Extra librdkafka properties, passed through verbatim. Numbers and booleans are taken as
+    /// librdkafka takes them, as text: `fetch.wait.max.ms = 100` in a file, or
+    /// `..._FETCH_WAIT_MAX_MS=100` from the environment (which arrives as a number).
+    #[serde(deserialize_with = "properties_as_text")]
     pub properties: BTreeMap<String, String>,
+}
+
+fn properties_as_text<'de, D>(deserializer: D) -> Result<BTreeMap<String, String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Text {
+        Text(String),
+        Bool(bool),
+        Int(i64),
+        Float(f64),
+    }
+    let map = BTreeMap::<String, Text>::deserialize(deserializer)?;
+    Ok(map
+        .into_iter()
+        .map(|(key, value)| {
+            let text = match value {
+                Text::Text(s) => s,
+                Text::Bool(b) => b.to_string(),
+                Text::Int(i) => i.to_string(),
+                Text::Float(f) => f.to_string(),
+            };
+            (key, text)
+        })
+        .collect())
 }
 
 impl Default for KafkaSettings {
@@ -126,6 +156,33 @@ mod tests {
         assert_eq!(config.get("linger.ms"), Some("50"));
         assert_eq!(config.get("group.id"), Some("g"));
         assert_eq!(config.get("bootstrap.servers"), Some("127.0.0.1:9092"));
+    }
+
+    /// Numbers and booleans are librdkafka values too: from a file, and from the environment,
+    /// where `..._FETCH_WAIT_MAX_MS=100` arrives as a number (it used to stop the service).
+    #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's closure signature, test only
+    fn numeric_and_boolean_properties_are_taken_as_text() {
+        #[derive(Default, Serialize, Deserialize)]
+        #[serde(default)]
+        struct Service {
+            kafka: KafkaSettings,
+        }
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "s.toml",
+                "[kafka.properties]\n\"fetch.wait.max.ms\" = 100\n\"enable.partition.eof\" = false\n",
+            )?;
+            jail.set_env("LGMA_KTEST_KAFKA__PROPERTIES__LINGER_MS", "20");
+            let s: Service =
+                crate::config::load(Some(std::path::Path::new("s.toml")), "LGMA_KTEST_")
+                    .expect("loads");
+            let config = s.kafka.client_config();
+            assert_eq!(config.get("fetch.wait.max.ms"), Some("100"));
+            assert_eq!(config.get("enable.partition.eof"), Some("false"));
+            assert_eq!(config.get("linger.ms"), Some("20"));
+            Ok(())
+        });
     }
 
     #[test]

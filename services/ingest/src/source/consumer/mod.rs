@@ -150,6 +150,10 @@ impl Ingest {
             ("heartbeat.interval.ms", "1000"),
             // Bounded memory while paused or slow: at most ~32 MiB prefetched.
             ("queued.max.messages.kbytes", "32768"),
+            // A fetch returns after at most 100 ms even when less than `fetch.min.bytes` is there
+            // (librdkafka's 500 ms default): at a steady 2,000 events/s this took ~400 ms off
+            // publish -> queryable (ingest_perf_latency: p50 1.12 -> 0.74 s).
+            ("fetch.wait.max.ms", "100"),
             ("statistics.interval.ms", "5000"),
         ]);
         let consumer: StreamConsumer<IngestContext> =
