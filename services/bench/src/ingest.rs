@@ -79,7 +79,12 @@ impl Instance {
             // The run uses the committed example keys and the local stack's passwords, which the
             // service accepts only in development mode (as `infra/stack` runs it).
             .env("LGMA_DEV_MODE", "1")
-            .env("RUST_LOG", "warn")
+            // Warnings only, unless `LGMA_BENCH_INGEST_LOG` asks for more (e.g.
+            // `lgma_ingest=debug` logs every batch's phase timings).
+            .env(
+                "RUST_LOG",
+                std::env::var("LGMA_BENCH_INGEST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
