@@ -31,7 +31,7 @@ where
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Text {
-        Text(String),
+        Plain(String),
         Bool(bool),
         Int(i64),
         Float(f64),
@@ -41,7 +41,7 @@ where
         .into_iter()
         .map(|(key, value)| {
             let text = match value {
-                Text::Text(s) => s,
+                Text::Plain(s) => s,
                 Text::Bool(b) => b.to_string(),
                 Text::Int(i) => i.to_string(),
                 Text::Float(f) => f.to_string(),
