@@ -31,6 +31,9 @@ if [[ $KAFKA_BROKERS == 2 ]]; then
     [[ $KAFKA_STORAGE == postgres ]] || die "LGMA_KAFKA_BROKERS=2 needs shared storage: set LGMA_KAFKA_STORAGE=postgres"
     [[ $TLS == 1 ]] && die "LGMA_KAFKA_BROKERS=2 is not available in the TLS profile"
     export LGMA_KAFKA_BOOTSTRAP="127.0.0.1:$KAFKA_PORT,127.0.0.1:$KAFKA_PORT2"
+    # tansu gives both brokers one node id, so a group consumer can keep a dead broker as its
+    # coordinator (BROKER.md): the stack's ingest assigns its partitions itself on two brokers.
+    export LGMA_INGEST_ASSIGNMENT="${LGMA_INGEST_ASSIGNMENT:-manual}"
 elif [[ $KAFKA_BROKERS != 1 ]]; then
     die "LGMA_KAFKA_BROKERS must be 1 or 2, not '$KAFKA_BROKERS'"
 fi
