@@ -52,7 +52,7 @@ pub fn describe() {
     );
     describe_histogram!(
         "lgma_ingest_publish_to_queryable_seconds",
-        "Time from an event's publication (Kafka timestamp) to its being queryable in ClickHouse"
+        "Time from an event's publication (its published_at) to its rows being queryable: its batch's table INSERTs acknowledged (the enriched events and the offset of record may still be in flight)"
     );
     describe_gauge!(
         "lgma_ingest_consumer_lag_records",

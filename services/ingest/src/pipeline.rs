@@ -275,7 +275,7 @@ impl Pipeline {
         let events_table = mode.events_table;
         let outcome = std::mem::take(&mut batch.outcome);
         let latencies = std::mem::take(&mut batch.latencies);
-        protocol::write(
+        let written = protocol::write(
             &self.clickhouse,
             &self.publisher,
             batch,
@@ -285,10 +285,12 @@ impl Pipeline {
         )
         .await?;
 
-        let now_ms = chrono::Utc::now().timestamp_millis();
+        // To the moment the rows were queryable (the tables acknowledged), not to the end of the
+        // write: the enriched events' acknowledgements and the offset of record come after it.
         if mode.records_gaps_and_latency {
             for published in latencies {
-                metrics::publish_to_queryable(((now_ms - published).max(0) as f64) / 1000.0);
+                let seconds = (written.queryable_ms - published).max(0) as f64 / 1000.0;
+                metrics::publish_to_queryable(seconds);
             }
         }
         clock.log(outcome.rows);

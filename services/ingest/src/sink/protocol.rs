@@ -26,6 +26,15 @@ use crate::encode::Batch;
 use crate::metrics::{self, Phases};
 use crate::Result;
 
+/// What a written batch reports.
+#[derive(Debug, Clone, Copy)]
+pub struct Written {
+    /// Unix ms when every table INSERT was acknowledged: the batch's rows were queryable from then
+    /// on, whatever the enriched events and the offset of record took after (`publish_to_queryable`
+    /// is measured to here).
+    pub queryable_ms: i64,
+}
+
 /// Writes an encoded batch: the idempotent tables (all INSERTs at once) and the Kafka messages
 /// (all in flight together) first, every one of them confirmed; only then the one INSERT into
 /// `events_table` (`ingest_events`, the offset of record; a replay's `ingest_replay_events`).
@@ -36,7 +45,7 @@ pub async fn write(
     events_table: &str,
     clock: &mut Phases,
     mut turn: Turn,
-) -> Result<()> {
+) -> Result<Written> {
     let db = clickhouse.database().to_string();
     // 1 + 2. Idempotent tables and Kafka (at-least-once), concurrently, all awaited.
     let mut inserts = Vec::with_capacity(2 + 2 * batch.tables.len());
@@ -71,7 +80,7 @@ pub async fn write(
         let t = Instant::now();
         let r = futures::future::try_join_all(inserts).await;
         metrics::phase("tables", t.elapsed().as_secs_f64());
-        r
+        r.map(|_| chrono::Utc::now().timestamp_millis())
     };
     let publish = async {
         let t = Instant::now();
@@ -79,7 +88,7 @@ pub async fn write(
         metrics::phase("publish", t.elapsed().as_secs_f64());
         r
     };
-    tokio::try_join!(tables, publish)?;
+    let (queryable_ms, ()) = tokio::try_join!(tables, publish)?;
     clock.lap("tables+publish");
     turn.wait().await?;
     clock.lap("turn");
@@ -98,7 +107,7 @@ pub async fn write(
     }
     clock.lap("events");
     turn.recorded();
-    Ok(())
+    Ok(Written { queryable_ms })
 }
 
 /// How long the offset of record's INSERT is sent again before the batch is given up (the
@@ -168,7 +177,7 @@ mod tests {
 
     use super::*;
     use crate::config::ClickHouseSettings;
-    use crate::sink::order::Line;
+    use crate::sink::order::{Line, Turn};
     use crate::Error;
 
     /// A ClickHouse that logs each INSERT as "<table> <first body line>", holds `slow` INSERTs for
@@ -231,7 +240,7 @@ mod tests {
     }
 
     /// Writes batches 1 and 2 overlapped, as the consumer does; returns their answers and the log.
-    async fn overlapped(fake: Fake) -> (Result<()>, Result<()>, Vec<String>) {
+    async fn overlapped(fake: Fake) -> (Result<Written>, Result<Written>, Vec<String>) {
         let clickhouse = Arc::new(serve(fake.clone()).await);
         let kafka = Arc::new(Publisher::new(&Default::default()).expect("producer"));
         let mut line = Line::default();
@@ -271,6 +280,33 @@ mod tests {
         assert!(at("t.people_history {\"row\":2}") < at("t.people_history {\"row\":1}"));
         // ...but its offset of record only after batch 1's.
         assert!(at("t.ingest_events {\"batch\":1}") < at("t.ingest_events {\"batch\":2}"));
+    }
+
+    #[tokio::test]
+    async fn rows_count_as_queryable_when_the_tables_are_acknowledged() {
+        let fake = Fake {
+            slow: "t.ingest_events {\"batch\":1}",
+            ..Default::default()
+        };
+        let clickhouse = serve(fake).await;
+        let kafka = Publisher::new(&Default::default()).expect("producer");
+        let mut clock = Phases::start();
+        let written = write(
+            &clickhouse,
+            &kafka,
+            batch(1),
+            "ingest_events",
+            &mut clock,
+            Turn::alone(),
+        )
+        .await
+        .expect("written");
+        let done_ms = chrono::Utc::now().timestamp_millis();
+        // The 300 ms the offset of record took are not part of publish -> queryable.
+        assert!(
+            done_ms - written.queryable_ms >= 250,
+            "{written:?} at {done_ms}"
+        );
     }
 
     #[tokio::test]

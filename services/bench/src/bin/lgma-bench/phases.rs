@@ -104,9 +104,14 @@ pub(crate) async fn raw_write(
 }
 
 /// The answer of a spawned batch write.
-async fn joined(write: Option<tokio::task::JoinHandle<lgma_ingest::Result<()>>>) -> Result<()> {
+async fn joined(
+    write: Option<tokio::task::JoinHandle<lgma_ingest::Result<protocol::Written>>>,
+) -> Result<()> {
     match write {
-        Some(handle) => Ok(handle.await.map_err(|e| Error::Run(e.to_string()))??),
+        Some(handle) => {
+            handle.await.map_err(|e| Error::Run(e.to_string()))??;
+            Ok(())
+        }
         None => Ok(()),
     }
 }
