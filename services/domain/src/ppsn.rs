@@ -87,7 +87,14 @@ mod tests {
 
     #[test]
     fn typed_form_ignores_whitespace_and_case() {
-        for good in ["6433435F", " 6433435 f ", "643 3435 oa", "6433435\u{a0}IH"] {
+        for good in [
+            "6433435F",
+            "6433435OA",
+            "6433435IH",
+            " 6433435 f ",
+            "643 3435 oa",
+            "6433435\u{a0}IH",
+        ] {
             assert!(is_valid_typed(good), "{good:?}");
         }
         for bad in [
@@ -96,6 +103,7 @@ mod tests {
             "6433435FZ",
             "6433435FAA",
             "6433435é",
+            "ABCDEFGH",
             "",
         ] {
             assert!(!is_valid_typed(bad), "{bad:?}");

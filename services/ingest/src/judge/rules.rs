@@ -230,25 +230,10 @@ pub enum Format {
     Pattern(Regex),
 }
 
-/// A PPSN as a council typed it: spaces and case do not matter, the rule is `lgma_domain::ppsn`.
-pub fn ppsn_is_valid(raw: &str) -> bool {
-    lgma_domain::ppsn::is_valid_typed(raw)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::decode::schema::tests::TEST_SCHEMA;
-
-    #[test]
-    fn ppsn_examples_from_domain_notes() {
-        for good in ["6433435F", "6433435OA", "6433435IH", " 6433435 f "] {
-            assert!(ppsn_is_valid(good), "{good}");
-        }
-        for bad in ["6433435E", "643343F", "6433435FZ", "ABCDEFGH", ""] {
-            assert!(!ppsn_is_valid(bad), "{bad}");
-        }
-    }
 
     #[test]
     fn rules_bind_to_schema_fields_or_fail_loudly() {

@@ -8,7 +8,7 @@ use lgma_domain::eircode::Eircode;
 use lgma_domain::LocalAuthorities;
 
 use crate::decode::schema::{ReaderSchema, Scalar};
-use crate::judge::rules::{ppsn_is_valid, Check, Format, RuleSet, Severity};
+use crate::judge::rules::{Check, Format, RuleSet, Severity};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Verdict {
@@ -250,16 +250,20 @@ pub fn check_payload(schema: &ReaderSchema, rules: &RuleSet, cells: &mut [Scalar
             }
             Check::Format { field, format } => {
                 if let Scalar::Str(raw) = &cells[*field] {
-                    let (accepted, stored) = match format {
+                    let accepted = match format {
+                        Format::Pattern(regex) => regex.is_match(raw),
                         Format::Eircode => match Eircode::parse(raw) {
-                            Some(code) if code.as_str() != raw => (true, Some(code)),
-                            parsed => (parsed.is_some(), None),
+                            Some(code) => {
+                                // Stored in its 7-character form; no copy when typed that way.
+                                if code.as_str() != raw {
+                                    cells[*field] = Scalar::Str(code.as_str().to_string());
+                                }
+                                true
+                            }
+                            None => false,
                         },
-                        Format::Pattern(regex) => (regex.is_match(raw), None),
                     };
-                    if let Some(code) = stored {
-                        cells[*field] = Scalar::Str(code.as_str().to_string());
-                    } else if !accepted {
+                    if !accepted {
                         findings.push(finding(format!(
                             "field `{}` value {} does not match the expected format (rule {})",
                             schema.leaves[*field].name,
@@ -271,7 +275,7 @@ pub fn check_payload(schema: &ReaderSchema, rules: &RuleSet, cells: &mut [Scalar
             }
             Check::Ppsn { field } => {
                 if let Scalar::Str(raw) = &cells[*field] {
-                    if !ppsn_is_valid(raw) {
+                    if !lgma_domain::ppsn::is_valid_typed(raw) {
                         findings.push(finding(format!(
                             "field `{}` value {} is not a valid PPS number (format or check letter; rule {})",
                             schema.leaves[*field].name,

@@ -64,7 +64,9 @@ pub(crate) async fn raw_write(
     let started = Instant::now();
     for b in batches {
         if in_flight.len() >= settings.max_in_flight() {
-            joined(in_flight.pop_front()).await?;
+            if let Some(oldest) = in_flight.pop_front() {
+                joined(oldest).await?;
+            }
         }
         let (clickhouse, publisher, turn) =
             (clickhouse.clone(), publisher.clone(), line.take_turn());
@@ -82,7 +84,7 @@ pub(crate) async fn raw_write(
         }));
     }
     while let Some(write) = in_flight.pop_front() {
-        joined(Some(write)).await?;
+        joined(write).await?;
     }
     let secs = started.elapsed().as_secs_f64();
     let stored = ctx
@@ -105,15 +107,10 @@ pub(crate) async fn raw_write(
 
 /// The answer of a spawned batch write.
 async fn joined(
-    write: Option<tokio::task::JoinHandle<lgma_ingest::Result<protocol::Written>>>,
+    write: tokio::task::JoinHandle<lgma_ingest::Result<protocol::Written>>,
 ) -> Result<()> {
-    match write {
-        Some(handle) => {
-            handle.await.map_err(|e| Error::Run(e.to_string()))??;
-            Ok(())
-        }
-        None => Ok(()),
-    }
+    write.await.map_err(|e| Error::Run(e.to_string()))??;
+    Ok(())
 }
 
 /// Waits until `expected` records of `db` are recorded; returns (first row seen, rows then,
