@@ -5,10 +5,10 @@
 //! installed, as `lgma-ingest run` installs it.
 //!
 //! lgma-ingest's own public functions do the work where they are public (`VersionCache`,
-//! `metrics::*`, `Phases`, `framing::decode`). Three steps are private to the service and are
-//! mirrored here line for line; to call them instead, lgma-ingest would have to expose
-//! `source::consumer::owned` (the copy), `Pipeline::writers` without its registry (the framing
-//! pass) and `Pipeline::remembered_versions` / `remember_versions` on a given `VersionCache`
+//! `metrics::*`, `Phases`, `framing::decode`). The framing pass is the service's
+//! `decode::schema_ids`. Two steps are private to the service and are mirrored here line for
+//! line; to call them instead, lgma-ingest would have to expose `source::consumer::owned` (the
+//! copy) and `Pipeline::remembered_versions` / `remember_versions` on a given `VersionCache`
 //! (or one `Chain::process_live_offline(records, writers, &mut VersionCache)` that runs judge ->
 //! version memory -> build exactly as `Pipeline::prepare` does).
 
@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use apache_avro::Schema;
+use lgma_ingest::decode;
 use lgma_ingest::encode::Batch;
 use lgma_ingest::judge::validate::{verdict_of, Verdict};
 use lgma_ingest::judge::versions::{Stored, VersionCache};
@@ -45,25 +46,16 @@ pub fn consumer_copy(fetched: &RawRecord) -> RawRecord {
     }
 }
 
-/// `Pipeline::writers`: every record's framing header is read for its schema id, and the
-/// batch's map of writer schemas is filled from the registry client's cache (an `Arc` each).
+/// `Pipeline::writers` without its registry: the batch's schema ids (`decode::schema_ids`, the
+/// service's own framing pass), each looked up in the registry client's cache (an `Arc` each).
 pub fn writer_schemas(
     records: &[RawRecord],
     cached: &HashMap<u32, Arc<Schema>>,
 ) -> HashMap<u32, Arc<Schema>> {
-    let mut writers = HashMap::new();
-    for raw in records {
-        let Some(Ok(framed)) = raw.value.as_deref().map(lgma_core::framing::decode) else {
-            continue;
-        };
-        if writers.contains_key(&framed.schema_id) {
-            continue;
-        }
-        if let Some(schema) = cached.get(&framed.schema_id) {
-            writers.insert(framed.schema_id, schema.clone());
-        }
-    }
-    writers
+    decode::schema_ids(records)
+        .into_iter()
+        .filter_map(|id| Some((id, cached.get(&id)?.clone())))
+        .collect()
 }
 
 /// `Pipeline::remembered_versions` (its in-memory part: partitions already seeded) and

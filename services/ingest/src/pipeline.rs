@@ -11,6 +11,7 @@ use apache_avro::Schema;
 
 use crate::chain::{Chain, Mode, TopicPipeline};
 use crate::config::Settings;
+use crate::decode;
 use crate::decode::registry::Registry;
 use crate::decode::{DecodeFailure, WriterRef};
 use crate::encode::{events, Batch, BatchOutcome};
@@ -107,15 +108,8 @@ impl Pipeline {
     /// reached is an error (the batch waits and retries); an id it does not know is a verdict.
     async fn writers(&self, records: &[RawRecord]) -> Result<Writers> {
         let mut writers = Writers::new();
-        for raw in records {
-            let Some(Ok(framed)) = raw.value.as_deref().map(lgma_core::framing::decode) else {
-                continue;
-            };
-            if writers.contains_key(&framed.schema_id) {
-                continue;
-            }
-            let schema = self.registry.writer_schema(framed.schema_id).await?;
-            writers.insert(framed.schema_id, schema);
+        for id in decode::schema_ids(records) {
+            writers.insert(id, self.registry.writer_schema(id).await?);
         }
         Ok(writers)
     }

@@ -15,6 +15,20 @@ pub mod schema;
 
 pub use schema::{ReaderSchema, Scalar};
 
+/// The distinct schema ids a batch's framed records name, in first-seen order: the writer
+/// schemas the batch needs (records that are not framed are judged without one).
+pub fn schema_ids(records: &[crate::source::RawRecord]) -> Vec<u32> {
+    let mut ids = Vec::new();
+    for raw in records {
+        if let Some(Ok(framed)) = raw.value.as_deref().map(lgma_core::framing::decode) {
+            if !ids.contains(&framed.schema_id) {
+                ids.push(framed.schema_id);
+            }
+        }
+    }
+    ids
+}
+
 /// Why a record could not be decoded (each maps to a quarantine rule id).
 #[derive(Debug, Clone, PartialEq)]
 pub enum DecodeFailure {
