@@ -128,9 +128,42 @@ pub struct Ingest {
     /// The last offset jump re-read because the broker still held part of it: (partition, the
     /// expected offset, how often). A jump that persists after [`MAX_REFETCH`] re-reads is loss.
     refetched: Option<(TopicPartition, i64, u32)>,
-    /// Loss recorded by this instance, per (topic, partition): ranges and records, for `/ready`.
-    losses: std::collections::BTreeMap<TopicPartition, (u64, u64)>,
+    /// Shared with the write tasks, which report their gaps as soon as they are recorded.
+    losses: Arc<LossReport>,
     readiness: Readiness,
+}
+
+/// Loss recorded by this instance, per (topic, partition): ranges and records, for `/ready`.
+#[derive(Default)]
+struct LossReport(std::sync::Mutex<std::collections::BTreeMap<TopicPartition, (u64, u64)>>);
+
+impl LossReport {
+    /// Keeps `/ready`'s detail line in step with the loss this instance has recorded.
+    fn note(&self, gaps: &[Gap], readiness: &Readiness) {
+        if gaps.is_empty() {
+            return;
+        }
+        let Ok(mut losses) = self.0.lock() else {
+            return;
+        };
+        for gap in gaps {
+            let entry = losses
+                .entry((gap.topic.clone(), gap.partition))
+                .or_default();
+            entry.0 += 1;
+            entry.1 += gap.records();
+        }
+        let records: u64 = losses.values().map(|(_, r)| r).sum();
+        let ranges: u64 = losses.values().map(|(n, _)| n).sum();
+        let partitions: Vec<String> = losses
+            .iter()
+            .map(|((t, p), (_, r))| format!("{t}[{p}]: {r}"))
+            .collect();
+        readiness.set_detail(format!(
+            "RECORDS LOST: {records} in {ranges} missing ranges since start ({}); ranges in lgma.ingest_losses, check with `lgma-ingest reconcile`",
+            partitions.join(", ")
+        ));
+    }
 }
 
 /// Re-reads of one offset jump before it is recorded as loss (a fetch that skips records the
@@ -203,7 +236,7 @@ impl Ingest {
             writing,
             gaps: Vec::new(),
             refetched: None,
-            losses: std::collections::BTreeMap::new(),
+            losses: Arc::default(),
             readiness: Readiness::default(),
         })
     }
@@ -333,32 +366,6 @@ impl Ingest {
         true
     }
 
-    /// Keeps `/ready`'s detail line in step with the loss this instance has recorded.
-    fn note_losses(&mut self, gaps: &[Gap]) {
-        if gaps.is_empty() {
-            return;
-        }
-        for gap in gaps {
-            let entry = self
-                .losses
-                .entry((gap.topic.clone(), gap.partition))
-                .or_default();
-            entry.0 += 1;
-            entry.1 += gap.records();
-        }
-        let records: u64 = self.losses.values().map(|(_, r)| r).sum();
-        let ranges: u64 = self.losses.values().map(|(n, _)| n).sum();
-        let partitions: Vec<String> = self
-            .losses
-            .iter()
-            .map(|((t, p), (_, r))| format!("{t}[{p}]: {r}"))
-            .collect();
-        self.readiness.set_detail(format!(
-            "RECORDS LOST: {records} in {ranges} missing ranges since start ({}); ranges in lgma.ingest_losses, check with `lgma-ingest reconcile`",
-            partitions.join(", ")
-        ));
-    }
-
     fn discard_batch(&mut self, why: &str) {
         if !self.batch.is_empty() {
             info!(
@@ -407,9 +414,14 @@ impl Ingest {
                 let turn = self.line.take_turn();
                 self.writing.begin();
                 let gate = self.writing.clone();
+                let (losses, readiness) = (self.losses.clone(), self.readiness.clone());
                 self.in_flight.push_back(tokio::spawn(
                     async move {
                         let result = pipeline.write(prepared, turn).await;
+                        // As soon as the gaps are recorded, not when the loop next settles.
+                        if let Ok(outcome) = &result {
+                            losses.note(&outcome.gaps, &readiness);
+                        }
                         gate.end();
                         result
                     }
@@ -443,7 +455,6 @@ impl Ingest {
         match result {
             Ok(Ok(outcome)) => {
                 self.failures = 0;
-                self.note_losses(&outcome.gaps);
                 let mut tpl = TopicPartitionList::new();
                 for ((topic, partition), offset) in &outcome.last_offsets {
                     let _ = tpl.add_partition_offset(topic, *partition, Offset::Offset(offset + 1));
