@@ -12,6 +12,9 @@ use lgma_ingest::replay::{ReplayKind, Request, Selection};
 use lgma_ingest::sink::kafka::Publisher;
 use lgma_ingest::source::consumer::Ingest;
 
+#[global_allocator]
+static ALLOCATOR: lgma_ingest::Allocator = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "lgma-ingest",

@@ -109,10 +109,9 @@ pub fn events(by_verdict: &EventCounts<'_>, by_rule: &RuleCounts<'_>) {
 }
 
 /// Events per (topic, council label, verdict) of one batch.
-pub type EventCounts<'a> = std::collections::HashMap<(&'a str, &'a str, &'static str), u64>;
+pub type EventCounts<'a> = rustc_hash::FxHashMap<(&'a str, &'a str, &'static str), u64>;
 /// Rule findings per topic and rule id of one batch.
-pub type RuleCounts<'a> =
-    std::collections::HashMap<&'a str, std::collections::HashMap<String, u64>>;
+pub type RuleCounts<'a> = rustc_hash::FxHashMap<&'a str, rustc_hash::FxHashMap<String, u64>>;
 
 /// Records the broker no longer held when ingest reached them (recorded as `LOST` rows).
 pub fn lost(topic: &str, records: u64) {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use apache_avro::Schema;
 use lgma_domain::{LocalAuthorities, StatutoryCalendar};
+use rustc_hash::FxHashMap;
 use tokio::sync::OnceCell;
 
 use crate::config::{Settings, TopicSettings};
@@ -138,7 +139,8 @@ impl TopicPipeline {
 /// messages) for every configured topic: no broker, registry or ClickHouse. `pipeline::Pipeline`
 /// adds the I/O around it; [`Chain::process_offline`] runs it alone (benchmarks, tests).
 pub struct Chain {
-    pub topics: HashMap<String, TopicPipeline>,
+    /// By source topic, looked up for every record (Fx: short keys of ours, not from the wire).
+    pub topics: FxHashMap<String, TopicPipeline>,
     councils: LocalAuthorities,
     calendar: StatutoryCalendar,
     pseudonymiser: Pseudonymiser,
@@ -200,7 +202,7 @@ impl Mode {
 impl Chain {
     pub fn new(settings: &Settings) -> Result<Self> {
         let keys = Keys::load(Path::new(&settings.keys_file))?;
-        let mut topics = HashMap::new();
+        let mut topics = FxHashMap::default();
         for topic in &settings.topics {
             let pipeline = TopicPipeline::build(settings, topic, &keys)?;
             topics.insert(pipeline.source_topic.clone(), pipeline);
@@ -338,10 +340,10 @@ impl Chain {
         let replay_id = mode.replay_id();
         let to_dlq = mode.to_dlq;
         let json_err = |e: serde_json::Error| Error::ClickHouse(e.to_string());
-        let mut by_verdict = metrics::EventCounts::new();
-        let mut by_rule = metrics::RuleCounts::new();
+        let mut by_verdict = metrics::EventCounts::default();
+        let mut by_rule = metrics::RuleCounts::default();
         // Borrowed per batch; the outcome's owned keys are made once per partition at the end.
-        let mut last_offsets: HashMap<(&str, i32), i64> = HashMap::new();
+        let mut last_offsets: FxHashMap<(&str, i32), i64> = FxHashMap::default();
         let rows = judged.len();
         for (tp, j) in judged.iter_mut() {
             let tp: &TopicPipeline = tp;

@@ -113,7 +113,7 @@ pub fn decode<'a>(
         }
     };
     judged.decoded = true;
-    judged.env = Envelope::from_scalars(&decoded.envelope);
+    judged.env = Envelope::from_scalars(decoded.envelope);
     judged.has_payload = decoded.has_payload;
     judged.cells = decoded.cells;
     judged

@@ -90,7 +90,7 @@ pub enum Check {
     EnumMap {
         field: usize,
         /// lowercased trimmed spelling -> canonical
-        lookup: HashMap<String, String>,
+        lookup: rustc_hash::FxHashMap<String, String>,
     },
     Range {
         field: usize,
@@ -159,7 +159,7 @@ impl RuleSet {
                     field: leaf(&spec.id, &field)?,
                 },
                 RuleKindSpec::EnumMap { field, values } => {
-                    let mut lookup = HashMap::new();
+                    let mut lookup = rustc_hash::FxHashMap::default();
                     for (canonical, spellings) in values {
                         lookup.insert(canonical.trim().to_lowercase(), canonical.clone());
                         for spelling in spellings {

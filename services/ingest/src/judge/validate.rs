@@ -73,25 +73,25 @@ pub struct Envelope {
 }
 
 impl Envelope {
-    pub fn from_scalars(cells: &[Scalar]) -> Self {
-        let s = |i: usize| {
-            cells
-                .get(i)
-                .and_then(Scalar::as_str)
-                .unwrap_or_default()
-                .to_string()
+    /// The envelope of a decoded record; its strings move out of `cells` (no copies).
+    pub fn from_scalars(mut cells: Vec<Scalar>) -> Self {
+        let mut s = |i: usize| match cells.get_mut(i) {
+            Some(Scalar::Str(v)) => std::mem::take(v),
+            _ => String::new(),
         };
+        let (event_id, operation, entity_id) = (s(0), s(1), s(2));
+        let (la_code, source_system) = (s(4), s(5));
         let n = |i: usize| match cells.get(i) {
             Some(Scalar::Int(v)) | Some(Scalar::Ts(v)) => *v,
             _ => 0,
         };
         Self {
-            event_id: s(0),
-            operation: s(1),
-            entity_id: s(2),
+            event_id,
+            operation,
+            entity_id,
             entity_version: n(3),
-            la_code: s(4),
-            source_system: s(5),
+            la_code,
+            source_system,
             occurred_at: n(6),
             published_at: n(7),
         }
@@ -196,6 +196,25 @@ pub fn check_envelope(
     findings
 }
 
+/// Longest spelling lower-cased on the stack by [`lowered`].
+const LOWERED_INLINE: usize = 64;
+
+/// `raw` trimmed and lower-cased as the enum maps key it: in `buf` when it is short ASCII (every
+/// spelling we know; no allocation per cell), else an owned copy.
+fn lowered<'b>(raw: &'b str, buf: &'b mut [u8; LOWERED_INLINE]) -> std::borrow::Cow<'b, str> {
+    let trimmed = raw.trim();
+    if trimmed.len() <= LOWERED_INLINE && trimmed.is_ascii() {
+        let out = &mut buf[..trimmed.len()];
+        out.copy_from_slice(trimmed.as_bytes());
+        out.make_ascii_lowercase();
+        // ASCII in, ASCII out: always valid UTF-8.
+        if let Ok(text) = std::str::from_utf8(out) {
+            return std::borrow::Cow::Borrowed(text);
+        }
+    }
+    std::borrow::Cow::Owned(trimmed.to_lowercase())
+}
+
 /// Applies an entity's rules to the payload cells, canonicalising mapped enum and Eircode values.
 pub fn check_payload(schema: &ReaderSchema, rules: &RuleSet, cells: &mut [Scalar]) -> Vec<Finding> {
     let mut findings = Vec::new();
@@ -221,7 +240,9 @@ pub fn check_payload(schema: &ReaderSchema, rules: &RuleSet, cells: &mut [Scalar
             }
             Check::EnumMap { field, lookup } => {
                 if let Scalar::Str(raw) = &cells[*field] {
-                    match lookup.get(&raw.trim().to_lowercase()) {
+                    let mut buf = [0u8; LOWERED_INLINE];
+                    match lookup.get(lowered(raw, &mut buf).as_ref()) {
+                        Some(canonical) if canonical == raw => {}
                         Some(canonical) => cells[*field] = Scalar::Str(canonical.clone()),
                         None => findings.push(finding(format!(
                             "field `{}` value {} is not a known spelling (rule {})",
@@ -314,6 +335,20 @@ pub fn check_payload(schema: &ReaderSchema, rules: &RuleSet, cells: &mut [Scalar
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn enum_spellings_lower_on_the_stack_as_the_map_keys_them() {
+        let mut buf = [0u8; super::LOWERED_INLINE];
+        let short = super::lowered("  Emergency Accommodation ", &mut buf);
+        assert!(matches!(short, std::borrow::Cow::Borrowed(_)));
+        assert_eq!(short, "emergency accommodation");
+        // Beyond the stack buffer, or not ASCII: the same answer, owned.
+        let long = format!(" {} ", "AB".repeat(40));
+        let mut buf = [0u8; super::LOWERED_INLINE];
+        assert_eq!(super::lowered(&long, &mut buf), "ab".repeat(40));
+        let mut buf = [0u8; super::LOWERED_INLINE];
+        assert_eq!(super::lowered(" Dún Laoghaire ", &mut buf), "dún laoghaire");
+    }
+
     #[test]
     fn quoted_values_are_short_and_visible() {
         assert_eq!(safe_form("DC"), "\"DC\"");
