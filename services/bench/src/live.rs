@@ -18,8 +18,7 @@ use std::sync::Arc;
 use apache_avro::Schema;
 use lgma_ingest::decode;
 use lgma_ingest::encode::Batch;
-use lgma_ingest::judge::validate::{verdict_of, Verdict};
-use lgma_ingest::judge::versions::{Stored, VersionCache};
+use lgma_ingest::judge::versions::{is_candidate, Stored, VersionCache};
 use lgma_ingest::judge::Judged;
 use lgma_ingest::metrics::{self, Phases};
 use lgma_ingest::source::RawRecord;
@@ -63,40 +62,14 @@ pub fn writer_schemas(
 /// batch's entities, then the batch's accepted versions raised. Returns the stored versions the
 /// service hands to `apply_version_safety`.
 pub fn version_memory(judged: &[Judged<'_>], cache: &mut VersionCache) -> Stored {
-    let candidate = |j: &Judged<'_>| j.decoded && verdict_of(&j.findings) != Verdict::Quarantine;
-    for j in judged.iter().filter(|j| candidate(j)) {
+    for j in judged.iter().filter(|j| is_candidate(j)) {
         if !cache.is_seeded(&j.raw.topic, j.raw.partition) {
             // Live: one ClickHouse query per topic seeds the partition (once per partition).
             cache.seed(&j.raw.topic, j.raw.partition);
         }
     }
-    let mut stored = Stored::new();
-    for j in judged.iter().filter(|j| candidate(j)) {
-        if let Some(v) = cache.get(
-            &j.raw.topic,
-            j.raw.partition,
-            &j.env.la_code,
-            &j.env.entity_id,
-        ) {
-            stored.insert(
-                (
-                    j.raw.topic.clone(),
-                    j.env.la_code.clone(),
-                    j.env.entity_id.clone(),
-                ),
-                vec![(j.raw.partition, -1, v)],
-            );
-        }
-    }
-    for j in judged.iter().filter(|j| candidate(j)) {
-        cache.raise(
-            &j.raw.topic,
-            j.raw.partition,
-            &j.env.la_code,
-            &j.env.entity_id,
-            j.env.entity_version,
-        );
-    }
+    let stored = cache.remembered(judged);
+    cache.remember(judged);
     stored
 }
 
@@ -171,8 +144,7 @@ mod tests {
         // From an empty memory, a batch is handed nothing (its own versions come after).
         assert!(version_memory(first, &mut cache).is_empty());
         let stored = version_memory(second, &mut cache);
-        let accepted =
-            |j: &&Judged<'_>| j.decoded && verdict_of(&j.findings) != Verdict::Quarantine;
+        let accepted = |j: &&Judged<'_>| is_candidate(j);
         let seen_before = second
             .iter()
             .filter(accepted)
@@ -185,11 +157,11 @@ mod tests {
             })
             .count();
         assert!(seen_before > 0, "the corpus updates entities across halves");
-        for ((topic, la, id), versions) in &stored {
+        for ((topic, la, id), versions) in stored.iter() {
             let earlier = first
                 .iter()
                 .filter(accepted)
-                .filter(|f| &f.raw.topic == topic && &f.env.la_code == la && &f.env.entity_id == id)
+                .filter(|f| f.raw.topic == topic && &f.env.la_code == la && &f.env.entity_id == id)
                 .map(|f| f.env.entity_version)
                 .max();
             assert_eq!(versions.first().map(|v| v.2), earlier, "{topic} {la} {id}");

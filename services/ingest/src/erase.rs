@@ -91,7 +91,7 @@ pub async fn run(
     for k in std::iter::once(key).chain(key.previous()) {
         summary.key_versions.push(k.version.clone());
         for id in &request.identifiers {
-            pseudonyms.insert(k.pseudonym(id));
+            pseudonyms.insert(k.pseudonym(id).to_string());
         }
     }
     let clickhouse = ClickHouse::new(settings.clickhouse.clone())?;

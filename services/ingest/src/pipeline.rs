@@ -16,7 +16,7 @@ use crate::decode::registry::Registry;
 use crate::decode::{DecodeFailure, WriterRef};
 use crate::encode::{events, Batch, BatchOutcome};
 use crate::judge::validate::{verdict_of, Verdict};
-use crate::judge::versions::{apply_version_safety, Stored, VersionCache};
+use crate::judge::versions::{apply_version_safety, is_candidate, Stored, VersionCache};
 use crate::judge::Judged;
 use crate::metrics::{self, Phases};
 use crate::sink::order::Turn;
@@ -147,10 +147,13 @@ impl Pipeline {
             let sql = accepted_versions_sql(&self.clickhouse, "partition, offset", &filter);
             let rows: Vec<Row> = self.clickhouse.query(&sql).await?;
             for r in rows {
-                stored
-                    .entry((topic.to_string(), r.la_code, r.entity_id))
-                    .or_default()
-                    .push((r.partition, r.offset, r.v));
+                stored.add(
+                    topic,
+                    r.la_code.into(),
+                    r.entity_id.into(),
+                    (r.partition, r.offset),
+                    r.v,
+                );
             }
         }
         Ok(stored)
@@ -299,8 +302,6 @@ impl Pipeline {
     /// (one query per topic), merges versions a replay released since the last poll, and returns
     /// what is remembered for the batch's entities (as stored below every offset of the batch).
     async fn remembered_versions(&self, judged: &[(&TopicPipeline, Judged<'_>)]) -> Result<Stored> {
-        let candidate =
-            |j: &Judged<'_>| j.decoded && verdict_of(&j.findings) != Verdict::Quarantine;
         let mut unseeded: HashMap<&str, Vec<i32>> = HashMap::new();
         let replay_due;
         {
@@ -308,7 +309,7 @@ impl Pipeline {
                 .versions
                 .lock()
                 .map_err(|_| Error::Config("version cache poisoned".into()))?;
-            for (tp, j) in judged.iter().filter(|(_, j)| candidate(j)) {
+            for (tp, j) in judged.iter().filter(|(_, j)| is_candidate(j)) {
                 if !cache.is_seeded(&tp.source_topic, j.raw.partition) {
                     let list = unseeded.entry(tp.source_topic.as_str()).or_default();
                     if !list.contains(&j.raw.partition) {
@@ -385,43 +386,13 @@ impl Pipeline {
             .versions
             .lock()
             .map_err(|_| Error::Config("version cache poisoned".into()))?;
-        let mut stored = Stored::new();
-        for (tp, j) in judged.iter().filter(|(_, j)| candidate(j)) {
-            if let Some(v) = cache.get(
-                &tp.source_topic,
-                j.raw.partition,
-                &j.env.la_code,
-                &j.env.entity_id,
-            ) {
-                // Offset -1: below every record of the batch (the cache holds only earlier ones).
-                stored.insert(
-                    (
-                        tp.source_topic.clone(),
-                        j.env.la_code.clone(),
-                        j.env.entity_id.clone(),
-                    ),
-                    vec![(j.raw.partition, -1, v)],
-                );
-            }
-        }
-        Ok(stored)
+        Ok(cache.remembered(judged.iter().map(|(_, j)| j)))
     }
 
     /// Adds the batch's accepted versions to the live memory.
     fn remember_versions(&self, judged: &[(&TopicPipeline, Judged<'_>)]) {
-        let Ok(mut cache) = self.versions.lock() else {
-            return;
-        };
-        for (tp, j) in judged {
-            if j.decoded && verdict_of(&j.findings) != Verdict::Quarantine {
-                cache.raise(
-                    &tp.source_topic,
-                    j.raw.partition,
-                    &j.env.la_code,
-                    &j.env.entity_id,
-                    j.env.entity_version,
-                );
-            }
+        if let Ok(mut cache) = self.versions.lock() {
+            cache.remember(judged.iter().map(|(_, j)| j));
         }
     }
 

@@ -14,7 +14,7 @@ use tokio::sync::OnceCell;
 
 use crate::config::{Settings, TopicSettings};
 use crate::decode::resolve::Resolution;
-use crate::decode::{DecodeFailure, ReaderSchema, Scalar, WriterRef};
+use crate::decode::{DecodeFailure, ReaderSchema, Scalar, Text, WriterRef};
 use crate::encode::events;
 use crate::encode::Batch;
 use crate::judge::rules::RuleSet;
@@ -44,6 +44,9 @@ pub struct TopicPipeline {
     enriched_schema: Schema,
     /// The enriched topic's schema id: registered by the pipeline, or set offline.
     pub(crate) enriched_id: OnceCell<u32>,
+    /// The provenance text every row of the topic repeats, made once: a row's copy is a
+    /// reference count, not an allocation.
+    stamps: Stamps,
     /// Compiled writer -> reader resolutions by writer schema id (built once per id).
     resolutions: std::sync::RwLock<HashMap<u32, Arc<std::result::Result<Resolution, String>>>>,
 }
@@ -65,8 +68,16 @@ impl TopicPipeline {
             what: format!("{} enriched", topic.topic),
             reason: e.to_string(),
         })?;
+        let source_topic = settings.source_topic(&topic.topic);
+        let stamps = Stamps {
+            topic: Text::new(&source_topic),
+            enriched_topic: Text::new(settings.enriched_topic(&topic.topic)),
+            rules_version: Text::new(&rules.version),
+            key_version: Text::new(&key.version),
+        };
         Ok(Self {
-            source_topic: settings.source_topic(&topic.topic),
+            stamps,
+            source_topic,
             enriched_topic: settings.enriched_topic(&topic.topic),
             entity: topic.entity.clone(),
             table: topic.table.clone(),
@@ -135,6 +146,15 @@ impl TopicPipeline {
     }
 }
 
+/// See [`TopicPipeline::stamps`].
+#[derive(Debug)]
+struct Stamps {
+    topic: Text,
+    enriched_topic: Text,
+    rules_version: Text,
+    key_version: Text,
+}
+
 /// The in-process part of the chain (decode -> validate -> enrich -> pseudonymise -> rows and
 /// messages) for every configured topic: no broker, registry or ClickHouse. `pipeline::Pipeline`
 /// adds the I/O around it; [`Chain::process_offline`] runs it alone (benchmarks, tests).
@@ -144,7 +164,7 @@ pub struct Chain {
     councils: LocalAuthorities,
     calendar: StatutoryCalendar,
     pseudonymiser: Pseudonymiser,
-    dlq_topic: String,
+    dlq_topic: Text,
     pub(crate) publish_enriched: bool,
 }
 
@@ -212,7 +232,7 @@ impl Chain {
             councils: LocalAuthorities::embedded()?,
             calendar: StatutoryCalendar::embedded()?,
             pseudonymiser: Pseudonymiser::new(),
-            dlq_topic: settings.dlq(),
+            dlq_topic: settings.dlq().into(),
             publish_enriched: settings.publish_enriched,
         })
     }
@@ -259,6 +279,7 @@ impl Chain {
         ingested_ms: i64,
     ) -> Vec<(&'c TopicPipeline, Vec<Scalar>)> {
         let mut out = Vec::new();
+        let mut scratch = transform::Scratch::default();
         for raw in records {
             let Some(tp) = self.topics.get(&raw.topic) else {
                 continue;
@@ -271,13 +292,11 @@ impl Chain {
             let rule_list = Scalar::List(
                 j.findings
                     .iter()
-                    .map(|f| Scalar::Str(f.rule_id.clone()))
+                    .map(|f| Scalar::Str(f.rule_id.as_str().into()))
                     .collect(),
             );
-            out.push((
-                tp,
-                self.row_cells(tp, &mut j, verdict, rule_list, ingested_ms),
-            ));
+            self.row_cells(tp, &mut j, verdict, rule_list, ingested_ms, &mut scratch);
+            out.push((tp, std::mem::take(&mut scratch.row)));
         }
         out
     }
@@ -345,6 +364,7 @@ impl Chain {
         // Borrowed per batch; the outcome's owned keys are made once per partition at the end.
         let mut last_offsets: FxHashMap<(&str, i32), i64> = FxHashMap::default();
         let rows = judged.len();
+        let mut scratch = transform::Scratch::default();
         for (tp, j) in judged.iter_mut() {
             let tp: &TopicPipeline = tp;
             let verdict = verdict_of(&j.findings);
@@ -469,22 +489,23 @@ impl Chain {
             }
             let rule_list =
                 Scalar::List(rule_ids.iter().map(|r| Scalar::Str((*r).into())).collect());
-            let cells = self.row_cells(tp, j, verdict, rule_list, ingested_ms);
+            self.row_cells(tp, j, verdict, rule_list, ingested_ms, &mut scratch);
+            let cells = &scratch.row;
             // The table's buffer, its name copied once per batch (not per row).
             let rows_out = match batch.tables.get_mut(&tp.table) {
                 Some(rows_out) => rows_out,
                 None => batch.tables.entry(tp.table.clone()).or_default(),
             };
-            tp.layout.write_json_row(&cells, rows_out);
+            tp.layout.write_json_row(cells, rows_out);
             batch.latencies.push(j.env.published_at);
             if self.publish_enriched {
                 let id = tp.enriched_id.get().copied().unwrap_or(0);
                 batch.outgoing.push(events::enriched_message(
-                    &tp.enriched_topic,
+                    &tp.stamps.enriched_topic,
                     &tp.layout,
                     id,
                     j,
-                    &cells,
+                    cells,
                 ));
             }
         }
@@ -499,8 +520,8 @@ impl Chain {
         Ok(batch)
     }
 
-    /// Transform (enrich, pseudonymise) a judged record into its entity row's cells.
-    /// The record's payload cells move into the row (`j.cells` is empty afterwards).
+    /// Transform (enrich, pseudonymise) a judged record into its entity row's cells, in
+    /// `scratch.row`. The record's payload cells move into the row (`j.cells` is empty afterwards).
     fn row_cells(
         &self,
         tp: &TopicPipeline,
@@ -508,15 +529,16 @@ impl Chain {
         verdict: Verdict,
         rule_list: Scalar,
         ingested_ms: i64,
-    ) -> Vec<Scalar> {
+        scratch: &mut transform::Scratch,
+    ) {
         let env = &j.env;
         let mut common = [
-            Scalar::Str(j.raw.topic.clone()),
+            Scalar::Str(tp.stamps.topic.clone()),
             Scalar::Int(i64::from(j.raw.partition)),
             Scalar::Int(j.raw.offset),
             Scalar::Int(i64::from(j.schema_id)),
-            Scalar::Str(tp.rules.version.clone()),
-            Scalar::Str(tp.key.version.clone()),
+            Scalar::Str(tp.stamps.rules_version.clone()),
+            Scalar::Str(tp.stamps.key_version.clone()),
             Scalar::Ts(ingested_ms),
             Scalar::Str(env.event_id.clone()),
             Scalar::Str(env.operation.clone()),
@@ -530,7 +552,7 @@ impl Chain {
             Scalar::Str(verdict.as_str().into()),
             rule_list,
         ];
-        transform::row_cells(&self.context(), &tp.plan(), j, &mut common)
+        transform::row_cells(&self.context(), &tp.plan(), j, &mut common, scratch);
     }
 }
 

@@ -13,7 +13,7 @@ pub mod registry;
 pub mod resolve;
 pub mod schema;
 
-pub use schema::{ReaderSchema, Scalar};
+pub use schema::{ReaderSchema, Scalar, Text};
 
 /// The distinct schema ids a batch's framed records name, in first-seen order: the writer
 /// schemas the batch needs (records that are not framed are judged without one).

@@ -121,7 +121,12 @@ fn groups_of(field: &RecordField, pii: Option<Pii>) -> Result<Option<Groups>, St
     }
 }
 
-/// A decoded leaf value. Strings own their data; everything else is a copy.
+/// Text in a cell: up to 23 bytes inline (codes, enum symbols, Eircodes, versions: no heap
+/// allocation), longer text shared, so the copies a row makes of the envelope, the topic and the
+/// versions are reference counts, not allocations (issue 17: ~60 allocations per record before).
+pub type Text = smol_str::SmolStr;
+
+/// A decoded leaf value. Text is [`Text`]; everything else is a copy.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub enum Scalar {
     #[default]
@@ -129,7 +134,7 @@ pub enum Scalar {
     Bool(bool),
     Int(i64),
     Float(f64),
-    Str(String),
+    Str(Text),
     Date(i32),
     Ts(i64),
     List(Vec<Scalar>),

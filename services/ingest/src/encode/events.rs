@@ -2,7 +2,7 @@
 //! (`ingest_events`, one per consumed record), the quarantine row, the DLQ record and the enriched
 //! event; and the `LOST` row of a gap.
 
-use crate::decode::{ReaderSchema, Scalar};
+use crate::decode::{ReaderSchema, Scalar, Text};
 use crate::encode::row::write_json_str;
 use crate::encode::Outgoing;
 use crate::judge::validate::Envelope;
@@ -37,7 +37,7 @@ pub fn write_gap_row(
 
 /// The DLQ record of a quarantined event: its raw key and value, the verdict in headers.
 pub fn dlq_record(
-    dlq_topic: &str,
+    dlq_topic: &Text,
     rules_version: &str,
     j: &Judged<'_>,
     rule_ids: &[&str],
@@ -45,24 +45,24 @@ pub fn dlq_record(
     replay_id: &str,
 ) -> Outgoing {
     let mut headers = vec![
-        ("lgma.reason".to_string(), rule_ids.join(",")),
-        ("lgma.message".to_string(), messages.join(" | ")),
-        ("lgma.source.topic".to_string(), j.raw.topic.clone()),
+        ("lgma.reason", Text::from(rule_ids.join(","))),
+        ("lgma.message", Text::from(messages.join(" | "))),
+        ("lgma.source.topic", Text::new(&j.raw.topic)),
         (
-            "lgma.source.partition".to_string(),
-            j.raw.partition.to_string(),
+            "lgma.source.partition",
+            Text::from(j.raw.partition.to_string()),
         ),
-        ("lgma.source.offset".to_string(), j.raw.offset.to_string()),
-        ("lgma.rules_version".to_string(), rules_version.to_string()),
+        ("lgma.source.offset", Text::from(j.raw.offset.to_string())),
+        ("lgma.rules_version", Text::new(rules_version)),
     ];
     if !replay_id.is_empty() {
-        headers.push(("lgma.replay_id".to_string(), replay_id.to_string()));
+        headers.push(("lgma.replay_id", Text::new(replay_id)));
     }
     if let Some(detail) = &j.dlq_detail {
-        headers.push(("lgma.detail".to_string(), detail.clone()));
+        headers.push(("lgma.detail", Text::new(detail)));
     }
     Outgoing {
-        topic: dlq_topic.to_string(),
+        topic: dlq_topic.clone(),
         key: j.raw.key.clone(),
         value: j.raw.value.clone(),
         headers,
@@ -71,7 +71,7 @@ pub fn dlq_record(
 
 /// The enriched event of an accepted row: Confluent-framed with the enriched schema `id`.
 pub fn enriched_message(
-    topic: &str,
+    topic: &Text,
     layout: &Layout,
     id: u32,
     j: &Judged<'_>,
@@ -82,12 +82,12 @@ pub fn enriched_message(
     lgma_core::framing::encode_into(id, &[], &mut value);
     layout.write_avro(cells, &mut value);
     Outgoing {
-        topic: topic.to_string(),
-        key: Some(j.env.entity_id.clone().into_bytes()),
+        topic: topic.clone(),
+        key: Some(j.env.entity_id.as_bytes().to_vec()),
         value: Some(value),
         headers: vec![
-            ("event_id".into(), j.env.event_id.clone()),
-            ("la_code".into(), j.env.la_code.clone()),
+            ("event_id", j.env.event_id.clone()),
+            ("la_code", j.env.la_code.clone()),
         ],
     }
 }

@@ -42,7 +42,7 @@ impl Links {
             let old = previous.pseudonym(s);
             if !self
                 .seen
-                .insert((domain.to_string(), column.to_string(), old.clone()))
+                .insert((domain.to_string(), column.to_string(), old.to_string()))
             {
                 return;
             }

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use crate::decode::Text;
 use crate::source::Gap;
 use links::Links;
 
@@ -17,10 +18,12 @@ pub mod row;
 /// One message to publish.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
-    pub topic: String,
+    /// Shared with the topic's pipeline (a reference count per message, not a copy).
+    pub topic: Text,
     pub key: Option<Vec<u8>>,
     pub value: Option<Vec<u8>>,
-    pub headers: Vec<(String, String)>,
+    /// Header names are ours (static); values are cell text or built for a DLQ record.
+    pub headers: Vec<(&'static str, Text)>,
 }
 
 /// What a processed batch wrote, for the caller's bookkeeping.

@@ -41,7 +41,7 @@ pub fn avro_cell(ty: &ColType, cell: &Scalar) -> apache_avro::types::Value {
         (Base::Int64, Scalar::Int(i) | Scalar::Ts(i)) => Some(V::Long(*i)),
         (Base::Float64, Scalar::Float(f)) => Some(V::Double(*f)),
         (Base::Float64, Scalar::Int(i)) => Some(V::Double(*i as f64)),
-        (Base::String, Scalar::Str(s)) => Some(V::String(s.clone())),
+        (Base::String, Scalar::Str(s)) => Some(V::String(s.to_string())),
         (Base::Date, Scalar::Date(d)) => Some(V::Date(*d)),
         (Base::DateTime, Scalar::Int(i) | Scalar::Ts(i)) => Some(V::TimestampMillis(*i)),
         _ => None,

@@ -311,7 +311,7 @@ mod tests {
             Scalar::Int(i64::MIN),
             Scalar::Float(2.5),
             Scalar::Float(f64::NAN),
-            Scalar::Str(String::new()),
+            Scalar::Str(Default::default()),
             Scalar::Str("Baile Átha Cliath \"x\"".into()),
             Scalar::Date(-3),
             Scalar::Date(20_000),

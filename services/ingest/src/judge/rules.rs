@@ -10,7 +10,7 @@ use std::path::Path;
 use regex::Regex;
 use serde::Deserialize;
 
-use crate::decode::schema::ReaderSchema;
+use crate::decode::schema::{ReaderSchema, Text};
 use crate::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
@@ -90,7 +90,7 @@ pub enum Check {
     EnumMap {
         field: usize,
         /// lowercased trimmed spelling -> canonical
-        lookup: rustc_hash::FxHashMap<String, String>,
+        lookup: rustc_hash::FxHashMap<String, Text>,
     },
     Range {
         field: usize,
@@ -161,6 +161,7 @@ impl RuleSet {
                 RuleKindSpec::EnumMap { field, values } => {
                     let mut lookup = rustc_hash::FxHashMap::default();
                     for (canonical, spellings) in values {
+                        let canonical = Text::new(canonical);
                         lookup.insert(canonical.trim().to_lowercase(), canonical.clone());
                         for spelling in spellings {
                             lookup.insert(spelling.trim().to_lowercase(), canonical.clone());

@@ -7,7 +7,7 @@
 use lgma_domain::eircode::Eircode;
 use lgma_domain::LocalAuthorities;
 
-use crate::decode::schema::{ReaderSchema, Scalar};
+use crate::decode::schema::{ReaderSchema, Scalar, Text};
 use crate::judge::rules::{Check, Format, RuleSet, Severity};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -62,12 +62,12 @@ pub fn verdict_of(findings: &[Finding]) -> Verdict {
 /// The envelope every council event starts with.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Envelope {
-    pub event_id: String,
-    pub operation: String,
-    pub entity_id: String,
+    pub event_id: Text,
+    pub operation: Text,
+    pub entity_id: Text,
     pub entity_version: i64,
-    pub la_code: String,
-    pub source_system: String,
+    pub la_code: Text,
+    pub source_system: Text,
     pub occurred_at: i64,
     pub published_at: i64,
 }
@@ -77,7 +77,7 @@ impl Envelope {
     pub fn from_scalars(mut cells: Vec<Scalar>) -> Self {
         let mut s = |i: usize| match cells.get_mut(i) {
             Some(Scalar::Str(v)) => std::mem::take(v),
-            _ => String::new(),
+            _ => Text::default(),
         };
         let (event_id, operation, entity_id) = (s(0), s(1), s(2));
         let (la_code, source_system) = (s(4), s(5));
@@ -176,7 +176,7 @@ pub fn check_envelope(
                         la.la_code
                     ),
                 ));
-                env.la_code = la.la_code.clone();
+                env.la_code = Text::new(&la.la_code);
             }
             None => findings.push(Finding::quarantine(
                 "envelope.la_code",
@@ -277,7 +277,7 @@ pub fn check_payload(schema: &ReaderSchema, rules: &RuleSet, cells: &mut [Scalar
                             Some(code) => {
                                 // Stored in its 7-character form; no copy when typed that way.
                                 if code.as_str() != raw {
-                                    cells[*field] = Scalar::Str(code.as_str().to_string());
+                                    cells[*field] = Scalar::Str(Text::new(code.as_str()));
                                 }
                                 true
                             }

@@ -20,13 +20,67 @@
 
 use std::collections::HashMap;
 
+use rustc_hash::FxHashMap;
+
 use twox_hash::XxHash3_128;
 
 use super::validate::{verdict_of, Finding, Verdict};
 use super::Judged;
+use crate::decode::Text;
 
-/// Accepted versions already stored, by (topic, la_code, entity_id): (partition, offset, version).
-pub type Stored = HashMap<(String, String, String), Vec<(i32, i64, i64)>>;
+/// Accepted versions already stored, by topic then (la_code, entity_id): (partition, offset,
+/// version). Keyed by topic first so a record's lookup borrows its topic (no copy per record).
+#[derive(Debug, Default)]
+pub struct Stored(FxHashMap<String, FxHashMap<(Text, Text), Vec<At>>>);
+
+/// Where a version is stored and which: (partition, offset, version).
+pub type At = (i32, i64, i64);
+
+impl Stored {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Notes that `version` of the entity is stored at (`partition`, `offset`).
+    pub fn add(
+        &mut self,
+        topic: &str,
+        la_code: Text,
+        entity_id: Text,
+        at: (i32, i64),
+        version: i64,
+    ) {
+        let by_entity = match self.0.get_mut(topic) {
+            Some(by_entity) => by_entity,
+            None => self.0.entry(topic.to_string()).or_default(),
+        };
+        by_entity
+            .entry((la_code, entity_id))
+            .or_default()
+            .push((at.0, at.1, version));
+    }
+
+    /// What is stored of the entity: (partition, offset, version) entries.
+    pub fn get(&self, topic: &str, la_code: &Text, entity_id: &Text) -> &[At] {
+        self.0
+            .get(topic)
+            .and_then(|by_entity| by_entity.get(&(la_code.clone(), entity_id.clone())))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Every entity's entries: ((topic, la_code, entity_id), entries).
+    pub fn iter(&self) -> impl Iterator<Item = ((&str, &Text, &Text), &[At])> {
+        self.0.iter().flat_map(|(topic, by_entity)| {
+            by_entity
+                .iter()
+                .map(move |((la, id), entries)| ((topic.as_str(), la, id), entries.as_slice()))
+        })
+    }
+}
 
 /// Version safety: an event older than the highest accepted version of its entity stored BEFORE
 /// it (earlier offset of the same partition, or any other partition) or earlier in the batch is
@@ -36,20 +90,16 @@ pub fn apply_version_safety<'j, 'a: 'j>(
     judged: impl IntoIterator<Item = &'j mut Judged<'a>>,
     stored: &Stored,
 ) {
-    let mut in_batch: HashMap<(String, String, String), i64> = HashMap::new();
+    let mut in_batch: FxHashMap<(&'a str, Text, Text), i64> = FxHashMap::default();
     for j in judged {
         if !j.decoded || verdict_of(&j.findings) == Verdict::Quarantine {
             continue;
         }
-        let key = (
-            j.raw.topic.clone(),
-            j.env.la_code.clone(),
-            j.env.entity_id.clone(),
-        );
+        let topic: &'a str = &j.raw.topic;
+        let key = (topic, j.env.la_code.clone(), j.env.entity_id.clone());
         let before_stored = stored
-            .get(&key)
-            .into_iter()
-            .flatten()
+            .get(topic, &key.1, &key.2)
+            .iter()
             .filter(|(p, o, _)| *p != j.raw.partition || *o < j.raw.offset)
             .map(|(_, _, v)| *v)
             .max();
@@ -82,6 +132,11 @@ pub fn apply_version_safety<'j, 'a: 'j>(
             }
         }
     }
+}
+
+/// A record version safety judges: decoded and not quarantined.
+pub fn is_candidate(j: &Judged<'_>) -> bool {
+    j.decoded && verdict_of(&j.findings) != Verdict::Quarantine
 }
 
 /// digest of `la_code \0 entity_id` -> highest accepted entity_version.
@@ -153,6 +208,39 @@ impl VersionCache {
             .and_then(|p| p.get(&partition))
             .and_then(|entities| entities.get(&entity_key(la_code, entity_id)))
             .copied()
+    }
+
+    /// What is remembered for the batch's accepted-so-far records, as stored below every offset
+    /// of the batch (offset -1: the cache holds only earlier records): what live ingest hands to
+    /// [`apply_version_safety`]. Partitions must be seeded first (the pipeline asks ClickHouse).
+    pub fn remembered<'j, 'a: 'j>(
+        &self,
+        judged: impl IntoIterator<Item = &'j Judged<'a>>,
+    ) -> Stored {
+        let mut stored = Stored::new();
+        for j in judged.into_iter().filter(|j| is_candidate(j)) {
+            let (topic, partition) = (j.raw.topic.as_str(), j.raw.partition);
+            if let Some(v) = self.get(topic, partition, &j.env.la_code, &j.env.entity_id) {
+                let (la_code, entity_id) = (j.env.la_code.clone(), j.env.entity_id.clone());
+                stored.add(topic, la_code, entity_id, (partition, -1), v);
+            }
+        }
+        stored
+    }
+
+    /// Adds a prepared batch's accepted versions.
+    pub fn remember<'j, 'a: 'j>(&mut self, judged: impl IntoIterator<Item = &'j Judged<'a>>) {
+        for j in judged.into_iter().filter(|j| is_candidate(j)) {
+            let env = &j.env;
+            let (topic, partition) = (j.raw.topic.as_str(), j.raw.partition);
+            self.raise(
+                topic,
+                partition,
+                &env.la_code,
+                &env.entity_id,
+                env.entity_version,
+            );
+        }
     }
 
     /// Entities remembered (memory bound, metrics).

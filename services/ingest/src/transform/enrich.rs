@@ -7,7 +7,7 @@
 use chrono::NaiveDate;
 use lgma_domain::{LocalAuthorities, StatutoryCalendar};
 
-use crate::decode::schema::{ReaderSchema, Scalar};
+use crate::decode::schema::{ReaderSchema, Scalar, Text};
 use crate::judge::validate::Envelope;
 use crate::transform::layout::{Base, ColType};
 use crate::{Error, Result};
@@ -79,15 +79,16 @@ pub fn reference_columns() -> Vec<(String, ColType)> {
     ]
 }
 
-pub fn reference_cells(councils: &LocalAuthorities, la_code: &str) -> Vec<Scalar> {
+/// Appends the council's reference cells (`reference_columns` order) to `out`.
+pub fn reference_cells_into(councils: &LocalAuthorities, la_code: &str, out: &mut Vec<Scalar>) {
     match councils.by_code(la_code) {
-        Some(la) => vec![
-            Scalar::Str(la.homeless_region.clone()),
-            Scalar::Str(la.nuts3_code.clone()),
-            Scalar::Str(la.nuts3_name.clone()),
+        Some(la) => out.extend([
+            Scalar::Str(Text::new(&la.homeless_region)),
+            Scalar::Str(Text::new(&la.nuts3_code)),
+            Scalar::Str(Text::new(&la.nuts3_name)),
             Scalar::Int(la.population_2022 as i64),
-        ],
-        None => vec![Scalar::Null; 4],
+        ]),
+        None => out.extend(std::iter::repeat_n(Scalar::Null, 4)),
     }
 }
 
@@ -184,8 +185,15 @@ impl Enricher {
         &self.columns
     }
 
-    /// Derived cells, aligned with `columns()`. `cells` are the validated clear payload cells.
-    pub fn derive(&self, env: &Envelope, cells: &[Scalar], cal: &StatutoryCalendar) -> Vec<Scalar> {
+    /// Appends the derived cells, aligned with `columns()`, to `out` (a buffer reused from record
+    /// to record). `cells` are the validated clear payload cells.
+    pub fn derive_into(
+        &self,
+        env: &Envelope,
+        cells: &[Scalar],
+        cal: &StatutoryCalendar,
+        out: &mut Vec<Scalar>,
+    ) {
         let event_day =
             chrono::DateTime::from_timestamp_millis(env.occurred_at).map(|t| t.date_naive());
         let day = |i: usize| cells.get(i).and_then(Scalar::as_day);
@@ -217,16 +225,16 @@ impl Enricher {
                     (Some(due), None, Some(now)) => Scalar::Bool(now > due),
                     _ => Scalar::Null,
                 };
-                vec![
+                out.extend([
                     due.map_or(Scalar::Null, date_cell),
                     decision_days,
                     overdue,
                     days(day(*fi_request), day(*fi_received)),
-                ]
+                ]);
             }
             Derive::Placement { start, planned_end } => {
                 let end = day(*planned_end).or(event_day);
-                vec![days(day(*start), end)]
+                out.push(days(day(*start), end));
             }
             Derive::Exit { days_in_ea } => {
                 let band = cells[*days_in_ea].as_f64().map(|d| match d as i64 {
@@ -237,7 +245,7 @@ impl Enricher {
                     366..=730 => "1-2_YEARS",
                     _ => "2_YEARS_PLUS",
                 });
-                vec![band.map_or(Scalar::Null, |b| Scalar::Str(b.into()))]
+                out.push(band.map_or(Scalar::Null, |b| Scalar::Str(b.into())));
             }
             Derive::Presentation { dob, presented } => {
                 let band = match (day(*dob), day(*presented)) {
@@ -246,7 +254,7 @@ impl Enricher {
                     }
                     _ => Scalar::Null,
                 };
-                vec![band]
+                out.push(band);
             }
             Derive::Dwelling {
                 void_start,
@@ -263,12 +271,12 @@ impl Enricher {
                 let band = cells[*ber_value].as_f64().map_or(Scalar::Null, |v| {
                     Scalar::Str(lgma_domain::ber::band(v).into())
                 });
-                vec![void_days, band]
+                out.extend([void_days, band]);
             }
             Derive::NeedAssessment {
                 list_entry,
                 assessed,
-            } => vec![days(day(*list_entry), day(*assessed))],
+            } => out.push(days(day(*list_entry), day(*assessed))),
             Derive::Waste {
                 population,
                 tonnes,
@@ -281,7 +289,7 @@ impl Enricher {
                     Some(v) if total > 0.0 => Scalar::Float(v / total),
                     _ => Scalar::Null,
                 };
-                vec![
+                out.extend([
                     Scalar::Float(total),
                     if pop > 0.0 {
                         Scalar::Float(total * 1000.0 / pop)
@@ -290,9 +298,9 @@ impl Enricher {
                     },
                     ratio(*recycled),
                     ratio(*landfill),
-                ]
+                ]);
             }
-            Derive::None => Vec::new(),
+            Derive::None => {}
         }
     }
 }

@@ -19,7 +19,7 @@ use regex::Regex;
 use serde::Deserialize;
 use sha2::Sha256;
 
-use crate::decode::schema::Scalar;
+use crate::decode::schema::{Scalar, Text};
 use crate::{Error, Result};
 
 #[derive(Deserialize)]
@@ -114,7 +114,7 @@ impl DomainKey {
     /// HMAC-SHA256 of the normalised identifier (uppercase, no spaces — as
     /// [`lgma_domain::compact_upper`] normalises), hex encoded. The keyed state is prepared once; the
     /// normalised bytes and the hex go through stack buffers (one allocation: the result).
-    pub fn pseudonym(&self, identifier: &str) -> String {
+    pub fn pseudonym(&self, identifier: &str) -> Text {
         let mut mac = self.mac.clone();
         let mut buf = [0u8; 64];
         let mut len = 0;
@@ -130,8 +130,8 @@ impl DomainKey {
         let digest = mac.finalize().into_bytes();
         let mut hex = [0u8; 64];
         match hex::encode_to_slice(digest, &mut hex) {
-            Ok(()) => String::from_utf8_lossy(&hex).into_owned(),
-            Err(_) => String::new(),
+            Ok(()) => std::str::from_utf8(&hex).map_or_else(|_| Text::default(), Text::new),
+            Err(_) => Text::default(),
         }
     }
 }
@@ -299,12 +299,24 @@ impl Pseudonymiser {
                 .eircode
                 .captures(s)
                 .and_then(|c| c.get(1))
-                .map_or(Scalar::Null, |m| {
-                    Scalar::Str(m.as_str().to_ascii_uppercase())
-                }),
+                .map_or(Scalar::Null, |m| Scalar::Str(upper_text(m.as_str()))),
             _ => Scalar::Null,
         })
     }
+}
+
+/// `s` upper-cased (ASCII letters), on the stack when short: routing keys are three characters.
+fn upper_text(s: &str) -> Text {
+    let mut buf = [0u8; 16];
+    if let Some(out) = buf.get_mut(..s.len()) {
+        out.copy_from_slice(s.as_bytes());
+        out.make_ascii_uppercase();
+        // Upper-casing ASCII letters keeps UTF-8 valid.
+        if let Ok(text) = std::str::from_utf8(out) {
+            return Text::new(text);
+        }
+    }
+    Text::new(s.to_ascii_uppercase())
 }
 
 /// A coordinate in metres (ITM) generalised to its 1 km grid square (south-west corner): enough
@@ -319,7 +331,7 @@ pub fn grid_1km(value: &Scalar) -> Scalar {
 /// A special-category symbol as its group (`generalise_to`); symbols not listed pass through.
 pub fn generalise(value: &Scalar, groups: &std::collections::BTreeMap<String, String>) -> Scalar {
     map_cell(value, &|v| match v {
-        Scalar::Str(s) => Scalar::Str(groups.get(s).cloned().unwrap_or_else(|| s.clone())),
+        Scalar::Str(s) => Scalar::Str(groups.get(s.as_str()).map_or_else(|| s.clone(), Text::new)),
         other => other.clone(),
     })
 }

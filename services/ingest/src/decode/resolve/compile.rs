@@ -5,7 +5,9 @@
 use apache_avro::schema::{RecordSchema, ResolvedSchema, Schema, UuidSchema};
 
 use super::{Conv, Node, Out, Read, Resolution};
-use crate::decode::schema::{leaf_count, leaf_kind, Kind, ReaderSchema, Scalar, ENVELOPE_FIELDS};
+use crate::decode::schema::{
+    leaf_count, leaf_kind, Kind, ReaderSchema, Scalar, Text, ENVELOPE_FIELDS,
+};
 
 struct Compiler<'w> {
     names: &'w std::collections::HashMap<apache_avro::schema::Name, &'w Schema>,
@@ -181,10 +183,11 @@ impl<'w> Compiler<'w> {
                 .iter()
                 .map(|s| {
                     if re.symbols.contains(s) {
-                        Ok(s.clone())
+                        Ok(Text::new(s))
                     } else {
                         re.default
-                            .clone()
+                            .as_deref()
+                            .map(Text::new)
                             .ok_or_else(|| format!("enum symbol {s} unknown to our schema"))
                     }
                 })
@@ -196,7 +199,7 @@ impl<'w> Compiler<'w> {
         // A writer enum read as a string keeps its symbol.
         if let (Schema::Enum(we), Conv::Str) = (writer, conv) {
             return Ok(Node::Enum {
-                symbols: we.symbols.iter().map(|s| Ok(s.clone())).collect(),
+                symbols: we.symbols.iter().map(|s| Ok(Text::new(s))).collect(),
                 out,
             });
         }
@@ -389,7 +392,7 @@ fn default_scalar(reader: &Schema, json: &serde_json::Value) -> Result<Scalar, S
         Conv::Bool => Scalar::Bool(json.as_bool().ok_or_else(bad)?),
         Conv::Int => Scalar::Int(json.as_i64().ok_or_else(bad)?),
         Conv::Float => Scalar::Float(json.as_f64().ok_or_else(bad)?),
-        Conv::Str | Conv::Uuid => Scalar::Str(json.as_str().ok_or_else(bad)?.to_string()),
+        Conv::Str | Conv::Uuid => Scalar::Str(Text::new(json.as_str().ok_or_else(bad)?)),
         Conv::Date => Scalar::Date(
             json.as_i64()
                 .and_then(|d| i32::try_from(d).ok())

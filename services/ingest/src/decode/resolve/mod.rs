@@ -17,7 +17,7 @@
 
 use std::ops::Range;
 
-use crate::decode::schema::{Scalar, ENVELOPE_FIELDS};
+use crate::decode::schema::{Scalar, Text, ENVELOPE_FIELDS};
 use crate::decode::DecodeFailure;
 
 mod compile;
@@ -82,7 +82,7 @@ enum Node {
     },
     /// Writer symbol index -> reader symbol (or why it cannot be read).
     Enum {
-        symbols: Vec<Result<String, String>>,
+        symbols: Vec<Result<Text, String>>,
         out: Out,
     },
     Record {
@@ -206,6 +206,12 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// A UUID in its canonical text (lower-case, hyphenated), formatted on the stack.
+fn uuid_text(id: uuid::Uuid) -> Text {
+    let mut buf = uuid::Uuid::encode_buffer();
+    Text::new(id.hyphenated().encode_lower(&mut buf))
+}
+
 fn run(node: &Node, cur: &mut Cursor<'_>, st: &mut State) -> Result<(), String> {
     match node {
         Node::Prim { read, conv, out } => {
@@ -251,24 +257,19 @@ fn run(node: &Node, cur: &mut Cursor<'_>, st: &mut State) -> Result<(), String> 
                         return Ok(());
                     }
                     match conv {
-                        Conv::Uuid if b.len() == 16 => Scalar::Str(
-                            uuid::Uuid::from_slice(b)
-                                .map_err(|e| e.to_string())?
-                                .to_string(),
-                        ),
+                        Conv::Uuid if b.len() == 16 => Scalar::Str(uuid_text(
+                            uuid::Uuid::from_slice(b).map_err(|e| e.to_string())?,
+                        )),
                         Conv::Uuid => {
                             let s = std::str::from_utf8(b).map_err(|e| e.to_string())?;
-                            Scalar::Str(
+                            Scalar::Str(uuid_text(
                                 uuid::Uuid::parse_str(s)
-                                    .map_err(|e| format!("invalid uuid: {e}"))?
-                                    .to_string(),
-                            )
+                                    .map_err(|e| format!("invalid uuid: {e}"))?,
+                            ))
                         }
-                        _ => Scalar::Str(
-                            std::str::from_utf8(b)
-                                .map_err(|e| format!("invalid UTF-8: {e}"))?
-                                .to_string(),
-                        ),
+                        _ => Scalar::Str(Text::new(
+                            std::str::from_utf8(b).map_err(|e| format!("invalid UTF-8: {e}"))?,
+                        )),
                     }
                 }
             };
@@ -382,7 +383,7 @@ mod tests {
         let d = plan.decode(&body).expect("decodes");
         assert_eq!(
             d.envelope[0],
-            Scalar::Str(uuid::Uuid::from_u128(0x1234).to_string())
+            Scalar::Str(uuid::Uuid::from_u128(0x1234).to_string().into())
         );
         assert_eq!(d.envelope[1], Scalar::Str("UPDATE".into()));
         assert_eq!(d.envelope[3], Scalar::Int(3));
