@@ -89,9 +89,7 @@ pub fn write_metrics(batch: &Batch, mut clock: Phases) {
     metrics::insert("ingest_events", 0.0);
     clock.lap("events");
     let now_ms = chrono::Utc::now().timestamp_millis();
-    for published in &batch.latencies {
-        metrics::publish_to_queryable(((now_ms - published).max(0) as f64) / 1000.0);
-    }
+    metrics::publish_to_queryable(&batch.latencies, now_ms);
     clock.log(batch.outcome.rows);
     metrics::batch(batch.outcome.rows, 0.0);
 }

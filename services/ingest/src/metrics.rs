@@ -136,8 +136,13 @@ pub fn record_retried() {
     counter!("lgma_ingest_record_retries_total").increment(1);
 }
 
-pub fn publish_to_queryable(seconds: f64) {
-    histogram!("lgma_ingest_publish_to_queryable_seconds").record(seconds);
+/// One observation per row of a written batch: from each row's `published_at` to the moment
+/// its tables acknowledged it (`queryable_ms`). The handle is resolved once per batch.
+pub fn publish_to_queryable(published_ms: &[i64], queryable_ms: i64) {
+    let histogram = histogram!("lgma_ingest_publish_to_queryable_seconds");
+    for published in published_ms {
+        histogram.record((queryable_ms - published).max(0) as f64 / 1000.0);
+    }
 }
 
 pub fn lag(topic: &str, partition: i32, lag: i64) {

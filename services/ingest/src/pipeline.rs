@@ -285,10 +285,7 @@ impl Pipeline {
         // To the moment the rows were queryable (the tables acknowledged), not to the end of the
         // write: the enriched events' acknowledgements and the offset of record come after it.
         if mode.records_gaps_and_latency {
-            for published in latencies {
-                let seconds = (written.queryable_ms - published).max(0) as f64 / 1000.0;
-                metrics::publish_to_queryable(seconds);
-            }
+            metrics::publish_to_queryable(&latencies, written.queryable_ms);
         }
         clock.log(outcome.rows);
         metrics::batch(outcome.rows, started.elapsed().as_secs_f64());

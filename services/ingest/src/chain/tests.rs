@@ -117,7 +117,7 @@ fn process_offline_runs_the_whole_chain_and_matches_the_generic_decoder() {
             .expect("compiles")
             .decode(framed.body)
             .ok()
-            .map(|d| (d.envelope, d.cells, d.has_payload));
+            .map(|d| (d.envelope.to_vec(), d.cells, d.has_payload));
         assert_eq!(fast, generic, "{} offset {}", r.topic, r.offset);
         compared += 1;
     }

@@ -4,7 +4,7 @@
 
 use crate::decode::{ReaderSchema, Scalar, Text};
 use crate::encode::row::write_json_str;
-use crate::encode::Outgoing;
+use crate::encode::{Headers, Key, Outgoing};
 use crate::judge::validate::Envelope;
 use crate::judge::Judged;
 use crate::source::{Gap, RawRecord};
@@ -63,9 +63,9 @@ pub fn dlq_record(
     }
     Outgoing {
         topic: dlq_topic.clone(),
-        key: j.raw.key.clone(),
+        key: j.raw.key.clone().map(Key::Raw),
         value: j.raw.value.clone(),
-        headers,
+        headers: Headers::List(headers),
     }
 }
 
@@ -83,12 +83,12 @@ pub fn enriched_message(
     layout.write_avro(cells, &mut value);
     Outgoing {
         topic: topic.clone(),
-        key: Some(j.env.entity_id.as_bytes().to_vec()),
+        key: Some(Key::Text(j.env.entity_id.clone())),
         value: Some(value),
-        headers: vec![
-            ("event_id", j.env.event_id.clone()),
-            ("la_code", j.env.la_code.clone()),
-        ],
+        headers: Headers::Event {
+            event_id: j.env.event_id.clone(),
+            la_code: j.env.la_code.clone(),
+        },
     }
 }
 

@@ -20,10 +20,58 @@ pub mod row;
 pub struct Outgoing {
     /// Shared with the topic's pipeline (a reference count per message, not a copy).
     pub topic: Text,
-    pub key: Option<Vec<u8>>,
+    pub key: Option<Key>,
     pub value: Option<Vec<u8>>,
-    /// Header names are ours (static); values are cell text or built for a DLQ record.
-    pub headers: Vec<(&'static str, Text)>,
+    pub headers: Headers,
+}
+
+/// A message's key: the entity id (enriched events, shared with the row) or the consumed record's
+/// own bytes (DLQ, which keeps them exactly).
+#[derive(Debug, Clone)]
+pub enum Key {
+    Text(Text),
+    Raw(Vec<u8>),
+}
+
+impl Key {
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            Key::Text(t) => t.as_bytes(),
+            Key::Raw(b) => b,
+        }
+    }
+}
+
+/// A message's headers: an enriched event's two (no list to allocate per event), or a DLQ
+/// record's. Names are ours (static); values are cell text or built for the DLQ record.
+#[derive(Debug, Clone)]
+pub enum Headers {
+    Event { event_id: Text, la_code: Text },
+    List(Vec<(&'static str, Text)>),
+}
+
+impl Headers {
+    pub fn len(&self) -> usize {
+        match self {
+            Headers::Event { .. } => 2,
+            Headers::List(list) => list.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Calls `f` with each (name, value), in the order they are sent.
+    pub fn for_each(&self, mut f: impl FnMut(&'static str, &Text)) {
+        match self {
+            Headers::Event { event_id, la_code } => {
+                f("event_id", event_id);
+                f("la_code", la_code);
+            }
+            Headers::List(list) => list.iter().for_each(|(k, v)| f(k, v)),
+        }
+    }
 }
 
 /// What a processed batch wrote, for the caller's bookkeeping.

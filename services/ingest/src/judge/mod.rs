@@ -91,7 +91,7 @@ pub fn decode<'a>(
             return judged;
         }
     };
-    let decoded = match resolution
+    let mut decoded = match resolution
         .as_ref()
         .as_ref()
         .map_err(|e| DecodeFailure::Body(e.clone()))
@@ -113,7 +113,7 @@ pub fn decode<'a>(
         }
     };
     judged.decoded = true;
-    judged.env = Envelope::from_scalars(decoded.envelope);
+    judged.env = Envelope::from_scalars(&mut decoded.envelope);
     judged.has_payload = decoded.has_payload;
     judged.cells = decoded.cells;
     judged

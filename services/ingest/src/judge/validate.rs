@@ -74,7 +74,7 @@ pub struct Envelope {
 
 impl Envelope {
     /// The envelope of a decoded record; its strings move out of `cells` (no copies).
-    pub fn from_scalars(mut cells: Vec<Scalar>) -> Self {
+    pub fn from_scalars(cells: &mut [Scalar]) -> Self {
         let mut s = |i: usize| match cells.get_mut(i) {
             Some(Scalar::Str(v)) => std::mem::take(v),
             _ => Text::default(),

@@ -42,16 +42,17 @@ impl Publisher {
     pub async fn send_all(&self, messages: &[Outgoing]) -> Result<()> {
         let sends = messages.iter().map(|m| {
             let mut headers = OwnedHeaders::new_with_capacity(m.headers.len());
-            for (k, v) in &m.headers {
-                headers = headers.insert(Header {
-                    key: k,
-                    value: Some(v.as_bytes()),
-                });
-            }
+            m.headers.for_each(|key, value| {
+                let header = Header {
+                    key,
+                    value: Some(value.as_bytes()),
+                };
+                headers = std::mem::take(&mut headers).insert(header);
+            });
             let mut record: FutureRecord<'_, [u8], [u8]> =
                 FutureRecord::to(&m.topic).headers(headers);
             if let Some(key) = &m.key {
-                record = record.key(key.as_slice());
+                record = record.key(key.as_bytes());
             }
             if let Some(value) = &m.value {
                 record = record.payload(value.as_slice());

@@ -25,8 +25,9 @@ mod compile;
 /// A record decoded into our reader layout.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decoded {
-    /// The eight envelope fields before `payload`, as `ReaderSchema::flatten` (the reference path) returns them.
-    pub envelope: Vec<Scalar>,
+    /// The eight envelope fields before `payload`, as `ReaderSchema::flatten` (the reference path)
+    /// returns them (inline: no allocation per record).
+    pub envelope: [Scalar; ENVELOPE_CELLS],
     /// One cell per reader payload leaf (`ReaderSchema::leaves`).
     pub cells: Vec<Scalar>,
     /// Whether the record carried a payload (DELETEs may not).
@@ -107,7 +108,7 @@ impl Resolution {
     /// Decodes one Avro body (without the Confluent framing) into our layout.
     pub fn decode(&self, body: &[u8]) -> Result<Decoded, DecodeFailure> {
         let mut state = State {
-            env: vec![Scalar::Null; ENVELOPE_FIELDS.len() - 1],
+            env: Default::default(),
             cells: vec![Scalar::Null; self.cells],
             has_payload: false,
         };
@@ -127,8 +128,11 @@ impl Resolution {
     }
 }
 
+/// The envelope's cells: every envelope field but `payload`.
+pub const ENVELOPE_CELLS: usize = ENVELOPE_FIELDS.len() - 1;
+
 struct State {
-    env: Vec<Scalar>,
+    env: [Scalar; ENVELOPE_CELLS],
     cells: Vec<Scalar>,
     has_payload: bool,
 }
