@@ -3,7 +3,7 @@
 //! event; and the `LOST` row of a gap.
 
 use crate::decode::{ReaderSchema, Scalar, Text};
-use crate::encode::row::write_json_str;
+use crate::encode::row::{write_int, write_json_str};
 use crate::encode::{Headers, Key, Outgoing};
 use crate::judge::validate::Envelope;
 use crate::judge::Judged;
@@ -110,29 +110,21 @@ pub struct EventRow<'a> {
 /// Appends one `ingest_events` JSONEachRow line, written directly (one per consumed record, so
 /// no map per row).
 pub fn write_event_row(out: &mut Vec<u8>, r: &EventRow<'_>) {
-    use std::fmt::Write as _;
-    struct W<'b>(&'b mut Vec<u8>);
-    impl std::fmt::Write for W<'_> {
-        fn write_str(&mut self, s: &str) -> std::fmt::Result {
-            self.0.extend_from_slice(s.as_bytes());
-            Ok(())
-        }
-    }
     let str_field = |out: &mut Vec<u8>, key: &str, value: &str| {
         out.extend_from_slice(key.as_bytes());
         write_json_str(value, out);
     };
+    let int_field = |out: &mut Vec<u8>, key: &str, value: i64| {
+        out.extend_from_slice(key.as_bytes());
+        write_int(value, out);
+    };
     str_field(out, "{\"topic\":", &r.raw.topic);
-    let _ = write!(
-        W(out),
-        ",\"partition\":{},\"offset\":{}",
-        r.raw.partition,
-        r.raw.offset
-    );
+    int_field(out, ",\"partition\":", i64::from(r.raw.partition));
+    int_field(out, ",\"offset\":", r.raw.offset);
     str_field(out, ",\"event_id\":", &r.env.event_id);
     str_field(out, ",\"entity_table\":", r.table);
     str_field(out, ",\"entity_id\":", &r.env.entity_id);
-    let _ = write!(W(out), ",\"entity_version\":{}", r.env.entity_version);
+    int_field(out, ",\"entity_version\":", r.env.entity_version);
     str_field(out, ",\"operation\":", &r.env.operation);
     str_field(out, ",\"la_code\":", &r.env.la_code);
     str_field(out, ",\"verdict\":", r.verdict);
@@ -143,16 +135,12 @@ pub fn write_event_row(out: &mut Vec<u8>, r: &EventRow<'_>) {
         }
         write_json_str(id, out);
     }
-    let _ = write!(W(out), "],\"schema_id\":{}", r.schema_id);
+    int_field(out, "],\"schema_id\":", i64::from(r.schema_id));
     str_field(out, ",\"rules_version\":", r.rules_version);
     str_field(out, ",\"key_version\":", r.key_version);
-    let _ = write!(
-        W(out),
-        ",\"occurred_at\":{},\"published_at\":{},\"ingested_at\":{}",
-        r.env.occurred_at,
-        r.env.published_at,
-        r.ingested_s
-    );
+    int_field(out, ",\"occurred_at\":", r.env.occurred_at);
+    int_field(out, ",\"published_at\":", r.env.published_at);
+    int_field(out, ",\"ingested_at\":", r.ingested_s);
     str_field(out, ",\"batch_id\":", r.batch_id);
     str_field(out, ",\"replay_id\":", r.replay_id);
     out.extend_from_slice(b"}\n");

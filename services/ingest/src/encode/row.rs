@@ -97,27 +97,16 @@ pub(crate) fn write_json_cell(ty: &ColType, cell: &Scalar, out: &mut Vec<u8>) {
         Scalar::Bool(b) => out.push(if *b { b'1' } else { b'0' }),
         // DateTime cells carry epoch milliseconds; ClickHouse's DateTime takes seconds.
         Scalar::Int(i) | Scalar::Ts(i) if ty.base == Base::DateTime => {
-            let _ = write!(DisplayBuf(out), "{}", i.div_euclid(1000));
+            write_int(i.div_euclid(1000), out);
         }
-        Scalar::Int(i) | Scalar::Ts(i) => {
-            let _ = write!(DisplayBuf(out), "{i}");
-        }
+        Scalar::Int(i) | Scalar::Ts(i) => write_int(*i, out),
         Scalar::Float(f) if f.is_finite() => {
             let _ = write!(DisplayBuf(out), "{f}");
         }
         Scalar::Float(_) => out.extend_from_slice(b"null"),
         Scalar::Str(s) => write_json_str(s, out),
         Scalar::Date(d) => match crate::decode::schema::day_from_epoch_days(i64::from(*d)) {
-            Some(day) => {
-                use chrono::Datelike as _;
-                let _ = write!(
-                    DisplayBuf(out),
-                    "\"{:04}-{:02}-{:02}\"",
-                    day.year(),
-                    day.month(),
-                    day.day()
-                );
-            }
+            Some(day) => write_json_date(day, out),
             None => out.extend_from_slice(b"\"1970-01-01\""),
         },
         Scalar::List(items) => {
@@ -133,6 +122,36 @@ pub(crate) fn write_json_cell(ty: &ColType, cell: &Scalar, out: &mut Vec<u8>) {
                 write_json_cell(&item_ty, item, out);
             }
             out.push(b']');
+        }
+    }
+}
+
+/// An integer in decimal (itoa: no `core::fmt` per cell).
+pub(crate) fn write_int(i: impl itoa::Integer, out: &mut Vec<u8>) {
+    out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
+}
+
+/// A date as the JSON string `"YYYY-MM-DD"`, digit by digit.
+fn write_json_date(day: chrono::NaiveDate, out: &mut Vec<u8>) {
+    use chrono::Datelike as _;
+    let digits = |n: u32, width: usize, out: &mut Vec<u8>| {
+        for p in (0..width).rev() {
+            out.push(b'0' + (n / 10u32.pow(p as u32) % 10) as u8);
+        }
+    };
+    match u32::try_from(day.year()).ok().filter(|y| *y <= 9999) {
+        Some(year) => {
+            out.push(b'"');
+            digits(year, 4, out);
+            out.push(b'-');
+            digits(day.month(), 2, out);
+            out.push(b'-');
+            digits(day.day(), 2, out);
+            out.push(b'"');
+        }
+        // Outside what ClickHouse's Date holds anyway; written as chrono spells it.
+        None => {
+            let _ = write!(DisplayBuf(out), "\"{}\"", day.format("%Y-%m-%d"));
         }
     }
 }
@@ -249,6 +268,28 @@ mod tests {
     use crate::decode::schema::ReaderSchema;
     use crate::encode::reference::{avro_cell, write_json_row};
     use crate::transform::layout::*;
+
+    #[test]
+    fn dates_and_integers_are_spelled_as_core_fmt_spells_them() {
+        for (y, m, d) in [
+            (1, 1, 1),
+            (999, 12, 31),
+            (2024, 2, 29),
+            (9999, 12, 31),
+            (10000, 1, 1),
+        ] {
+            let day = chrono::NaiveDate::from_ymd_opt(y, m, d).expect("date");
+            let mut out = Vec::new();
+            write_json_date(day, &mut out);
+            let expected = format!("\"{}\"", day.format("%Y-%m-%d"));
+            assert_eq!(String::from_utf8_lossy(&out), expected);
+        }
+        for i in [0i64, -1, 7, i64::MIN, i64::MAX] {
+            let mut out = Vec::new();
+            write_int(i, &mut out);
+            assert_eq!(String::from_utf8_lossy(&out), i.to_string());
+        }
+    }
 
     #[test]
     fn personal_fields_only_in_transformed_form() {
