@@ -12,6 +12,15 @@ pub struct ClickHouse {
     client: clickhouse::Client,
 }
 
+/// A row seen in an entity history table: which table (index), where it came from, when published.
+#[derive(Debug, clickhouse::Row, serde::Deserialize)]
+pub struct EntityRowSeen {
+    pub t: u32,
+    pub partition: i32,
+    pub offset: i64,
+    pub published_at: i64,
+}
+
 /// A row of the latency poll: one ingest batch and the publish times of its events.
 #[derive(Debug, clickhouse::Row, serde::Deserialize)]
 pub struct BatchSeen {
@@ -112,6 +121,46 @@ impl ClickHouse {
 
     pub async fn drop_database(&self, db: &str) -> Result<()> {
         self.exec(&format!("DROP DATABASE IF EXISTS {db}")).await
+    }
+
+    /// The entity history tables of a scratch database (where analysts read rows).
+    pub async fn history_tables(&self, db: &str) -> Result<Vec<String>> {
+        let sql = format!(
+            "SELECT name FROM system.tables WHERE database = '{db}' AND endsWith(name, '_history') \
+             ORDER BY name"
+        );
+        Ok(self.client.query_raw(&sql).fetch_all::<String>().await?)
+    }
+
+    /// Rows of the entity history `tables` above each (table, partition)'s `watermarks` (highest
+    /// offset seen; one slot per partition), published at or after `since_ms`.
+    pub async fn new_entity_rows(
+        &self,
+        db: &str,
+        tables: &[String],
+        watermarks: &[Vec<i64>],
+        since_ms: i64,
+    ) -> Result<Vec<EntityRowSeen>> {
+        let parts: Vec<String> = tables
+            .iter()
+            .zip(watermarks)
+            .enumerate()
+            .map(|(i, (table, marks))| {
+                let marks: Vec<String> = marks.iter().map(|m| format!("toInt64({m})")).collect();
+                format!(
+                    "SELECT toUInt32({i}) AS t, partition, offset, published_at FROM {db}.{table} \
+                     WHERE published_at >= {since_ms} \
+                     AND offset > arrayElement([{}], partition + 1)",
+                    marks.join(", ")
+                )
+            })
+            .collect();
+        let sql = parts.join(" UNION ALL ");
+        Ok(self
+            .client
+            .query_raw(&sql)
+            .fetch_all::<EntityRowSeen>()
+            .await?)
     }
 
     /// Batches of `ingest_events` not yet in `seen`, with their events' publish times.
