@@ -295,11 +295,13 @@ impl Pseudonymiser {
 
     pub fn routing_key(&self, value: &Scalar) -> Scalar {
         map_cell(value, &|v| match v {
-            Scalar::Str(s) => self
-                .eircode
-                .captures(s)
-                .and_then(|c| c.get(1))
-                .map_or(Scalar::Null, |m| Scalar::Str(upper_text(m.as_str()))),
+            // The match starts with the routing key (group 1 of the pattern), which is three
+            // characters: `find` gives it without the capture slots `captures` allocates.
+            Scalar::Str(s) => self.eircode.find(s).map_or(Scalar::Null, |m| {
+                let found = m.as_str();
+                let end = found.char_indices().nth(3).map_or(found.len(), |(i, _)| i);
+                Scalar::Str(upper_text(&found[..end]))
+            }),
             _ => Scalar::Null,
         })
     }
@@ -528,6 +530,22 @@ mod tests {
             p.routing_key(&Scalar::Str("d6w1234".into())),
             Scalar::Str("D6W".into())
         );
+        // The pattern's group 1, as `captures` gives it, is what `find` cuts from the match:
+        // including a case-folded letter that is not ASCII (the Kelvin sign folds to `k`).
+        for text in [
+            "Apt 4, k67 ab12, Co. Kildare",
+            "\u{212a}67 AB12 (Kelvin sign)",
+            "flat 3 D6W 1234",
+            "x T12X5 t12 x5ab",
+            "A65F4E2 and A65 F4E2",
+        ] {
+            let expected = p
+                .eircode
+                .captures(text)
+                .and_then(|c| c.get(1))
+                .map_or(Scalar::Null, |m| Scalar::Str(upper_text(m.as_str())));
+            assert_eq!(p.routing_key(&Scalar::Str(text.into())), expected, "{text}");
+        }
     }
 
     #[test]

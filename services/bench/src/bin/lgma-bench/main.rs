@@ -136,7 +136,7 @@ fn chain_only(cli: &Cli) -> Result<Figures> {
     let chain = Chain::new(&lgma_bench::repo_root(), &encoder)?;
     lgma_bench::live::install_recorder(&chain.topics())?;
     Ok(Figures {
-        machine: machine(),
+        machine: format!("{}; {}", machine(), broker_storage()),
         events: corpus.len() as u64,
         stages: Some(chain::measure(&chain, &corpus, 5)?),
         ..Figures::default()
@@ -403,6 +403,27 @@ async fn run(ctx: &mut Ctx, figures: &mut Figures) -> Result<()> {
 }
 
 /// nproc, CPU model, memory and date, for the table's header.
+/// The local broker's storage before the run: tansu on sqlite slows down as it grows, and it
+/// grows with every run (its DeleteTopics drops every topic, so runs never delete theirs), so a
+/// figure is only comparable with runs on a similar size.
+fn broker_storage() -> String {
+    fn size(path: &std::path::Path) -> u64 {
+        match std::fs::symlink_metadata(path) {
+            Ok(m) if m.is_dir() => std::fs::read_dir(path)
+                .map(|dir| dir.flatten().map(|e| size(&e.path())).sum())
+                .unwrap_or(0),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        }
+    }
+    let dir = lgma_bench::repo_root().join(".data/tansu");
+    format!(
+        "local broker storage at start {:.2} GB ({})",
+        size(&dir) as f64 / 1e9,
+        dir.display()
+    )
+}
+
 fn machine() -> String {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = cpuinfo
