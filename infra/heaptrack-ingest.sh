@@ -1,23 +1,20 @@
 #!/usr/bin/env bash
-# lgma-ingest under heaptrack, as a drop-in `--ingest-bin` for lgma-bench (BENCHMARKS.md "Memory"):
+# lgma-ingest under heaptrack, as a drop-in `--ingest-bin` for lgma-bench (BENCHMARKS.md, "what holds it"):
 #
-#   cargo build --release -p lgma-ingest --features system-allocator
-#   cp target/release/lgma-ingest target/release/lgma-ingest-sysalloc
-#   cargo build --release -p lgma-ingest              # the shipped (mimalloc) build again
-#   bash infra/bench.sh --ingest-bin infra/heaptrack-ingest.sh --events 1000000 ...
+#   bash infra/bench.sh --ingest-bin infra/heaptrack-ingest.sh --events 300000 --skip-python ...
 #   heaptrack_print -f .data/bench/heaptrack/lgma-ingest.<pid>.zst --print-peaks 1 | less
 #
-# The shipped build uses mimalloc, which heaptrack cannot see; the `system-allocator` build uses
-# glibc's malloc. The process keeps its pid (exec), so lgma-bench still reads its RSS and CPU
-# and stops it with SIGTERM as usual; heaptrack's interpreter writes the profile when it exits.
+# The process keeps its pid (exec), so lgma-bench still reads its RSS and CPU and stops it with
+# SIGTERM as usual; heaptrack's interpreter writes the profile when it exits. (The figures of such a
+# run include heaptrack's overhead: use it for what holds the memory, not for the targets.)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-BIN="${LGMA_HEAPTRACK_BIN:-$ROOT/target/release/lgma-ingest-sysalloc}"
+BIN="${LGMA_HEAPTRACK_BIN:-$ROOT/target/release/lgma-ingest}"
 LIB=/usr/lib/heaptrack
 OUT="$ROOT/.data/bench/heaptrack"
 
-[[ -x "$BIN" ]] || { echo "heaptrack-ingest: $BIN not found (see the header of this script)" >&2; exit 2; }
+[[ -x "$BIN" ]] || { echo "heaptrack-ingest: $BIN not found (cargo build --release -p lgma-ingest)" >&2; exit 2; }
 [[ -f "$LIB/libheaptrack_preload.so" ]] || { echo "heaptrack-ingest: heaptrack is not installed" >&2; exit 2; }
 mkdir -p "$OUT"
 

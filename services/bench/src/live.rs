@@ -4,13 +4,10 @@
 //! the metrics recorded after a batch is written — with the service's Prometheus recorder
 //! installed, as `lgma-ingest run` installs it.
 //!
-//! lgma-ingest's own public functions do the work where they are public (`VersionCache`,
-//! `metrics::*`, `Phases`, `framing::decode`). The framing pass is the service's
-//! `decode::schema_ids`. Two steps are private to the service and are mirrored here line for
-//! line; to call them instead, lgma-ingest would have to expose `source::consumer::owned` (the
-//! copy) and `Pipeline::remembered_versions` / `remember_versions` on a given `VersionCache`
-//! (or one `Chain::process_live_offline(records, writers, &mut VersionCache)` that runs judge ->
-//! version memory -> build exactly as `Pipeline::prepare` does).
+//! lgma-ingest's own public functions do the work where they are public (`VersionCache`'s
+//! `remembered` / `remember`, `metrics::*`, `Phases`, `framing::decode`). The framing pass is the
+//! service's `decode::schema_ids`. One step is private to the service and mirrored here line for
+//! line: the consumer's copy (`source::consumer::owned`, which takes librdkafka's message).
 
 use std::collections::HashMap;
 use std::sync::Arc;

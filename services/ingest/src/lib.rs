@@ -31,8 +31,3 @@ pub mod reconcile;
 pub mod replay;
 
 pub use error::{Error, Result};
-
-/// The service's global allocator (`main.rs` installs it; `lgma-bench` counts through it, so its
-/// figures are the service's). mimalloc: with glibc's malloc, allocation and free were a quarter
-/// of the in-process chain's CPU (BENCHMARKS.md, 2026-12-04 night).
-pub type Allocator = mimalloc::MiMalloc;

@@ -12,10 +12,6 @@ use lgma_ingest::replay::{ReplayKind, Request, Selection};
 use lgma_ingest::sink::kafka::Publisher;
 use lgma_ingest::source::consumer::Ingest;
 
-#[cfg(not(feature = "system-allocator"))]
-#[global_allocator]
-static ALLOCATOR: lgma_ingest::Allocator = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(
     name = "lgma-ingest",
