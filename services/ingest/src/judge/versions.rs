@@ -92,7 +92,7 @@ pub fn apply_version_safety<'j, 'a: 'j>(
 ) {
     let mut in_batch: FxHashMap<(&'a str, Text, Text), i64> = FxHashMap::default();
     for j in judged {
-        if !j.decoded || verdict_of(&j.findings) == Verdict::Quarantine {
+        if !is_candidate(j) {
             continue;
         }
         let topic: &'a str = &j.raw.topic;
