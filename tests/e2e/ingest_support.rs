@@ -20,8 +20,12 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// The debug build, or the binary named by `LGMA_E2E_INGEST_BIN` (relative to the repository),
+/// e.g. `target/release/lgma-ingest` to measure the release build.
 pub fn ingest_binary() -> PathBuf {
-    let bin = repo().join("target/debug/lgma-ingest");
+    let bin = repo().join(
+        std::env::var("LGMA_E2E_INGEST_BIN").unwrap_or_else(|_| "target/debug/lgma-ingest".into()),
+    );
     assert!(
         bin.exists(),
         "{} missing: run `cargo build -p lgma-ingest` (or `infra/stack build`) first",
