@@ -21,7 +21,7 @@ use lgma_ingest::encode::Batch;
 use lgma_ingest::judge::versions::VersionCache;
 use lgma_ingest::judge::{self, Judged};
 use lgma_ingest::metrics::Phases;
-use lgma_ingest::source::RawRecord;
+use lgma_ingest::source::{RawRecord, TopicNames};
 use lgma_ingest::transform::{self, Enriched};
 use lgma_sim::encode::Encoder;
 use lgma_sim::Topic;
@@ -37,6 +37,8 @@ pub struct Chain {
     /// The same schemas as the registry client's cache hands them to a batch.
     cached: HashMap<u32, Arc<Schema>>,
     ingested_ms: i64,
+    /// The consumer's topic names, kept across batches as the consumer keeps them.
+    names: std::sync::Mutex<TopicNames>,
 }
 
 /// The corpus as the consumer hands it to the pipeline: one partition per topic (named with
@@ -49,7 +51,7 @@ pub fn raw_records(events: &[Encoded], suffix: &str) -> Vec<RawRecord> {
             let offset = next.entry(e.topic).or_default();
             *offset += 1;
             RawRecord {
-                topic: format!("{}{suffix}", e.topic.name()),
+                topic: format!("{}{suffix}", e.topic.name()).into(),
                 partition: 0,
                 offset: *offset - 1,
                 key: Some(e.key.as_bytes().to_vec()),
@@ -77,6 +79,7 @@ impl Chain {
                 .collect(),
             writers,
             ingested_ms: chrono::Utc::now().timestamp_millis(),
+            names: Default::default(),
         })
     }
 
@@ -158,7 +161,16 @@ impl Chain {
     /// records, which `process_offline` keeps inside).
     pub fn process_live(&self, fetched: &[RawRecord]) -> Result<Batch> {
         let mut clock = Phases::start();
-        let records: Vec<RawRecord> = fetched.iter().map(live::consumer_copy).collect();
+        let records: Vec<RawRecord> = {
+            let mut names = self
+                .names
+                .lock()
+                .map_err(|_| Error::Run("topic names".into()))?;
+            fetched
+                .iter()
+                .map(|r| live::consumer_copy(&mut names, r))
+                .collect()
+        };
         let writers = live::writer_schemas(&records, &self.cached);
         clock.lap("writers");
         let batch = self.process(&records)?;

@@ -18,7 +18,7 @@ use lgma_ingest::encode::Batch;
 use lgma_ingest::judge::versions::{is_candidate, Stored, VersionCache};
 use lgma_ingest::judge::Judged;
 use lgma_ingest::metrics::{self, Phases};
-use lgma_ingest::source::RawRecord;
+use lgma_ingest::source::{RawRecord, TopicNames};
 
 /// Installs the service's metrics recorder (`lgma-ingest run` does the same at start-up), so the
 /// chain's metric updates cost what they cost live instead of being no-ops. Once per process.
@@ -30,16 +30,17 @@ pub fn install_recorder(topics: &[String]) -> crate::Result<()> {
     Ok(())
 }
 
-/// The consumer's copy of a fetched record out of librdkafka's buffer (`owned` in
-/// `source::consumer`): the topic name, the key and the payload, each onto the heap.
-pub fn consumer_copy(fetched: &RawRecord) -> RawRecord {
-    RawRecord {
-        topic: fetched.topic.as_str().to_string(),
-        partition: fetched.partition,
-        offset: fetched.offset,
-        key: fetched.key.as_deref().map(<[u8]>::to_vec),
-        value: fetched.value.as_deref().map(<[u8]>::to_vec),
-    }
+/// The consumer's copy of a fetched record out of librdkafka's buffer, as `source::consumer` makes
+/// it (`RawRecord::copied`): the key and the payload onto the heap, the topic name shared.
+pub fn consumer_copy(names: &mut TopicNames, fetched: &RawRecord) -> RawRecord {
+    RawRecord::copied(
+        names,
+        &fetched.topic,
+        fetched.partition,
+        fetched.offset,
+        fetched.key.as_deref(),
+        fetched.value.as_deref(),
+    )
 }
 
 /// `Pipeline::writers` without its registry: the batch's schema ids (`decode::schema_ids`, the
@@ -109,7 +110,7 @@ mod tests {
         let chain = Chain::new(&crate::repo_root(), &encoder)?;
         let records = raw_records(&events, "");
 
-        let copy = consumer_copy(&records[0]);
+        let copy = consumer_copy(&mut TopicNames::default(), &records[0]);
         assert_eq!(
             (&copy.topic, copy.offset, &copy.key, &copy.value),
             (

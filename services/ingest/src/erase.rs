@@ -89,7 +89,7 @@ pub async fn run(
     };
     let mut pseudonyms: BTreeSet<String> = BTreeSet::new();
     for k in std::iter::once(key).chain(key.previous()) {
-        summary.key_versions.push(k.version.clone());
+        summary.key_versions.push(k.version.to_string());
         for id in &request.identifiers {
             pseudonyms.insert(k.pseudonym(id).to_string());
         }

@@ -209,7 +209,7 @@ impl Pipeline {
         clock.lap("writers");
         let mut judged = Vec::with_capacity(records.len());
         for raw in records {
-            let Some(tp) = self.chain.topics.get(&raw.topic) else {
+            let Some(tp) = self.chain.topics.get(raw.topic.as_str()) else {
                 continue; // not ours (cannot happen: we consume configured topics only)
             };
             let writer = |id: u32| match writers.get(&id) {

@@ -36,8 +36,9 @@ const EVENT_ROW_BYTES: usize = 512;
 /// Everything needed to process one topic, built once at start-up.
 #[derive(Debug)]
 pub struct TopicPipeline {
-    pub source_topic: String,
-    pub enriched_topic: String,
+    /// The topic names, stamped on every row and message: a reference count per copy.
+    pub source_topic: Text,
+    pub enriched_topic: Text,
     pub entity: String,
     pub table: String,
     pub schema: ReaderSchema,
@@ -50,9 +51,6 @@ pub struct TopicPipeline {
     enriched_schema: Schema,
     /// The enriched topic's schema id: registered by the pipeline, or set offline.
     pub(crate) enriched_id: OnceCell<u32>,
-    /// The provenance text every row of the topic repeats, made once: a row's copy is a
-    /// reference count, not an allocation.
-    stamps: Stamps,
     /// The largest average JSONEachRow row seen, in bytes: a batch sizes the table's buffer
     /// with it.
     row_bytes: AtomicUsize,
@@ -77,18 +75,10 @@ impl TopicPipeline {
             what: format!("{} enriched", topic.topic),
             reason: e.to_string(),
         })?;
-        let source_topic = settings.source_topic(&topic.topic);
-        let stamps = Stamps {
-            topic: Text::new(&source_topic),
-            enriched_topic: Text::new(settings.enriched_topic(&topic.topic)),
-            rules_version: Text::new(&rules.version),
-            key_version: Text::new(&key.version),
-        };
         Ok(Self {
-            stamps,
             row_bytes: AtomicUsize::new(FIRST_ROW_BYTES),
-            source_topic,
-            enriched_topic: settings.enriched_topic(&topic.topic),
+            source_topic: settings.source_topic(&topic.topic).into(),
+            enriched_topic: settings.enriched_topic(&topic.topic).into(),
             entity: topic.entity.clone(),
             table: topic.table.clone(),
             schema,
@@ -154,15 +144,6 @@ impl TopicPipeline {
     pub fn enriched_schema(&self) -> &Schema {
         &self.enriched_schema
     }
-}
-
-/// See [`TopicPipeline::stamps`].
-#[derive(Debug)]
-struct Stamps {
-    topic: Text,
-    enriched_topic: Text,
-    rules_version: Text,
-    key_version: Text,
 }
 
 /// The in-process part of the chain (decode -> validate -> enrich -> pseudonymise -> rows and
@@ -235,7 +216,7 @@ impl Chain {
         let mut topics = FxHashMap::default();
         for topic in &settings.topics {
             let pipeline = TopicPipeline::build(settings, topic, &keys)?;
-            topics.insert(pipeline.source_topic.clone(), pipeline);
+            topics.insert(pipeline.source_topic.to_string(), pipeline);
         }
         Ok(Self {
             topics,
@@ -264,7 +245,7 @@ impl Chain {
     ) -> Result<Batch> {
         let mut judged = Vec::with_capacity(records.len());
         for raw in records {
-            let Some(tp) = self.topics.get(&raw.topic) else {
+            let Some(tp) = self.topics.get(raw.topic.as_str()) else {
                 continue;
             };
             judged.push((tp, self.judge_offline(tp, raw, writers)));
@@ -291,7 +272,7 @@ impl Chain {
         let mut out = Vec::new();
         let mut scratch = transform::Scratch::default();
         for raw in records {
-            let Some(tp) = self.topics.get(&raw.topic) else {
+            let Some(tp) = self.topics.get(raw.topic.as_str()) else {
                 continue;
             };
             let mut j = self.judge_offline(tp, raw, writers);
@@ -369,12 +350,12 @@ impl Chain {
         // Each table's buffer sized once for all its records, by the row size of earlier batches:
         // growing it row by row re-copied the whole buffer at every doubling (a sixth of the
         // chain's CPU, with the page faults of each new copy).
-        let mut per_table: FxHashMap<&str, (&TopicPipeline, usize)> = FxHashMap::default();
+        // Per table: its pipeline, the batch's records for it, and the rows written to it.
+        let mut per_table: FxHashMap<&str, (&TopicPipeline, usize, usize)> = FxHashMap::default();
         for (tp, _) in judged.iter() {
-            per_table.entry(tp.table.as_str()).or_insert((tp, 0)).1 += 1;
+            per_table.entry(tp.table.as_str()).or_insert((tp, 0, 0)).1 += 1;
         }
-        let mut rows_written: FxHashMap<&str, usize> = FxHashMap::default();
-        for (table, (tp, records)) in &per_table {
+        for (table, (tp, records, _)) in &per_table {
             let bytes = records * tp.row_bytes.load(Ordering::Relaxed);
             batch
                 .tables
@@ -438,9 +419,11 @@ impl Chain {
                 },
             );
 
+            // (Checked for emptiness first: the look-up's key is an owned copy.)
             let released = verdict != Verdict::Quarantine
+                && !previously_quarantined.is_empty()
                 && previously_quarantined.contains(&(
-                    j.raw.topic.clone(),
+                    j.raw.topic.to_string(),
                     j.raw.partition,
                     j.raw.offset,
                 ));
@@ -521,12 +504,14 @@ impl Chain {
                 None => batch.tables.entry(tp.table.clone()).or_default(),
             };
             tp.layout.write_json_row(cells, rows_out);
-            *rows_written.entry(tp.table.as_str()).or_default() += 1;
+            if let Some(counts) = per_table.get_mut(tp.table.as_str()) {
+                counts.2 += 1;
+            }
             batch.latencies.push(j.env.published_at);
             if self.publish_enriched {
                 let id = tp.enriched_id.get().copied().unwrap_or(0);
                 batch.outgoing.push(events::enriched_message(
-                    &tp.stamps.enriched_topic,
+                    &tp.enriched_topic,
                     &tp.layout,
                     id,
                     j,
@@ -541,10 +526,10 @@ impl Chain {
                 .last_offsets
                 .insert((topic.to_string(), partition), offset);
         }
-        for (table, (tp, _)) in &per_table {
-            if let (Some(rows), Some(n)) = (batch.tables.get(*table), rows_written.get(table)) {
+        for (table, (tp, _, written)) in &per_table {
+            if let (Some(rows), true) = (batch.tables.get(*table), *written > 0) {
                 tp.row_bytes
-                    .fetch_max(rows.len() / n.max(&1) + 1, Ordering::Relaxed);
+                    .fetch_max(rows.len() / written + 1, Ordering::Relaxed);
             }
         }
         batch.outcome.rows = rows;
@@ -564,12 +549,12 @@ impl Chain {
     ) {
         let env = &j.env;
         let mut common = [
-            Scalar::Str(tp.stamps.topic.clone()),
+            Scalar::Str(tp.source_topic.clone()),
             Scalar::Int(i64::from(j.raw.partition)),
             Scalar::Int(j.raw.offset),
             Scalar::Int(i64::from(j.schema_id)),
-            Scalar::Str(tp.stamps.rules_version.clone()),
-            Scalar::Str(tp.stamps.key_version.clone()),
+            Scalar::Str(tp.rules.version.clone()),
+            Scalar::Str(tp.key.version.clone()),
             Scalar::Ts(ingested_ms),
             Scalar::Str(env.event_id.clone()),
             Scalar::Str(env.operation.clone()),

@@ -41,7 +41,7 @@ pub fn writers(encoder: &Encoder) -> Result<HashMap<u32, Schema>> {
 /// A generated event as the consumer hands it over, at `offset` of partition 0.
 pub fn raw_record(encoder: &Encoder, e: &GeneratedEvent, offset: i64) -> Result<RawRecord> {
     Ok(RawRecord {
-        topic: e.topic.name().to_string(),
+        topic: e.topic.name().into(),
         partition: 0,
         offset,
         key: Some(e.key.clone().into_bytes()),

@@ -100,7 +100,7 @@ fn process_offline_runs_the_whole_chain_and_matches_the_generic_decoder() {
     // The compiled resolution agrees with decode_body + flatten on every record.
     let mut compared = 0;
     for r in &records {
-        let tp = &chain.topics[&r.topic];
+        let tp = &chain.topics[r.topic.as_str()];
         let Some(Ok(framed)) = r.value.as_deref().map(lgma_core::framing::decode) else {
             continue;
         };

@@ -126,6 +126,20 @@ fn groups_of(field: &RecordField, pii: Option<Pii>) -> Result<Option<Groups>, St
 /// versions are reference counts, not allocations (issue 17: ~60 allocations per record before).
 pub type Text = smol_str::SmolStr;
 
+/// `s` with its ASCII letters upper- or lower-cased in `buf`, when it fits (case maps of short
+/// codes and symbols without an allocation); `None` when it does not fit.
+pub fn ascii_cased<'b>(s: &str, buf: &'b mut [u8], upper: bool) -> Option<&'b str> {
+    let out = buf.get_mut(..s.len())?;
+    out.copy_from_slice(s.as_bytes());
+    if upper {
+        out.make_ascii_uppercase();
+    } else {
+        out.make_ascii_lowercase();
+    }
+    // Mapping ASCII letters keeps UTF-8 valid.
+    std::str::from_utf8(out).ok()
+}
+
 /// A decoded leaf value. Text is [`Text`]; everything else is a copy.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub enum Scalar {
@@ -473,6 +487,21 @@ fn plan_for(
 
 #[cfg(test)]
 pub(crate) mod tests {
+
+    #[test]
+    fn ascii_cased_maps_ascii_letters_in_the_buffer_or_declines() {
+        use super::ascii_cased;
+        let mut buf = [0u8; 8];
+        assert_eq!(ascii_cased("d02x285", &mut buf, true), Some("D02X285"));
+        assert_eq!(
+            ascii_cased("Rough-Sleeper", &mut [0u8; 16], false),
+            Some("rough-sleeper")
+        );
+        // Non-ASCII letters are left as they are (still valid UTF-8).
+        assert_eq!(ascii_cased("é1a", &mut buf, true), Some("é1A"));
+        assert_eq!(ascii_cased("too long for it", &mut buf, true), None);
+        assert_eq!(ascii_cased("", &mut buf, false), Some(""));
+    }
 
     /// The pii lint: every platform schema (current and v2) loads, so every field of each
     /// declares `pii`; a field without it makes the schema fail to load, naming the field.

@@ -114,7 +114,8 @@ pub enum Check {
 #[derive(Debug)]
 pub struct RuleSet {
     pub entity: String,
-    pub version: String,
+    /// Stamped on every row: a reference count per copy (see `decode::Text`).
+    pub version: Text,
     pub rules: Vec<Rule>,
 }
 
@@ -215,7 +216,7 @@ impl RuleSet {
         }
         Ok(Self {
             entity: file.entity,
-            version: file.version,
+            version: file.version.into(),
             rules,
         })
     }

@@ -7,7 +7,7 @@
 use lgma_domain::eircode::Eircode;
 use lgma_domain::LocalAuthorities;
 
-use crate::decode::schema::{ReaderSchema, Scalar, Text};
+use crate::decode::schema::{ascii_cased, ReaderSchema, Scalar, Text};
 use crate::judge::rules::{Check, Format, RuleSet, Severity};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -203,16 +203,11 @@ const LOWERED_INLINE: usize = 64;
 /// spelling we know; no allocation per cell), else an owned copy.
 fn lowered<'b>(raw: &'b str, buf: &'b mut [u8; LOWERED_INLINE]) -> std::borrow::Cow<'b, str> {
     let trimmed = raw.trim();
-    if trimmed.len() <= LOWERED_INLINE && trimmed.is_ascii() {
-        let out = &mut buf[..trimmed.len()];
-        out.copy_from_slice(trimmed.as_bytes());
-        out.make_ascii_lowercase();
-        // ASCII in, ASCII out: always valid UTF-8.
-        if let Ok(text) = std::str::from_utf8(out) {
-            return std::borrow::Cow::Borrowed(text);
-        }
+    // Non-ASCII text takes Unicode's lower case, as the maps' keys were made.
+    match trimmed.is_ascii().then(|| ascii_cased(trimmed, buf, false)) {
+        Some(Some(text)) => std::borrow::Cow::Borrowed(text),
+        _ => std::borrow::Cow::Owned(trimmed.to_lowercase()),
     }
-    std::borrow::Cow::Owned(trimmed.to_lowercase())
 }
 
 /// Applies an entity's rules to the payload cells, canonicalising mapped enum and Eircode values.

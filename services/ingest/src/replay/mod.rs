@@ -140,7 +140,7 @@ async fn replay(
             let mut by_partition: BTreeMap<(String, i32), Vec<RawRecord>> = BTreeMap::new();
             for r in records.into_values() {
                 by_partition
-                    .entry((r.topic.clone(), r.partition))
+                    .entry((r.topic.to_string(), r.partition))
                     .or_default()
                     .push(r);
             }

@@ -184,7 +184,7 @@ impl<'c> PartitionReader<'c> {
                 continue;
             }
             out.push(RawRecord {
-                topic: message.topic().to_string(),
+                topic: message.topic().into(),
                 partition: message.partition(),
                 offset: message.offset(),
                 key: message.key().map(<[u8]>::to_vec),
@@ -247,7 +247,7 @@ pub(super) async fn read_dlq(
             out.insert(
                 (topic.clone(), p, o),
                 RawRecord {
-                    topic,
+                    topic: topic.as_str().into(),
                     partition: p,
                     offset: o,
                     key: message.key().map(<[u8]>::to_vec),

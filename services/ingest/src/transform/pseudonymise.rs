@@ -19,7 +19,7 @@ use regex::Regex;
 use serde::Deserialize;
 use sha2::Sha256;
 
-use crate::decode::schema::{Scalar, Text};
+use crate::decode::schema::{ascii_cased, Scalar, Text};
 use crate::{Error, Result};
 
 #[derive(Deserialize)]
@@ -41,7 +41,8 @@ struct KeyEntry {
 /// versions only.
 #[derive(Clone)]
 pub struct DomainKey {
-    pub version: String,
+    /// Stamped on every row: a reference count per copy (see `decode::Text`).
+    pub version: Text,
     key: Vec<u8>,
     /// The HMAC state after the key schedule, prepared once and cloned per pseudonym.
     mac: Hmac<Sha256>,
@@ -309,16 +310,10 @@ impl Pseudonymiser {
 
 /// `s` upper-cased (ASCII letters), on the stack when short: routing keys are three characters.
 fn upper_text(s: &str) -> Text {
-    let mut buf = [0u8; 16];
-    if let Some(out) = buf.get_mut(..s.len()) {
-        out.copy_from_slice(s.as_bytes());
-        out.make_ascii_uppercase();
-        // Upper-casing ASCII letters keeps UTF-8 valid.
-        if let Ok(text) = std::str::from_utf8(out) {
-            return Text::new(text);
-        }
+    match ascii_cased(s, &mut [0u8; 16], true) {
+        Some(text) => Text::new(text),
+        None => Text::new(s.to_ascii_uppercase()),
     }
-    Text::new(s.to_ascii_uppercase())
 }
 
 /// A coordinate in metres (ITM) generalised to its 1 km grid square (south-west corner): enough

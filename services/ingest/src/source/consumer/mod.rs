@@ -21,10 +21,11 @@ use tracing::{info, info_span, warn, Instrument};
 
 use crate::chain::Mode;
 use crate::config::{Assignment, Settings};
+use crate::decode::Text;
 use crate::encode::BatchOutcome;
 use crate::pipeline::Pipeline;
 use crate::sink::order::Line;
-use crate::source::{Gap, RawRecord};
+use crate::source::{Gap, RawRecord, TopicNames};
 use crate::{metrics, Result};
 
 mod position;
@@ -102,7 +103,7 @@ impl ConsumerContext for IngestContext {
     }
 }
 
-type TopicPartition = (String, i32);
+type TopicPartition = (Text, i32);
 
 pub struct Ingest {
     settings: Settings,
@@ -114,6 +115,7 @@ pub struct Ingest {
     /// Manual assignment: every partition of the configured topics (no group coordination).
     manual: Option<Vec<TopicPartition>>,
     batch: Vec<RawRecord>,
+    topic_names: TopicNames,
     batch_bytes: usize,
     batch_started: Option<Instant>,
     failures: u32,
@@ -148,7 +150,7 @@ impl LossReport {
         };
         for gap in gaps {
             let entry = losses
-                .entry((gap.topic.clone(), gap.partition))
+                .entry((gap.topic.as_str().into(), gap.partition))
                 .or_default();
             entry.0 += 1;
             entry.1 += gap.records();
@@ -208,7 +210,7 @@ impl Ingest {
                     let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
                     for t in metadata.topics() {
                         for p in t.partitions() {
-                            partitions.push((t.name().to_string(), p.id()));
+                            partitions.push((Text::from(t.name()), p.id()));
                         }
                     }
                 }
@@ -228,6 +230,7 @@ impl Ingest {
             next: HashMap::new(),
             manual,
             batch: Vec::new(),
+            topic_names: TopicNames::default(),
             batch_bytes: 0,
             batch_started: None,
             failures: 0,
@@ -259,7 +262,7 @@ impl Ingest {
             let received = tokio::select! {
                 _ = shutdown.cancelled() => break,
                 received = tokio::time::timeout(wait, self.consumer.recv()) => match received {
-                    Ok(Ok(message)) => Some(owned(&message)),
+                    Ok(Ok(message)) => Some(owned(&mut self.topic_names, &message)),
                     Ok(Err(e)) => {
                         warn!(error = %e, "kafka consumer error");
                         None
@@ -317,7 +320,7 @@ impl Ingest {
                 "RECORDS LOST: the broker no longer holds these offsets; recording the range in the offset of record"
             );
             self.gaps.push(Gap {
-                topic: tp.0.clone(),
+                topic: tp.0.to_string(),
                 partition: tp.1,
                 first: expected,
                 last: offset - 1,
@@ -510,14 +513,15 @@ impl Ingest {
     }
 }
 
-fn owned(message: &rdkafka::message::BorrowedMessage<'_>) -> RawRecord {
-    RawRecord {
-        topic: message.topic().to_string(),
-        partition: message.partition(),
-        offset: message.offset(),
-        key: message.key().map(<[u8]>::to_vec),
-        value: message.payload().map(<[u8]>::to_vec),
-    }
+fn owned(names: &mut TopicNames, message: &rdkafka::message::BorrowedMessage<'_>) -> RawRecord {
+    RawRecord::copied(
+        names,
+        message.topic(),
+        message.partition(),
+        message.offset(),
+        message.key(),
+        message.payload(),
+    )
 }
 
 fn backoff(attempt: u32) -> Duration {

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::{backoff, Ingest, TopicPartition};
+use crate::decode::Text;
 use crate::source::offsets::next_offsets;
 use crate::Result;
 
@@ -69,7 +70,7 @@ impl Ingest {
                         let tp = (element.topic().to_string(), element.partition());
                         let next = recorded.get(&tp).copied().unwrap_or(0);
                         let _ = tpl.add_partition_offset(&tp.0, tp.1, Offset::Offset(next));
-                        self.next.insert(tp, next);
+                        self.next.insert((tp.0.into(), tp.1), next);
                     }
                     // A failed batch paused the partitions; librdkafka keeps a partition's pause
                     // flag across re-assignment, so resume explicitly.
@@ -94,13 +95,14 @@ impl Ingest {
                 Ok(recorded) => {
                     let mut ok = true;
                     for element in assignment.elements() {
-                        let tp = (element.topic().to_string(), element.partition());
-                        let (offset, next) = match recorded.get(&tp) {
+                        let (topic, partition) = (element.topic().to_string(), element.partition());
+                        let (offset, next) = match recorded.get(&(topic.clone(), partition)) {
                             Some(next) => (Offset::Offset(*next), *next),
                             // Offset 0 rather than Beginning: no ListOffsets round trip (slow on
                             // tansu); auto.offset.reset=earliest covers a log that starts later.
                             None => (Offset::Offset(0), 0),
                         };
+                        let tp = (Text::from(topic), partition);
                         if let Err(e) = self.seek_with_retry(&tp, offset).await {
                             warn!(topic = %tp.0, partition = tp.1, error = %e, "seek failed");
                             ok = false;
