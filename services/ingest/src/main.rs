@@ -142,6 +142,7 @@ struct ReplayArgs {
 }
 
 fn main() -> anyhow::Result<()> {
+    bound_allocator_retention();
     let cli = Cli::parse();
     let settings = Settings::load(cli.config.as_deref())?;
     match cli.command.unwrap_or(Command::Run) {
@@ -342,6 +343,26 @@ async fn reconcile(
     };
     Ok(code)
 }
+
+/// glibc's malloc keeps what a batch freed: up to 8 arenas per core, and large buffers (a batch's
+/// rows, several MiB) moved from mmap into the arenas once the dynamic mmap threshold has risen
+/// past them. Two arenas and a fixed 1 MiB threshold (large buffers mapped and unmapped, as the
+/// batches come and go) hold the service's resident memory near its heap (BENCHMARKS.md, "Peak
+/// RSS"). An operator's own `GLIBC_TUNABLES` (e.g. `glibc.malloc.arena_max=4`) is left to rule.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn bound_allocator_retention() {
+    if std::env::var_os("GLIBC_TUNABLES").is_some() {
+        return;
+    }
+    // SAFETY: mallopt only sets the allocator's parameters; no thread allocates concurrently yet.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn bound_allocator_retention() {}
 
 async fn run(settings: Settings) -> anyhow::Result<()> {
     lgma_core::telemetry::init_tracing(settings.log_json);

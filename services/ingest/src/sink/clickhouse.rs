@@ -55,6 +55,10 @@ impl ClickHouse {
         let http = lgma_core::tls::http_client(settings.ca_file.as_deref())?
             .timeout(Duration::from_secs(60))
             .connect_timeout(Duration::from_secs(3))
+            // ClickHouse closes an idle keep-alive connection after `keep_alive_timeout` (3 s in
+            // 18.16 and in our config): an INSERT sent on one it is closing fails ("error sending
+            // request"; seen in lgma-bench's raw write), so the pool lets them go first.
+            .pool_idle_timeout(Duration::from_secs(2))
             .build()
             .map_err(|e| Error::ClickHouse(e.to_string()))?;
         Ok(Self { http, settings })
