@@ -527,7 +527,7 @@ impl Chain {
                 .insert((topic.to_string(), partition), offset);
         }
         for (table, (tp, _, written)) in &per_table {
-            if let (Some(rows), true) = (batch.tables.get(*table), *written > 0) {
+            if let Some(rows) = batch.tables.get(*table).filter(|_| *written > 0) {
                 tp.row_bytes
                     .fetch_max(rows.len() / written + 1, Ordering::Relaxed);
             }

@@ -10,7 +10,7 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::config::Settings;
-use crate::source::RawRecord;
+use crate::source::{RawRecord, TopicNames};
 use crate::{Error, Result};
 
 /// What to replay.
@@ -118,6 +118,7 @@ pub(super) struct PartitionReader<'c> {
     partition: i32,
     next: i64,
     end: i64,
+    names: TopicNames,
 }
 
 impl<'c> PartitionReader<'c> {
@@ -137,6 +138,7 @@ impl<'c> PartitionReader<'c> {
             partition,
             next: start,
             end,
+            names: TopicNames::default(),
         })
     }
 
@@ -183,13 +185,14 @@ impl<'c> PartitionReader<'c> {
             {
                 continue;
             }
-            out.push(RawRecord {
-                topic: message.topic().into(),
-                partition: message.partition(),
-                offset: message.offset(),
-                key: message.key().map(<[u8]>::to_vec),
-                value: message.payload().map(<[u8]>::to_vec),
-            });
+            out.push(RawRecord::copied(
+                &mut self.names,
+                message.topic(),
+                message.partition(),
+                message.offset(),
+                message.key(),
+                message.payload(),
+            ));
         }
         Ok(out)
     }
@@ -206,6 +209,7 @@ pub(super) async fn read_dlq(
 ) -> Result<BTreeMap<(String, i32, i64), RawRecord>> {
     let dlq = settings.dlq();
     let mut out = BTreeMap::new();
+    let mut names = TopicNames::default();
     for partition in partitions_of(consumer, &dlq)? {
         let (_, high) = consumer.fetch_watermarks(&dlq, partition, Duration::from_secs(10))?;
         let mut reader = PartitionReader::new(consumer, &dlq, partition, 0, high)?;
@@ -246,13 +250,7 @@ pub(super) async fn read_dlq(
             }
             out.insert(
                 (topic.clone(), p, o),
-                RawRecord {
-                    topic: topic.as_str().into(),
-                    partition: p,
-                    offset: o,
-                    key: message.key().map(<[u8]>::to_vec),
-                    value: message.payload().map(<[u8]>::to_vec),
-                },
+                RawRecord::copied(&mut names, &topic, p, o, message.key(), message.payload()),
             );
         }
     }

@@ -95,14 +95,14 @@ impl Ingest {
                 Ok(recorded) => {
                     let mut ok = true;
                     for element in assignment.elements() {
-                        let (topic, partition) = (element.topic().to_string(), element.partition());
-                        let (offset, next) = match recorded.get(&(topic.clone(), partition)) {
+                        let key = (element.topic().to_string(), element.partition());
+                        let (offset, next) = match recorded.get(&key) {
                             Some(next) => (Offset::Offset(*next), *next),
                             // Offset 0 rather than Beginning: no ListOffsets round trip (slow on
                             // tansu); auto.offset.reset=earliest covers a log that starts later.
                             None => (Offset::Offset(0), 0),
                         };
-                        let tp = (Text::from(topic), partition);
+                        let tp = (Text::from(key.0), key.1);
                         if let Err(e) = self.seek_with_retry(&tp, offset).await {
                             warn!(topic = %tp.0, partition = tp.1, error = %e, "seek failed");
                             ok = false;
