@@ -172,6 +172,13 @@ impl LossReport {
 /// broker still holds is retried; one that keeps skipping them cannot read them either).
 const MAX_REFETCH: u32 = 3;
 
+/// The consumer's prefetch bound (`queued.max.messages.kbytes`): at most 16 MiB of fetched
+/// records wait in librdkafka, ~50,000 events, ten full batches. Held decompressed, with one op
+/// per message, it was the largest single holder of the heap at 32 MiB (~30 MB of 104; heaptrack,
+/// BENCHMARKS.md). With it halved and the histograms drained (`lgma_core::telemetry`), a
+/// 1M-event backlog peaked at 177 MB (214 MB before; the two were measured together).
+pub const PREFETCH_KBYTES: &str = "16384";
+
 impl Ingest {
     pub fn new(settings: Settings, pipeline: Arc<Pipeline>) -> Result<Self> {
         let rebalanced = Arc::new(AtomicBool::new(false));
@@ -183,8 +190,8 @@ impl Ingest {
             ("auto.offset.reset", "earliest"),
             ("session.timeout.ms", "10000"),
             ("heartbeat.interval.ms", "1000"),
-            // Bounded memory while paused or slow: at most ~32 MiB prefetched.
-            ("queued.max.messages.kbytes", "32768"),
+            // Bounded memory while paused or slow (see `PREFETCH_KBYTES`).
+            ("queued.max.messages.kbytes", PREFETCH_KBYTES),
             // A fetch returns after at most 100 ms even when less than `fetch.min.bytes` is there
             // (librdkafka's 500 ms default): at a steady 2,000 events/s this took ~400 ms off
             // publish -> queryable (ingest_perf_latency: p50 1.12 -> 0.74 s).
