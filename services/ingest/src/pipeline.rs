@@ -236,9 +236,11 @@ impl Pipeline {
         } else {
             HashSet::new()
         };
-        if self.chain.publish_enriched {
-            for (tp, j) in &judged {
-                if verdict_of(&j.findings) != Verdict::Quarantine {
+        // Once per topic, before its first rows: its tables checked, its enriched schema's id.
+        for (tp, j) in &judged {
+            if verdict_of(&j.findings) != Verdict::Quarantine {
+                self.check_columns(tp).await?;
+                if self.chain.publish_enriched {
                     self.register_enriched(tp).await?;
                 }
             }
@@ -391,6 +393,38 @@ impl Pipeline {
         if let Ok(mut cache) = self.versions.lock() {
             cache.remember(judged.iter().map(|(_, j)| j));
         }
+    }
+
+    /// Checks once per topic that its `<table>_history` and `<table>_current` have every column of
+    /// the layout, with its type, before the first rows go in: RowBinary carries no types, so a
+    /// table not migrated or changed by hand would take the bytes as something else. A mismatch
+    /// fails the batch (retried like any failed write) with every difference named.
+    async fn check_columns(&self, tp: &TopicPipeline) -> Result<()> {
+        tp.columns_checked
+            .get_or_try_init(|| async {
+                let tables = [
+                    format!("{}_history", tp.table),
+                    format!("{}_current", tp.table),
+                ];
+                let found = self.clickhouse.column_types(&tables).await?;
+                let problems: Vec<String> = tables
+                    .iter()
+                    .flat_map(|t| tp.layout.mismatches(t, found.get(t)))
+                    .collect();
+                if problems.is_empty() {
+                    return Ok(());
+                }
+                Err(Error::ClickHouse(format!(
+                    "the tables of {} (database {}) do not match what lgma-ingest writes: {}; \
+                     apply the migrations (infra/clickhouse/migrations; `lgma-ingest ddl` prints \
+                     the tables it expects)",
+                    tp.source_topic,
+                    self.clickhouse.database(),
+                    problems.join("; ")
+                )))
+            })
+            .await
+            .map(|_| ())
     }
 
     /// Registers the enriched topic's schema once (idempotent in the registry) for its id.

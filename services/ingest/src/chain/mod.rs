@@ -17,7 +17,7 @@ use crate::config::{Settings, TopicSettings};
 use crate::decode::resolve::Resolution;
 use crate::decode::{DecodeFailure, ReaderSchema, Scalar, Text, WriterRef};
 use crate::encode::events;
-use crate::encode::Batch;
+use crate::encode::{Batch, TableRows};
 use crate::judge::rules::RuleSet;
 use crate::judge::validate::{verdict_of, Verdict};
 use crate::judge::versions::{apply_version_safety, Stored};
@@ -28,8 +28,9 @@ use crate::transform::layout::{Layout, Source};
 use crate::transform::pseudonymise::{DomainKey, Keys, Pseudonymiser};
 use crate::{metrics, transform, Error, Result};
 
-/// A table's row size before its first batch has shown it, in bytes.
-const FIRST_ROW_BYTES: usize = 1024;
+/// A table's row size before its first batch has shown it, in bytes: below every table's real
+/// RowBinary row (it only grows), so the first batch grows its buffer and later ones fit.
+const FIRST_ROW_BYTES: usize = 128;
 /// An `ingest_events` row's size, in bytes (about 450; one reservation per batch).
 const EVENT_ROW_BYTES: usize = 512;
 
@@ -51,7 +52,9 @@ pub struct TopicPipeline {
     enriched_schema: Schema,
     /// The enriched topic's schema id: registered by the pipeline, or set offline.
     pub(crate) enriched_id: OnceCell<u32>,
-    /// The largest average JSONEachRow row seen, in bytes: a batch sizes the table's buffer
+    /// Set once the tables' columns are checked against the layout (`Pipeline::check_columns`).
+    pub(crate) columns_checked: OnceCell<()>,
+    /// The largest average RowBinary row seen, in bytes: a batch sizes the table's buffer
     /// with it.
     row_bytes: AtomicUsize,
     /// Compiled writer -> reader resolutions by writer schema id (built once per id).
@@ -89,6 +92,7 @@ impl TopicPipeline {
             key,
             enriched_schema,
             enriched_id: OnceCell::new(),
+            columns_checked: OnceCell::new(),
             resolutions: std::sync::RwLock::default(),
         })
     }
@@ -350,16 +354,21 @@ impl Chain {
         // Each table's buffer sized once for all its records, by the row size of earlier batches:
         // growing it row by row re-copied the whole buffer at every doubling (a sixth of the
         // chain's CPU, with the page faults of each new copy).
-        // Per table: its pipeline, the batch's records for it, and the rows written to it.
-        let mut per_table: FxHashMap<&str, (&TopicPipeline, usize, usize)> = FxHashMap::default();
+        // Per table: its pipeline and the batch's records for it.
+        let mut per_table: FxHashMap<&str, (&TopicPipeline, usize)> = FxHashMap::default();
         for (tp, _) in judged.iter() {
-            per_table.entry(tp.table.as_str()).or_insert((tp, 0, 0)).1 += 1;
+            per_table.entry(tp.table.as_str()).or_insert((tp, 0)).1 += 1;
         }
-        for (table, (tp, records, _)) in &per_table {
+        for (table, (tp, records)) in &per_table {
             let bytes = records * tp.row_bytes.load(Ordering::Relaxed);
-            batch
-                .tables
-                .insert((*table).to_string(), Vec::with_capacity(bytes));
+            batch.tables.insert(
+                (*table).to_string(),
+                TableRows {
+                    columns: tp.layout.insert_columns.clone(),
+                    rows: 0,
+                    body: Vec::with_capacity(bytes),
+                },
+            );
         }
         let replay_id = mode.replay_id();
         let to_dlq = mode.to_dlq;
@@ -501,12 +510,16 @@ impl Chain {
             // The table's buffer, its name copied once per batch (not per row).
             let rows_out = match batch.tables.get_mut(&tp.table) {
                 Some(rows_out) => rows_out,
-                None => batch.tables.entry(tp.table.clone()).or_default(),
+                None => batch
+                    .tables
+                    .entry(tp.table.clone())
+                    .or_insert_with(|| TableRows {
+                        columns: tp.layout.insert_columns.clone(),
+                        ..TableRows::default()
+                    }),
             };
-            tp.layout.write_json_row(cells, rows_out);
-            if let Some(counts) = per_table.get_mut(tp.table.as_str()) {
-                counts.2 += 1;
-            }
+            tp.layout.write_row_binary(cells, &mut rows_out.body);
+            rows_out.rows += 1;
             batch.latencies.push(j.env.published_at);
             if self.publish_enriched {
                 let id = tp.enriched_id.get().copied().unwrap_or(0);
@@ -526,10 +539,10 @@ impl Chain {
                 .last_offsets
                 .insert((topic.to_string(), partition), offset);
         }
-        for (table, (tp, _, written)) in &per_table {
-            if let Some(rows) = batch.tables.get(*table).filter(|_| *written > 0) {
+        for (table, (tp, _)) in &per_table {
+            if let Some(rows) = batch.tables.get(*table).filter(|rows| rows.rows > 0) {
                 tp.row_bytes
-                    .fetch_max(rows.len() / written + 1, Ordering::Relaxed);
+                    .fetch_max(rows.body.len() / rows.rows + 1, Ordering::Relaxed);
             }
         }
         batch.outcome.rows = rows;

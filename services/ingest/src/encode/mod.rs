@@ -1,4 +1,4 @@
-//! Stage 5, encode: what a batch writes, before any of it is written — entity rows, the DDL and
+//! Stage 5, encode: what a batch writes, before any of it is written — entity rows (RowBinary), the DDL and
 //! the enriched Avro schema by the table layout ([`row`]), the offset-of-record and quarantine rows,
 //! DLQ records and enriched events ([`events`]), pseudonym links during a key rotation ([`links`]).
 //! Pure.
@@ -74,6 +74,16 @@ impl Headers {
     }
 }
 
+/// One entity table's rows in a batch: RowBinary, in the order of `columns`, which the INSERT
+/// names (see [`row`]).
+#[derive(Debug, Clone, Default)]
+pub struct TableRows {
+    /// The layout's column list, `(`a`, `b`, ...)` (shared, not copied per batch).
+    pub columns: std::sync::Arc<str>,
+    pub rows: usize,
+    pub body: Vec<u8>,
+}
+
 /// What a processed batch wrote, for the caller's bookkeeping.
 #[derive(Debug, Default)]
 pub struct BatchOutcome {
@@ -97,8 +107,8 @@ pub struct Batch {
     pub events: Vec<u8>,
     /// `ingest_quarantine` rows (JSONEachRow).
     pub quarantine: Vec<u8>,
-    /// Entity rows (JSONEachRow) per table stem: written to `<table>_history` and `<table>_current`.
-    pub tables: HashMap<String, Vec<u8>>,
+    /// Entity rows per table stem: written to `<table>_history` and `<table>_current`.
+    pub tables: HashMap<String, TableRows>,
     /// `pseudonym_links` rows (only while a domain key names a previous key).
     pub links: Links,
     /// DLQ records and enriched events, in record order.

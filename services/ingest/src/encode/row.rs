@@ -1,5 +1,11 @@
-//! Encoding rows by the layout (`transform::layout`): JSONEachRow lines with keys rendered once,
-//! the enriched Avro record written straight from the cells, the DDL and the enriched Avro schema.
+//! Encoding rows by the layout (`transform::layout`): RowBinary rows for the entity tables, the
+//! enriched Avro record written straight from the cells, the DDL and the enriched Avro schema.
+//!
+//! RowBinary, not JSONEachRow: values go in as ClickHouse stores them (little-endian integers,
+//! length-prefixed strings, days and seconds), so neither we nor ClickHouse spell or parse text
+//! per cell. It is positional and untyped, so the INSERT names its columns
+//! ([`Layout::insert_columns`]) and the pipeline checks the tables' column types against the
+//! layout before its first INSERT (`Pipeline::check_columns`).
 
 use std::fmt::Write as _;
 
@@ -9,24 +15,15 @@ use crate::decode::schema::Scalar;
 use crate::transform::layout::{Base, ColType, Layout};
 
 impl Layout {
-    /// Appends one JSONEachRow line for `cells` (aligned with the columns), with the keys
-    /// rendered at start-up.
-    pub fn write_json_row(&self, cells: &[Scalar], out: &mut Vec<u8>) {
-        out.push(b'{');
-        for (i, ((col, key), cell)) in self
-            .columns
-            .iter()
-            .zip(&self.json_keys)
-            .zip(cells)
-            .enumerate()
-        {
-            if i > 0 {
-                out.push(b',');
-            }
-            out.extend_from_slice(key.as_bytes());
-            write_json_cell(&col.ty, cell, out);
+    /// Appends one RowBinary row for `cells` (aligned with the columns; missing ones are null),
+    /// for an INSERT that names [`Layout::insert_columns`].
+    pub fn write_row_binary(&self, cells: &[Scalar], out: &mut Vec<u8>) {
+        for (col, cell) in self.columns.iter().zip(cells) {
+            write_row_binary_cell(&col.ty, cell, out);
         }
-        out.extend_from_slice(b"}\n");
+        for col in self.columns.iter().skip(cells.len()) {
+            write_row_binary_cell(&col.ty, &Scalar::Null, out);
+        }
     }
 
     /// Appends the Avro binary encoding of `cells` as a record of [`Layout::avro_schema`]:
@@ -68,6 +65,32 @@ impl Layout {
         )
     }
 
+    /// What keeps `table` (a `<table>_history` or `_current`) from taking this layout's RowBinary
+    /// rows, given its column types from `system.columns` (`None`: no such table): a column
+    /// missing or of another type. Extra columns in the table are fine (they take defaults).
+    pub fn mismatches(
+        &self,
+        table: &str,
+        found: Option<&std::collections::HashMap<String, String>>,
+    ) -> Vec<String> {
+        let Some(found) = found else {
+            return vec![format!("table {table} does not exist")];
+        };
+        let mut out = Vec::new();
+        for col in &self.columns {
+            let expected = col.ty.clickhouse();
+            match found.get(&col.name) {
+                None => out.push(format!("{table}: no column `{}` ({expected})", col.name)),
+                Some(ty) if *ty != expected => out.push(format!(
+                    "{table}: column `{}` is {ty}, the layout writes {expected}",
+                    col.name
+                )),
+                Some(_) => {}
+            }
+        }
+        out
+    }
+
     /// The enriched-topic Avro schema (same columns, same names).
     pub fn avro_schema(&self) -> Json {
         let fields: Vec<Json> = self
@@ -85,75 +108,9 @@ impl Layout {
     }
 }
 
-pub(crate) fn write_json_cell(ty: &ColType, cell: &Scalar, out: &mut Vec<u8>) {
-    match cell {
-        Scalar::Null if ty.array => out.extend_from_slice(b"[]"),
-        Scalar::Null if !ty.nullable => match ty.base {
-            Base::String => out.extend_from_slice(b"\"\""),
-            Base::Date => out.extend_from_slice(b"\"1970-01-01\""),
-            _ => out.push(b'0'),
-        },
-        Scalar::Null => out.extend_from_slice(b"null"),
-        Scalar::Bool(b) => out.push(if *b { b'1' } else { b'0' }),
-        // DateTime cells carry epoch milliseconds; ClickHouse's DateTime takes seconds.
-        Scalar::Int(i) | Scalar::Ts(i) if ty.base == Base::DateTime => {
-            write_int(i.div_euclid(1000), out);
-        }
-        Scalar::Int(i) | Scalar::Ts(i) => write_int(*i, out),
-        Scalar::Float(f) if f.is_finite() => {
-            let _ = write!(DisplayBuf(out), "{f}");
-        }
-        Scalar::Float(_) => out.extend_from_slice(b"null"),
-        Scalar::Str(s) => write_json_str(s, out),
-        Scalar::Date(d) => match crate::decode::schema::day_from_epoch_days(i64::from(*d)) {
-            Some(day) => write_json_date(day, out),
-            None => out.extend_from_slice(b"\"1970-01-01\""),
-        },
-        Scalar::List(items) => {
-            out.push(b'[');
-            let item_ty = ColType {
-                array: false,
-                ..ty.clone()
-            };
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_json_cell(&item_ty, item, out);
-            }
-            out.push(b']');
-        }
-    }
-}
-
 /// An integer in decimal (itoa: no `core::fmt` per cell).
 pub(crate) fn write_int(i: impl itoa::Integer, out: &mut Vec<u8>) {
     out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
-}
-
-/// A date as the JSON string `"YYYY-MM-DD"`, digit by digit.
-fn write_json_date(day: chrono::NaiveDate, out: &mut Vec<u8>) {
-    use chrono::Datelike as _;
-    let digits = |n: u32, width: usize, out: &mut Vec<u8>| {
-        for p in (0..width).rev() {
-            out.push(b'0' + (n / 10u32.pow(p as u32) % 10) as u8);
-        }
-    };
-    match u32::try_from(day.year()).ok().filter(|y| *y <= 9999) {
-        Some(year) => {
-            out.push(b'"');
-            digits(year, 4, out);
-            out.push(b'-');
-            digits(day.month(), 2, out);
-            out.push(b'-');
-            digits(day.day(), 2, out);
-            out.push(b'"');
-        }
-        // Outside what ClickHouse's Date holds anyway; written as chrono spells it.
-        None => {
-            let _ = write!(DisplayBuf(out), "\"{}\"", day.format("%Y-%m-%d"));
-        }
-    }
 }
 
 /// A JSON string literal; the common case (nothing to escape) is a plain copy.
@@ -167,23 +124,15 @@ pub fn write_json_str(s: &str, out: &mut Vec<u8>) {
     }
 }
 
-/// Avro `long`/`int`: zig-zag varint.
+/// Avro `long`/`int`: zig-zag, then the same varint as RowBinary's lengths.
 fn write_avro_long(n: i64, out: &mut Vec<u8>) {
-    let mut z = ((n << 1) ^ (n >> 63)) as u64;
-    while z >= 0x80 {
-        out.push((z as u8) | 0x80);
-        z >>= 7;
-    }
-    out.push(z as u8);
+    write_uvarint(((n << 1) ^ (n >> 63)) as u64, out);
 }
 
 /// One cell in the enriched schema's Avro encoding; mirrors `reference::avro_cell` case by case.
 fn write_avro_cell(ty: &ColType, cell: &Scalar, out: &mut Vec<u8>) {
     if ty.array {
-        let item_ty = ColType {
-            array: false,
-            ..ty.clone()
-        };
+        let item_ty = ty.item();
         if let Scalar::List(items) = cell {
             if !items.is_empty() {
                 write_avro_long(items.len() as i64, out);
@@ -253,12 +202,96 @@ fn write_avro_cell(ty: &ColType, cell: &Scalar, out: &mut Vec<u8>) {
     }
 }
 
-struct DisplayBuf<'a>(&'a mut Vec<u8>);
-impl std::fmt::Write for DisplayBuf<'_> {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        self.0.extend_from_slice(s.as_bytes());
-        Ok(())
+/// RowBinary's unsigned LEB128 length (strings, arrays).
+fn write_uvarint(mut n: u64, out: &mut Vec<u8>) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
     }
+    out.push(n as u8);
+}
+
+/// One cell in RowBinary, by the column's type: `Nullable` is a null byte before the value,
+/// `Array` a length before the items. A null or mismatched cell is NULL in a nullable column and
+/// the type's zero otherwise (an empty array, "", 1970-01-01), as in the enriched Avro record.
+fn write_row_binary_cell(ty: &ColType, cell: &Scalar, out: &mut Vec<u8>) {
+    if ty.array {
+        let item_ty = ty.item();
+        let items: &[Scalar] = match cell {
+            Scalar::List(items) => items,
+            _ => &[],
+        };
+        write_uvarint(items.len() as u64, out);
+        for item in items {
+            write_row_binary_cell(&item_ty, item, out);
+        }
+        return;
+    }
+    let start = out.len();
+    if ty.nullable {
+        out.push(0); // not null
+    }
+    // An integer cell in the column's width, if it fits.
+    let int = |i: i64, out: &mut Vec<u8>| -> bool {
+        match ty.base {
+            Base::UInt8 => u8::try_from(i).map(|v| out.push(v)).is_ok(),
+            Base::UInt32 => u32::try_from(i)
+                .map(|v| out.extend_from_slice(&v.to_le_bytes()))
+                .is_ok(),
+            Base::Int32 => i32::try_from(i)
+                .map(|v| out.extend_from_slice(&v.to_le_bytes()))
+                .is_ok(),
+            Base::Int64 => {
+                out.extend_from_slice(&i.to_le_bytes());
+                true
+            }
+            Base::Float64 => {
+                out.extend_from_slice(&(i as f64).to_le_bytes());
+                true
+            }
+            // DateTime cells carry epoch milliseconds; ClickHouse's DateTime is UInt32 seconds.
+            Base::DateTime => u32::try_from(i.div_euclid(1000))
+                .map(|v| out.extend_from_slice(&v.to_le_bytes()))
+                .is_ok(),
+            Base::String | Base::Date => false,
+        }
+    };
+    let wrote = match (ty.base, cell) {
+        (_, Scalar::Null) => false,
+        (Base::String, Scalar::Str(s)) => {
+            write_uvarint(s.len() as u64, out);
+            out.extend_from_slice(s.as_bytes());
+            true
+        }
+        // Date is UInt16 days since 1970-01-01 (to 2149-06-06).
+        (Base::Date, Scalar::Date(d)) => u16::try_from(*d)
+            .map(|v| out.extend_from_slice(&v.to_le_bytes()))
+            .is_ok(),
+        (Base::Float64, Scalar::Float(f)) if f.is_finite() => {
+            out.extend_from_slice(&f.to_le_bytes());
+            true
+        }
+        (Base::String | Base::Date, _) => false,
+        (_, Scalar::Int(i) | Scalar::Ts(i)) => int(*i, out),
+        (Base::DateTime, _) => false,
+        (_, Scalar::Bool(b)) => int(i64::from(*b), out),
+        _ => false,
+    };
+    if wrote {
+        return;
+    }
+    out.truncate(start);
+    if ty.nullable {
+        out.push(1); // null
+        return;
+    }
+    let zeros = match ty.base {
+        Base::UInt8 | Base::String => 1,
+        Base::Date => 2,
+        Base::UInt32 | Base::Int32 | Base::DateTime => 4,
+        Base::Int64 | Base::Float64 => 8,
+    };
+    out.resize(out.len() + zeros, 0);
 }
 
 #[cfg(test)]
@@ -266,29 +299,107 @@ mod tests {
     use super::*;
     use crate::decode::schema::tests::TEST_SCHEMA;
     use crate::decode::schema::ReaderSchema;
-    use crate::encode::reference::{avro_cell, write_json_row};
+    use crate::encode::reference::avro_cell;
     use crate::transform::layout::*;
 
     #[test]
-    fn dates_and_integers_are_spelled_as_core_fmt_spells_them() {
-        for (y, m, d) in [
-            (1, 1, 1),
-            (999, 12, 31),
-            (2024, 2, 29),
-            (9999, 12, 31),
-            (10000, 1, 1),
-        ] {
-            let day = chrono::NaiveDate::from_ymd_opt(y, m, d).expect("date");
-            let mut out = Vec::new();
-            write_json_date(day, &mut out);
-            let expected = format!("\"{}\"", day.format("%Y-%m-%d"));
-            assert_eq!(String::from_utf8_lossy(&out), expected);
-        }
+    fn integers_are_spelled_as_core_fmt_spells_them() {
         for i in [0i64, -1, 7, i64::MIN, i64::MAX] {
             let mut out = Vec::new();
             write_int(i, &mut out);
             assert_eq!(String::from_utf8_lossy(&out), i.to_string());
         }
+    }
+
+    /// RowBinary bytes as ClickHouse reads them (the e2e `ingest_row_format` checks the same
+    /// rows against JSONEachRow on the real server).
+    #[test]
+    fn row_binary_cells() {
+        let one = |ty: ColType, cell: Scalar| {
+            let mut out = Vec::new();
+            write_row_binary_cell(&ty, &cell, &mut out);
+            out
+        };
+        use Base::*;
+        assert_eq!(
+            one(ColType::nullable(String), Scalar::Str("ab".into())),
+            b"\x00\x02ab"
+        );
+        assert_eq!(one(ColType::nullable(String), Scalar::Null), [1]);
+        assert_eq!(one(ColType::plain(String), Scalar::Null), [0]);
+        assert_eq!(one(ColType::plain(String), Scalar::Int(3)), [0]);
+        let long = "x".repeat(300);
+        let mut expected = vec![0xac, 0x02];
+        expected.extend_from_slice(long.as_bytes());
+        assert_eq!(
+            one(ColType::plain(String), Scalar::Str(long.as_str().into())),
+            expected
+        );
+        assert_eq!(one(ColType::plain(UInt8), Scalar::Bool(true)), [1]);
+        assert_eq!(
+            one(ColType::plain(UInt8), Scalar::Int(300)),
+            [0],
+            "out of range: zero"
+        );
+        assert_eq!(
+            one(ColType::nullable(Int32), Scalar::Int(1 << 40)),
+            [1],
+            "out of range: null"
+        );
+        assert_eq!(
+            one(ColType::nullable(Int32), Scalar::Int(-2)),
+            [0, 0xfe, 0xff, 0xff, 0xff]
+        );
+        assert_eq!(one(ColType::plain(UInt32), Scalar::Int(258)), [2, 1, 0, 0]);
+        assert_eq!(
+            one(ColType::plain(Int64), Scalar::Ts(1)),
+            1i64.to_le_bytes()
+        );
+        assert_eq!(
+            one(ColType::plain(DateTime), Scalar::Ts(1_700_000_000_999)),
+            1_700_000_000u32.to_le_bytes()
+        );
+        assert_eq!(one(ColType::plain(DateTime), Scalar::Ts(-1)), [0; 4]);
+        assert_eq!(
+            one(ColType::nullable(Date), Scalar::Date(20_000)),
+            [0, 0x20, 0x4e]
+        );
+        assert_eq!(one(ColType::nullable(Date), Scalar::Date(-3)), [1]);
+        assert_eq!(one(ColType::plain(Date), Scalar::Date(70_000)), [0, 0]);
+        let mut f = vec![0];
+        f.extend_from_slice(&2.5f64.to_le_bytes());
+        assert_eq!(one(ColType::nullable(Float64), Scalar::Float(2.5)), f);
+        assert_eq!(
+            one(ColType::nullable(Float64), Scalar::Float(f64::NAN)),
+            [1]
+        );
+        assert_eq!(
+            one(ColType::plain(Float64), Scalar::Int(2)),
+            2f64.to_le_bytes()
+        );
+        let list = Scalar::List(vec![Scalar::Int(5), Scalar::Null]);
+        let nullable_items = ColType {
+            base: Int64,
+            nullable: true,
+            array: true,
+        };
+        let mut expected = vec![2, 0];
+        expected.extend_from_slice(&5i64.to_le_bytes());
+        expected.push(1);
+        assert_eq!(one(nullable_items, list), expected);
+        assert_eq!(one(ColType::array(String), Scalar::Null), [0]);
+        // A row: every column in order; missing trailing cells are null.
+        let layout = Layout::from_columns(
+            "t",
+            vec![
+                Column::leaf("a", ColType::plain(Int32)),
+                Column::leaf("b", ColType::nullable(String)),
+            ],
+        );
+        assert_eq!(&*layout.insert_columns, "(`a`, `b`)");
+        let mut row = Vec::new();
+        layout.write_row_binary(&[Scalar::Int(1)], &mut row);
+        assert_eq!(row, [1, 0, 0, 0, 1]);
     }
 
     #[test]
@@ -314,6 +425,40 @@ mod tests {
         assert!(ddl.contains("ReplacingMergeTree(entity_version)"));
         // The enriched schema is valid Avro.
         apache_avro::Schema::parse(&layout.avro_schema()).expect("valid avro");
+    }
+
+    #[test]
+    fn tables_that_cannot_take_the_rows_are_named() {
+        let layout = Layout::from_columns(
+            "t",
+            vec![
+                Column::leaf("a", ColType::plain(Base::Int32)),
+                Column::leaf("b", ColType::nullable(Base::String)),
+            ],
+        );
+        let found = |cols: &[(&str, &str)]| -> std::collections::HashMap<String, String> {
+            cols.iter()
+                .map(|(n, t)| (n.to_string(), t.to_string()))
+                .collect()
+        };
+        let same = found(&[
+            ("a", "Int32"),
+            ("b", "Nullable(String)"),
+            ("extra", "UInt8"),
+        ]);
+        assert!(layout.mismatches("t_history", Some(&same)).is_empty());
+        let other = found(&[("a", "Int64")]);
+        assert_eq!(
+            layout.mismatches("t_history", Some(&other)),
+            [
+                "t_history: column `a` is Int64, the layout writes Int32",
+                "t_history: no column `b` (Nullable(String))"
+            ]
+        );
+        assert_eq!(
+            layout.mismatches("t_current", None),
+            ["table t_current does not exist"]
+        );
     }
 
     /// `write_avro` gives exactly apache-avro's bytes for `avro_cell`'s values, including nulls
@@ -364,22 +509,10 @@ mod tests {
         for (n, ty) in types.iter().enumerate() {
             for cell in &cells {
                 let columns = vec![
-                    Column {
-                        name: "c".into(),
-                        ty: ty.clone(),
-                        source: Source::Leaf(0),
-                    },
-                    Column {
-                        name: "d".into(),
-                        ty: ColType::plain(Base::Int64),
-                        source: Source::Leaf(1),
-                    },
+                    Column::leaf("c", ty.clone()),
+                    Column::leaf("d", ColType::plain(Base::Int64)),
                 ];
-                let layout = Layout {
-                    table: format!("t{n}"),
-                    json_keys: vec!["\"c\":".into(), "\"d\":".into()],
-                    columns,
-                };
+                let layout = Layout::from_columns(&format!("t{n}"), columns);
                 let schema = apache_avro::Schema::parse(&layout.avro_schema()).expect("schema");
                 let row = [cell.clone(), Scalar::Int(7)];
                 let value = apache_avro::types::Value::Record(
@@ -403,36 +536,5 @@ mod tests {
             }
         }
         assert_eq!(compared, types.len() * cells.len());
-    }
-
-    #[test]
-    fn json_cells() {
-        let cols = vec![
-            Column {
-                name: "a".into(),
-                ty: ColType::nullable(Base::Date),
-                source: Source::Leaf(0),
-            },
-            Column {
-                name: "b".into(),
-                ty: ColType::array(Base::String),
-                source: Source::Leaf(1),
-            },
-            Column {
-                name: "c".into(),
-                ty: ColType::plain(Base::String),
-                source: Source::Leaf(2),
-            },
-        ];
-        let mut out = Vec::new();
-        write_json_row(
-            &cols,
-            &[Scalar::Date(1), Scalar::Null, Scalar::Str("x\"y".into())],
-            &mut out,
-        );
-        assert_eq!(
-            String::from_utf8(out).expect("utf8"),
-            "{\"a\":\"1970-01-02\",\"b\":[],\"c\":\"x\\\"y\"}\n"
-        );
     }
 }

@@ -1,9 +1,11 @@
-//! ClickHouse over HTTP: JSONEachRow inserts and small JSON queries.
+//! ClickHouse over HTTP: RowBinary and JSONEachRow inserts and small JSON queries.
 //!
-//! Rows are schema-driven (columns come from the reader schema), so they are encoded as JSONEachRow
-//! rather than through a compile-time `Row` type. One INSERT of fewer than `max_insert_block_size`
-//! rows into one partition is one part: all or nothing. Works on ClickHouse 18.16 and current.
+//! Rows are schema-driven (columns come from the reader schema), so they are encoded by the
+//! table layout (`encode::row`) rather than through a compile-time `Row` type. One INSERT of
+//! fewer than `max_insert_block_size` rows into one partition is one part: all or nothing. Works
+//! on ClickHouse 18.16 and current.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -123,16 +125,60 @@ impl ClickHouse {
     /// One INSERT of JSONEachRow lines into `table` (database-qualified by the caller or not).
     /// `Bytes`: the same rows sent to two tables, or sent again, are not copied.
     pub async fn insert_json(&self, table: &str, rows: impl Into<bytes::Bytes>) -> Result<()> {
-        let rows: bytes::Bytes = rows.into();
+        self.insert(
+            &format!("INSERT INTO {table} FORMAT JSONEachRow"),
+            rows.into(),
+        )
+        .await
+    }
+
+    /// One INSERT of RowBinary rows into `table`, each row in the order of `columns` (`(`a`,
+    /// `b`)`; the table's other columns take their defaults). The caller has checked the
+    /// table's column types ([`ClickHouse::column_types`]): RowBinary carries none.
+    pub async fn insert_row_binary(
+        &self,
+        table: &str,
+        columns: &str,
+        rows: impl Into<bytes::Bytes>,
+    ) -> Result<()> {
+        let query = format!("INSERT INTO {table} {columns} FORMAT RowBinary");
+        self.insert(&query, rows.into()).await
+    }
+
+    /// The column types of `tables` in this database, by table and column (`Nullable(String)`,
+    /// as `system.columns` spells them); a missing table has no entry.
+    pub async fn column_types(
+        &self,
+        tables: &[String],
+    ) -> Result<HashMap<String, HashMap<String, String>>> {
+        #[derive(serde::Deserialize)]
+        struct Row {
+            table: String,
+            name: String,
+            #[serde(rename = "type")]
+            ty: String,
+        }
+        let names: Vec<String> = tables.iter().map(|t| quote(t)).collect();
+        let rows: Vec<Row> = self
+            .query(&format!(
+                "SELECT table, name, type FROM system.columns WHERE database = {} AND table IN ({})",
+                quote(&self.settings.database),
+                names.join(", ")
+            ))
+            .await?;
+        let mut types: HashMap<String, HashMap<String, String>> = HashMap::new();
+        for row in rows {
+            types.entry(row.table).or_default().insert(row.name, row.ty);
+        }
+        Ok(types)
+    }
+
+    async fn insert(&self, query: &str, rows: bytes::Bytes) -> Result<()> {
         if rows.is_empty() {
             return Ok(());
         }
-        let query = format!("INSERT INTO {table} FORMAT JSONEachRow");
         let quorum = self.settings.insert_quorum.to_string();
-        let mut params = vec![
-            ("query", query.as_str()),
-            ("input_format_skip_unknown_fields", "1"),
-        ];
+        let mut params = vec![("query", query), ("input_format_skip_unknown_fields", "1")];
         if self.is_cluster() {
             // Through the Distributed table, synchronously: acknowledged only once every shard's
             // part is on `insert_quorum` replicas (18.16 passes the settings on to the shards).

@@ -16,6 +16,7 @@
 //! are acknowledged: each shard's part is the same block again, which replicated de-duplication
 //! drops if it had landed (README "On a cluster").
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -53,28 +54,27 @@ pub async fn write(
         clickhouse,
         &db,
         "ingest_quarantine".to_string(),
-        batch.quarantine.into(),
+        Rows::Json(batch.quarantine.into()),
     ));
     inserts.push(insert_timed(
         clickhouse,
         &db,
         "pseudonym_links".to_string(),
-        batch.links.rows.into(),
+        Rows::Json(batch.links.rows.into()),
     ));
     for (table, rows) in batch.tables {
-        let rows = Bytes::from(rows);
-        inserts.push(insert_timed(
-            clickhouse,
-            &db,
-            format!("{table}_history"),
-            rows.clone(),
-        ));
-        inserts.push(insert_timed(
-            clickhouse,
-            &db,
-            format!("{table}_current"),
-            rows,
-        ));
+        let body = Bytes::from(rows.body);
+        for suffix in ["history", "current"] {
+            inserts.push(insert_timed(
+                clickhouse,
+                &db,
+                format!("{table}_{suffix}"),
+                Rows::Binary {
+                    columns: rows.columns.clone(),
+                    body: body.clone(),
+                },
+            ));
+        }
     }
     let tables = async {
         let t = Instant::now();
@@ -101,7 +101,7 @@ pub async fn write(
             clickhouse,
             &db,
             events_table.to_string(),
-            batch.events.into(),
+            Rows::Json(batch.events.into()),
         )
         .await?;
     }
@@ -125,7 +125,7 @@ async fn record_until_acknowledged(
     let mut backoff = Duration::from_millis(250);
     let mut retries = 0u32;
     loop {
-        match insert_timed(clickhouse, db, table.to_string(), rows.clone()).await {
+        match insert_timed(clickhouse, db, table.to_string(), Rows::Json(rows.clone())).await {
             Ok(()) if retries > 0 => {
                 // A block whose quorum timed out was never pushed to the materialized views, and
                 // its de-duplicated copy is not either (ClickHouse 18.16).
@@ -151,16 +151,37 @@ async fn record_until_acknowledged(
     }
 }
 
+/// What one INSERT sends: JSONEachRow lines, or entity rows in RowBinary in the order of
+/// `columns` (see `encode::row`).
+enum Rows {
+    Json(Bytes),
+    Binary { columns: Arc<str>, body: Bytes },
+}
+
+impl Rows {
+    fn body(&self) -> &Bytes {
+        match self {
+            Rows::Json(body) | Rows::Binary { body, .. } => body,
+        }
+    }
+}
+
 /// One INSERT, its wall time recorded per table.
-async fn insert_timed(clickhouse: &ClickHouse, db: &str, table: String, rows: Bytes) -> Result<()> {
-    if rows.is_empty() {
+async fn insert_timed(clickhouse: &ClickHouse, db: &str, table: String, rows: Rows) -> Result<()> {
+    let bytes = rows.body().len();
+    if bytes == 0 {
         return Ok(());
     }
     let t = Instant::now();
-    let bytes = rows.len();
-    clickhouse
-        .insert_json(&format!("{db}.{table}"), rows)
-        .await?;
+    let target = format!("{db}.{table}");
+    match rows {
+        Rows::Json(body) => clickhouse.insert_json(&target, body).await?,
+        Rows::Binary { columns, body } => {
+            clickhouse
+                .insert_row_binary(&target, &columns, body)
+                .await?
+        }
+    }
     let seconds = t.elapsed().as_secs_f64();
     metrics::insert(&table, seconds);
     tracing::debug!(table, bytes, ms = seconds * 1000.0, "insert");
@@ -233,9 +254,14 @@ mod tests {
             events: format!("{{\"batch\":{n}}}\n").into_bytes(),
             ..Default::default()
         };
-        batch
-            .tables
-            .insert("people".into(), format!("{{\"row\":{n}}}\n").into_bytes());
+        batch.tables.insert(
+            "people".into(),
+            crate::encode::TableRows {
+                columns: "(`row`)".into(),
+                rows: 1,
+                body: format!("{{\"row\":{n}}}\n").into_bytes(),
+            },
+        );
         batch
     }
 

@@ -1,9 +1,11 @@
 //! The layout of one entity table, the single source of truth of its row: the columns of
 //! `<table>_history` / `<table>_current` in order, each with where its value comes from (envelope,
 //! provenance, a payload field as-is, a pseudonymised payload field, or enrichment). The transform
-//! stage fills a row by it; the DDL, the JSONEachRow encoding and the enriched Avro schema
+//! stage fills a row by it; the DDL, the RowBinary encoding and the enriched Avro schema
 //! (`encode::row`) are all generated from it, so they cannot drift apart. Personal fields only
 //! appear in their transformed form.
+
+use std::sync::Arc;
 
 use serde_json::Value as Json;
 
@@ -48,6 +50,14 @@ impl ColType {
             base,
             nullable: false,
             array: true,
+        }
+    }
+
+    /// The type of an array column's items (the column's own type otherwise).
+    pub fn item(&self) -> Self {
+        Self {
+            array: false,
+            ..self.clone()
         }
     }
 
@@ -131,6 +141,18 @@ pub struct Column {
     pub source: Source,
 }
 
+#[cfg(test)]
+impl Column {
+    /// A payload column `name` of type `ty` (for tests that build a layout by hand).
+    pub(crate) fn leaf(name: &str, ty: ColType) -> Self {
+        Self {
+            name: name.into(),
+            ty,
+            source: Source::Leaf(0),
+        }
+    }
+}
+
 /// Provenance, envelope and verdict columns at the head of every entity table, in order.
 pub fn common_columns() -> Vec<(&'static str, ColType)> {
     use Base::*;
@@ -178,8 +200,10 @@ fn leaf_type(leaf: &Leaf) -> ColType {
 pub struct Layout {
     pub table: String,
     pub columns: Vec<Column>,
-    /// `"name":` per column, rendered once (JSONEachRow keys are the same on every row).
-    pub(crate) json_keys: Vec<String>,
+    /// The INSERT's column list, `(`a`, `b`, ...)`, rendered once: RowBinary is positional, so
+    /// every INSERT names the columns its rows are in (a table may have more, which then take
+    /// their defaults).
+    pub insert_columns: Arc<str>,
 }
 
 impl Layout {
@@ -244,14 +268,16 @@ impl Layout {
                 source: Source::Derived(i),
             });
         }
-        let json_keys = columns
-            .iter()
-            .map(|c| format!("{}:", Json::String(c.name.clone())))
-            .collect();
+        Self::from_columns(table, columns)
+    }
+
+    /// The layout of `columns` as given.
+    pub fn from_columns(table: &str, columns: Vec<Column>) -> Self {
+        let names: Vec<String> = columns.iter().map(|c| format!("`{}`", c.name)).collect();
         Self {
             table: table.into(),
+            insert_columns: format!("({})", names.join(", ")).into(),
             columns,
-            json_keys,
         }
     }
 }
