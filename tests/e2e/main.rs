@@ -26,6 +26,7 @@ mod ingest_pipeline;
 mod ingest_quarantine;
 mod ingest_registry_outage;
 mod ingest_replay;
+mod ingest_row_format;
 mod ingest_scale_out;
 mod publisher_simulate;
 mod registry_authz;
