@@ -5,7 +5,7 @@
 //! between the consumer and the writes); the stages are the service's stage functions in
 //! pipeline order — `judge::decode` (framing, the compiled writer→reader resolution),
 //! `judge::validate`, `transform::enrich`, `transform::pseudonymise`, the table layout's
-//! JSONEachRow and Avro writers — so a regression points at the module it lives in. The figure
+//! RowBinary and Avro writers — so a regression points at the module it lives in. The figure
 //! the targets are about is the live one: the whole chain plus what the service runs around it
 //! per record (the consumer's copy, the writer-schema pass, the version memory, the metrics;
 //! see [`crate::live`]).
@@ -17,6 +17,7 @@ use apache_avro::Schema;
 use lgma_ingest::chain::{offline, Chain as ServiceChain, TopicPipeline};
 use lgma_ingest::config::Settings;
 use lgma_ingest::decode::{DecodeFailure, Scalar};
+use lgma_ingest::encode::reference::JsonRows;
 use lgma_ingest::encode::Batch;
 use lgma_ingest::judge::versions::VersionCache;
 use lgma_ingest::judge::{self, Judged};
@@ -137,9 +138,9 @@ impl Chain {
             .entity_cells_offline(records, &self.writers, self.ingested_ms)
     }
 
-    /// Stage 5: the entity row as JSONEachRow (the table layout's writer).
+    /// Stage 5: the entity row as RowBinary (the table layout's writer, what the service sends).
     pub fn row(tp: &TopicPipeline, cells: &[Scalar], out: &mut Vec<u8>) {
-        tp.layout.write_json_row(cells, out);
+        tp.layout.write_row_binary(cells, out);
     }
 
     /// Stage 6: the enriched event as Avro (what goes to `<topic>.enriched`).
@@ -189,6 +190,10 @@ pub struct StageCosts {
     pub enrich: f64,
     pub pseudonymise: f64,
     pub row: f64,
+    /// The same rows as JSONEachRow (`encode::reference::JsonRows`), ns/event.
+    pub row_json: f64,
+    /// Bytes per row: RowBinary, JSONEachRow.
+    pub row_bytes: (f64, f64),
     pub enriched_avro: f64,
     pub chain: f64,
     /// [`Chain::process_live`] (copy, writer-schema pass, chain, metrics), ns/event.
@@ -297,6 +302,23 @@ pub fn measure(chain: &Chain, events: &[Encoded], rounds: usize) -> Result<Stage
         black_box(&buf);
         Ok(())
     })?;
+    let row_bytes = buf.len();
+    // The same rows as JSONEachRow, the format the service wrote before RowBinary (reference).
+    let json: HashMap<&str, JsonRows> = cells
+        .iter()
+        .map(|(tp, _)| (tp.table.as_str(), JsonRows::new(&tp.layout)))
+        .collect();
+    let row_json = best(&mut || {
+        buf.clear();
+        for (tp, c) in &cells {
+            if let Some(rows) = json.get(tp.table.as_str()) {
+                rows.write(&tp.layout, c, &mut buf);
+            }
+        }
+        black_box(&buf);
+        Ok(())
+    })?;
+    let row_json_bytes = buf.len();
     let enriched_avro = best(&mut || {
         for (tp, c) in &cells {
             buf.clear();
@@ -355,6 +377,11 @@ pub fn measure(chain: &Chain, events: &[Encoded], rounds: usize) -> Result<Stage
         enrich,
         pseudonymise,
         row,
+        row_json,
+        row_bytes: (
+            row_bytes as f64 / cells.len().max(1) as f64,
+            row_json_bytes as f64 / cells.len().max(1) as f64,
+        ),
         enriched_avro,
         chain: whole,
         live_batch,

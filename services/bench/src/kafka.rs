@@ -172,7 +172,11 @@ pub fn raw_consume(bootstrap: &str, topics: &[String], expected: u64) -> Result<
         ("group.id", &group),
         ("enable.auto.commit", "false"),
         ("auto.offset.reset", "earliest"),
-        ("queued.max.messages.kbytes", "32768"),
+        // The service's own prefetch bound.
+        (
+            "queued.max.messages.kbytes",
+            lgma_ingest::source::consumer::PREFETCH_KBYTES,
+        ),
     ])
     .create()?;
     let mut assignment = TopicPartitionList::new();

@@ -20,6 +20,14 @@ pub mod scratch;
 
 pub use error::{Error, Result};
 
+/// The local stack's data folder, as `infra/stack` sets it: `LGMA_DATA`, else `<repo>/.data`
+/// (the broker's storage, the servers' PID files).
+pub fn stack_data() -> std::path::PathBuf {
+    std::env::var_os("LGMA_DATA")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".data"))
+}
+
 /// The repository root: `LGMA_REPO` if set, else the folder holding this crate's workspace.
 pub fn repo_root() -> std::path::PathBuf {
     std::env::var_os("LGMA_REPO")

@@ -15,6 +15,19 @@ pub struct InsertStats {
     pub batch: usize,
 }
 
+/// The same entity rows inserted as RowBinary (what the service sends) and as JSONEachRow (the
+/// format before), one INSERT at a time, alternating: what each costs ClickHouse.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FormatStats {
+    /// Rows per round (each into `_history` and `_current`).
+    pub rows: u64,
+    /// Per format (RowBinary, JSONEachRow): bytes sent per round, the best round's wall seconds
+    /// and ClickHouse server CPU seconds (`None` if its process could not be read).
+    pub bytes: (u64, u64),
+    pub secs: (f64, f64),
+    pub server_cpu: (Option<f64>, Option<f64>),
+}
+
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PipelineStats {
     pub instances: usize,
@@ -73,6 +86,8 @@ pub struct Figures {
     pub raw_insert: Option<InsertStats>,
     /// The service's write with the enriched topics and the DLQ (measured when it publishes).
     pub raw_write: Option<InsertStats>,
+    /// The entity rows as RowBinary vs JSONEachRow, on the server.
+    pub formats: Option<FormatStats>,
     /// Whether the pipeline's config publishes enriched events (`publish_enriched`).
     pub publishes: bool,
     pub pipeline1: Option<PipelineStats>,
@@ -173,6 +188,14 @@ impl Figures {
                 self.stages
                     .as_ref()
                     .and_then(|s| div(Some(s.live_events_per_sec()), Some(s.chain_events_per_sec()))),
+            ),
+            (
+                "ClickHouse CPU per entity row, JSONEachRow / RowBinary",
+                self.formats.and_then(|f| div(f.server_cpu.1, f.server_cpu.0)),
+            ),
+            (
+                "entity rows inserted per second, RowBinary / JSONEachRow",
+                self.formats.and_then(|f| div(Some(f.secs.1), Some(f.secs.0))),
             ),
         ]
     }
@@ -295,7 +318,14 @@ impl Figures {
                 "stage: pseudonymise (HMAC, age band, routing key)",
                 ns(s.pseudonymise),
             );
-            row("stage: row encode (entity row, JSONEachRow)", ns(s.row));
+            row(
+                "stage: row encode (entity row, RowBinary: what the service sends)",
+                format!("{} ({:.0} bytes/row)", ns(s.row), s.row_bytes.0),
+            );
+            row(
+                "the same rows as JSONEachRow (the format before; reference, not in the chain)",
+                format!("{} ({:.0} bytes/row)", ns(s.row_json), s.row_bytes.1),
+            );
             row("stage: enriched event encode (Avro)", ns(s.enriched_avro));
             row(
                 "in-process chain, process_offline alone (5,000-event batches)",
@@ -364,6 +394,40 @@ impl Figures {
                     n(rate(i.messages, i.secs))
                 ),
             );
+        }
+        if let Some(f) = self.formats {
+            let us = |cpu: Option<f64>| {
+                cpu.map_or("n/a".into(), |c| {
+                    format!("{:.1} µs", c * 1e6 / (2 * f.rows).max(1) as f64)
+                })
+            };
+            for (what, bytes, secs, cpu) in [
+                (
+                    "RowBinary (what the service sends)",
+                    f.bytes.0,
+                    f.secs.0,
+                    f.server_cpu.0,
+                ),
+                (
+                    "JSONEachRow (the format before)",
+                    f.bytes.1,
+                    f.secs.1,
+                    f.server_cpu.1,
+                ),
+            ] {
+                row(
+                    &format!(
+                        "entity rows into history + current, one INSERT at a time, as {what}: {} rows, best of 3 alternating rounds",
+                        n(2.0 * f.rows as f64)
+                    ),
+                    format!(
+                        "{} rows/s; ClickHouse CPU {} per row; {} bytes/row",
+                        n(rate(2 * f.rows, secs)),
+                        us(cpu),
+                        n(bytes as f64 / f.rows.max(1) as f64)
+                    ),
+                );
+            }
         }
         for p in [self.pipeline1, self.pipeline2].into_iter().flatten() {
             row(

@@ -19,7 +19,7 @@ use lgma_bench::scratch::ClickHouse;
 use lgma_bench::{Error, Result};
 
 mod phases;
-use phases::{backfill, latency, pipeline, python, raw_write};
+use phases::{backfill, insert_formats, latency, pipeline, python, raw_write};
 
 /// Counts heap allocations, for the in-process chain's allocations per accepted event.
 #[global_allocator]
@@ -364,6 +364,8 @@ async fn run(ctx: &mut Ctx, figures: &mut Figures) -> Result<()> {
         say("raw write limit (the service's write, tables + enriched topics and DLQ)");
         figures.raw_write = Some(raw_write(ctx, &set, &encoder, &corpus, true).await?);
     }
+    say("entity rows on the server: RowBinary vs JSONEachRow");
+    figures.formats = Some(insert_formats(ctx, &set, &encoder, &corpus).await?);
     drop(corpus);
 
     for instances in [1usize, 2] {
@@ -416,7 +418,7 @@ fn broker_storage() -> String {
             Err(_) => 0,
         }
     }
-    let dir = lgma_bench::repo_root().join(".data/tansu");
+    let dir = lgma_bench::stack_data().join("tansu");
     format!(
         "local broker storage at start {:.2} GB ({})",
         size(&dir) as f64 / 1e9,

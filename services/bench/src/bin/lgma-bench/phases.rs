@@ -9,10 +9,12 @@ use lgma_bench::corpus::{self, Encoded};
 use lgma_bench::ingest::{self, Instance};
 use lgma_bench::kafka::{self, TopicSet};
 use lgma_bench::report::{
-    quantile, BackfillStats, InsertStats, LatencyStats, PipelineStats, PythonStats,
+    quantile, BackfillStats, FormatStats, InsertStats, LatencyStats, PipelineStats, PythonStats,
 };
 use lgma_bench::scratch::ClickHouse;
 use lgma_bench::{Error, Result};
+use lgma_ingest::chain::TopicPipeline;
+use lgma_ingest::encode::reference::JsonRows;
 use lgma_ingest::metrics::Phases;
 use lgma_ingest::sink::order::Line;
 use lgma_ingest::sink::{protocol, ClickHouse as ClickHouseSink, Publisher};
@@ -21,8 +23,8 @@ use lgma_publisher::produce::EventProducer;
 use crate::{say, Ctx};
 
 /// The raw write limit: the service's own write of a batch (`sink::protocol::write`: its
-/// ClickHouse client, JSONEachRow over uncompressed HTTP, every table of a batch at once, then
-/// the offset of record; one batch at a time, as the pipeline writes), on distinct rows: the
+/// ClickHouse client, RowBinary entity rows over uncompressed HTTP, every table of a batch at
+/// once, then the offset of record; one batch at a time, as the pipeline writes), on distinct rows: the
 /// whole corpus is run through the chain first, in the service's batch shape, and every batch is
 /// written once. `publish`: the batch's enriched events and DLQ records are sent to the broker
 /// too (acks=all, concurrently with the inserts), as the pipeline does when it publishes.
@@ -51,7 +53,7 @@ pub(crate) async fn raw_write(
     let lines = |b: &[u8]| b.iter().filter(|c| **c == b'\n').count() as u64;
     let (mut rows, mut messages) = (0u64, 0u64);
     for b in &batches {
-        rows += b.tables.values().map(|t| 2 * lines(t)).sum::<u64>();
+        rows += b.tables.values().map(|t| 2 * t.rows as u64).sum::<u64>();
         rows += lines(&b.events) + lines(&b.quarantine) + lines(&b.links.rows);
         messages += b.outgoing.len() as u64;
     }
@@ -102,6 +104,100 @@ pub(crate) async fn raw_write(
         messages,
         secs,
         batch,
+    })
+}
+
+/// One INSERT's rows of one table, both ways.
+struct Bodies {
+    table: String,
+    columns: std::sync::Arc<str>,
+    binary: bytes::Bytes,
+    json: bytes::Bytes,
+}
+
+/// Events whose entity rows the format comparison inserts (enough for every table's rows, small
+/// enough to keep their cells in memory).
+const FORMAT_EVENTS: usize = 100_000;
+
+/// The entity rows of the corpus's first [`FORMAT_EVENTS`] events, in the service's batch size
+/// per table, inserted into a scratch database's `_history` and `_current` tables (their views
+/// included) as RowBinary and as JSONEachRow, one INSERT at a time, in three alternating rounds:
+/// wall time and the ClickHouse server's CPU of each format's best round. Same client, same rows.
+pub(crate) async fn insert_formats(
+    ctx: &mut Ctx,
+    set: &TopicSet,
+    encoder: &lgma_sim::encode::Encoder,
+    corpus: &[Encoded],
+) -> Result<FormatStats> {
+    let db = ctx.scratch_db("fmt").await?;
+    let settings = ingest::settings(&ctx.repo, &ctx.target(set, &db, "fmt"))?;
+    let chain = Chain::for_settings(&settings, encoder)?;
+    let records = chain::raw_records(&corpus[..corpus.len().min(FORMAT_EVENTS)], &set.suffix);
+    let cells = chain.entity_cells(&records);
+    let batch = settings.batch.max_rows.max(1);
+    // Per table: its pipeline and its rows (indexes into `cells`) in batches of the service's size.
+    let mut tables: std::collections::BTreeMap<&str, (&TopicPipeline, Vec<Vec<usize>>)> =
+        Default::default();
+    for (i, (tp, _)) in cells.iter().enumerate() {
+        let (_, batches) = tables.entry(tp.table.as_str()).or_insert((*tp, Vec::new()));
+        match batches.last_mut() {
+            Some(last) if last.len() < batch => last.push(i),
+            _ => batches.push(vec![i]),
+        }
+    }
+    let mut bodies = Vec::new();
+    for (table, (tp, batches)) in &tables {
+        let json = JsonRows::new(&tp.layout);
+        for rows in batches {
+            let (mut binary, mut lines) = (Vec::new(), Vec::new());
+            for i in rows {
+                tp.layout.write_row_binary(&cells[*i].1, &mut binary);
+                json.write(&tp.layout, &cells[*i].1, &mut lines);
+            }
+            bodies.push(Bodies {
+                table: table.to_string(),
+                columns: tp.layout.insert_columns.clone(),
+                binary: binary.into(),
+                json: lines.into(),
+            });
+        }
+    }
+    let clickhouse = ClickHouseSink::new(settings.clickhouse.clone())?;
+    let server =
+        std::fs::read_to_string(lgma_bench::stack_data().join("clickhouse/clickhouse.pid"))
+            .ok()
+            .and_then(|p| p.trim().parse::<u32>().ok());
+    let cpu = || server.and_then(lgma_bench::procfs::cpu_seconds);
+    let mut best = ((f64::MAX, None::<f64>), (f64::MAX, None::<f64>));
+    for _ in 0..3 {
+        for binary in [true, false] {
+            let (t, c) = (Instant::now(), cpu());
+            for b in &bodies {
+                for suffix in ["history", "current"] {
+                    let target = format!("{db}.{}_{suffix}", b.table);
+                    if binary {
+                        clickhouse
+                            .insert_row_binary(&target, &b.columns, b.binary.clone())
+                            .await?;
+                    } else {
+                        clickhouse.insert_json(&target, b.json.clone()).await?;
+                    }
+                }
+            }
+            let secs = t.elapsed().as_secs_f64();
+            let used = c.zip(cpu()).map(|(a, b)| b - a);
+            let slot = if binary { &mut best.0 } else { &mut best.1 };
+            if secs < slot.0 {
+                *slot = (secs, used);
+            }
+        }
+    }
+    let total = |pick: fn(&Bodies) -> usize| bodies.iter().map(pick).sum::<usize>() as u64;
+    Ok(FormatStats {
+        rows: cells.len() as u64,
+        bytes: (total(|b| b.binary.len()), total(|b| b.json.len())),
+        secs: (best.0 .0, best.1 .0),
+        server_cpu: (best.0 .1, best.1 .1),
     })
 }
 
