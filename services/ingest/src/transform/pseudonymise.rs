@@ -81,12 +81,12 @@ impl DomainKey {
         })
     }
 
-    /// Starts a transition period: `previous` is the key this one replaces.
     /// The key bytes, for comparison with known public keys only.
     fn material(&self) -> &[u8] {
         &self.key
     }
 
+    /// Starts a transition period: `previous` is the key this one replaces.
     pub fn with_previous(mut self, previous: DomainKey) -> Result<Self> {
         if previous.version == self.version {
             return Err(Error::Keys(format!(
