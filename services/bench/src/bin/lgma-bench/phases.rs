@@ -24,7 +24,8 @@ use crate::{say, Ctx};
 
 /// The raw write limit: the service's own write of a batch (`sink::protocol::write`: its
 /// ClickHouse client, RowBinary entity rows over uncompressed HTTP, every table of a batch at
-/// once, then the offset of record; one batch at a time, as the pipeline writes), on distinct rows: the
+/// once, then the offset of record; `batch.max_in_flight` batches overlapped, as the consumer
+/// writes them), on distinct rows: the
 /// whole corpus is run through the chain first, in the service's batch shape, and every batch is
 /// written once. `publish`: the batch's enriched events and DLQ records are sent to the broker
 /// too (acks=all, concurrently with the inserts), as the pipeline does when it publishes.
