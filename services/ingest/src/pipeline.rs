@@ -238,7 +238,9 @@ impl Pipeline {
         };
         // Once per topic, before its first rows: its tables checked, its enriched schema's id.
         for (tp, j) in &judged {
-            if verdict_of(&j.findings) != Verdict::Quarantine {
+            let ready = tp.columns_checked.initialized()
+                && (!self.chain.publish_enriched || tp.enriched_id.initialized());
+            if !ready && verdict_of(&j.findings) != Verdict::Quarantine {
                 self.check_columns(tp).await?;
                 if self.chain.publish_enriched {
                     self.register_enriched(tp).await?;

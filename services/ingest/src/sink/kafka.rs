@@ -149,6 +149,8 @@ impl Publisher {
 /// `FutureProducer` allocates a channel and a boxed sender, and wakes a future per acknowledgement.
 struct Deliveries {
     pending: AtomicUsize,
+    /// Set with `failure`; read once per message by `send_all` without taking the lock.
+    has_failed: AtomicBool,
     failure: Mutex<Option<KafkaError>>,
     done: Notify,
 }
@@ -157,6 +159,7 @@ impl Deliveries {
     fn new(count: usize) -> Self {
         Self {
             pending: AtomicUsize::new(count),
+            has_failed: AtomicBool::new(false),
             failure: Mutex::new(None),
             done: Notify::new(),
         }
@@ -175,6 +178,7 @@ impl Deliveries {
         if let Ok(mut failure) = self.failure.lock() {
             failure.get_or_insert(error);
         }
+        self.has_failed.store(true, Ordering::Release);
     }
 
     /// `count` messages settled (delivered, failed, or never enqueued).
@@ -185,7 +189,7 @@ impl Deliveries {
     }
 
     fn failed(&self) -> bool {
-        self.failure.lock().map_or(true, |f| f.is_some())
+        self.has_failed.load(Ordering::Acquire)
     }
 
     fn take_failure(&self) -> Option<KafkaError> {
