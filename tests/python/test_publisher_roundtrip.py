@@ -1,7 +1,8 @@
 """The publisher CLI against the real stack, read back the way a council developer would: a
 standard confluent-kafka DeserializingConsumer with AvroDeserializer against our registry.
 
-- `lgma-publisher simulate --count 100000` (LGMA_PUBLISHER_ROUNDTRIP_COUNT to change it) onto
+- `lgma-publisher simulate --count 30000` (LGMA_PUBLISHER_ROUNDTRIP_COUNT to change it: 100000 took
+  a minute of `infra/stack test`, mostly the debug publisher and Python's Avro decoding) onto
   uniquely suffixed topics: every event is read back, all 28 partitions in one consumer, and
   decodes; keys = entity ids, headers = envelope.
 - The NPAD sample publishes; the broken sample is rejected with line and column per bad row.
@@ -22,7 +23,7 @@ from topics_support import COUNCIL_TOPICS, create_defined
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BINARY = ROOT / "target" / "debug" / "lgma-publisher"
-COUNT = int(os.environ.get("LGMA_PUBLISHER_ROUNDTRIP_COUNT", "100000"))
+COUNT = int(os.environ.get("LGMA_PUBLISHER_ROUNDTRIP_COUNT", "30000"))
 TOPICS = COUNCIL_TOPICS
 PARTITIONS = 4
 
