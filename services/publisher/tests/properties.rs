@@ -24,7 +24,6 @@ fn known_councils() -> HashSet<String> {
         .collect()
 }
 
-/// domain.md §5, written out again on purpose.
 /// The oracles' patterns, compiled once (per event they were most of this suite's time).
 static PPSN: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^(\d{7})([A-W])([ABHWTX]?)$").unwrap());
@@ -32,6 +31,7 @@ static EIRCODE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^(?:[AC-FHKNPRTV-Y][0-9]{2}|D6W)[0-9AC-FHKNPRTV-Y]{4}$").unwrap()
 });
 
+/// domain.md §5, written out again on purpose.
 fn ppsn_ok(p: &str) -> bool {
     let Some(c) = PPSN.captures(p) else {
         return false;
