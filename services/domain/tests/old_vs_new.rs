@@ -26,6 +26,18 @@ fn agree_eircode(s: &str) {
     );
 }
 
+/// The Kelvin sign (U+212A) is the one known difference (see `routing_key_in_text`).
+fn agree_in_text(s: &str) {
+    if s.contains('\u{212a}') {
+        return;
+    }
+    assert_eq!(
+        eircode::routing_key_in_text(s).map(|k| String::from_utf8_lossy(&k).into_owned()),
+        legacy::routing_key_in_text(s),
+        "routing_key_in_text {s:?}"
+    );
+}
+
 fn agree_ppsn(s: &str) {
     assert_eq!(
         ppsn::is_valid(s),
@@ -84,6 +96,20 @@ fn eircode_every_one_character_change() {
 }
 
 #[test]
+fn eircode_in_text_every_one_character_change() {
+    for valid in [
+        "12 Main St, Dublin 2, D02 X285",
+        "Apt 4,d6w xy12",
+        "A65F4E2 Kilkenny",
+        "Rathmines_D06 X2X2, T12AC34",
+        "Sráid Mhór, Ráth Maonais H91 ÉX25 W23 0K0K",
+        "H91X2",
+    ] {
+        one_change(valid, agree_in_text);
+    }
+}
+
+#[test]
 fn ppsn_every_one_character_change() {
     for valid in [
         "6433435F",
@@ -122,6 +148,16 @@ proptest! {
     #[test]
     fn eircode_any(s in "\\PC{0,10}") {
         agree_eircode(&s);
+    }
+
+    #[test]
+    fn eircode_in_address(s in "([a-zé ,_0-9]{0,4}[AC-FHKNPRTV-Yac-fhknprtv-yBbDd][0-9W6w]{2} ?[0-9A-Za-z]{3,5}){1,3}[ ,\u{301}é]?") {
+        agree_in_text(&s);
+    }
+
+    #[test]
+    fn eircode_in_any_text(s in "\\PC{0,14}") {
+        agree_in_text(&s);
     }
 
     #[test]

@@ -37,6 +37,15 @@ pub fn eircode_typed(raw: &str) -> Option<String> {
         .then(|| compact_upper(&candidate))
 }
 
+/// Ingest's routing key from free text before: [`eircode::IN_TEXT_PATTERN`]'s first match, its
+/// first three characters upper-cased.
+pub fn routing_key_in_text(text: &str) -> Option<String> {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    let re =
+        RE.get_or_init(|| Regex::new(eircode::IN_TEXT_PATTERN).expect("constant regex compiles"));
+    re.captures(text).map(|c| c[1].to_ascii_uppercase())
+}
+
 /// The old `ppsn::is_valid` (stored form).
 pub fn ppsn_is_valid(ppsn: &str) -> bool {
     let bytes = ppsn.as_bytes();
