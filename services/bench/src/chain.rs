@@ -11,6 +11,8 @@
 //! see [`crate::live`]).
 
 use std::collections::HashMap;
+
+use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
 use apache_avro::Schema;
@@ -34,9 +36,9 @@ use crate::{Error, Result};
 
 pub struct Chain {
     service: ServiceChain,
-    writers: HashMap<u32, Schema>,
+    writers: FxHashMap<u32, Schema>,
     /// The same schemas as the registry client's cache hands them to a batch.
-    cached: HashMap<u32, Arc<Schema>>,
+    cached: FxHashMap<u32, Arc<Schema>>,
     ingested_ms: i64,
     /// The consumer's topic names, kept across batches as the consumer keeps them.
     names: std::sync::Mutex<TopicNames>,

@@ -9,7 +9,7 @@
 //! service's `decode::schema_ids`. One step is private to the service and mirrored here line for
 //! line: the consumer's copy (`source::consumer::owned`, which takes librdkafka's message).
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
 use apache_avro::Schema;
@@ -47,8 +47,8 @@ pub fn consumer_copy(names: &mut TopicNames, fetched: &RawRecord) -> RawRecord {
 /// service's own framing pass), each looked up in the registry client's cache (an `Arc` each).
 pub fn writer_schemas(
     records: &[RawRecord],
-    cached: &HashMap<u32, Arc<Schema>>,
-) -> HashMap<u32, Arc<Schema>> {
+    cached: &FxHashMap<u32, Arc<Schema>>,
+) -> FxHashMap<u32, Arc<Schema>> {
     decode::schema_ids(records)
         .into_iter()
         .filter_map(|id| Some((id, cached.get(&id)?.clone())))

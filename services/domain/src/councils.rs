@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use rustc_hash::FxHashMap;
 use serde::Deserialize;
 
 use crate::{Error, Result};
@@ -42,7 +43,9 @@ fn split_aliases<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, 
 #[derive(Debug, Clone)]
 pub struct LocalAuthorities {
     all: Vec<LocalAuthority>,
-    by_code: HashMap<String, usize>,
+    /// Looked up three times per ingested event: FxHash, not SipHash (its keys are the fixed
+    /// reference list; a lookup cannot add to it, so there is no flooding to resist).
+    by_code: FxHashMap<String, usize>,
     by_name: HashMap<String, usize>,
 }
 
@@ -62,7 +65,7 @@ impl LocalAuthorities {
             })?;
             all.push(la);
         }
-        let mut by_code = HashMap::new();
+        let mut by_code = FxHashMap::default();
         let mut by_name = HashMap::new();
         for (i, la) in all.iter().enumerate() {
             by_code.insert(la.la_code.clone(), i);

@@ -4,6 +4,8 @@
 //! ingest or a replay ([`Mode`]).
 
 use std::collections::{HashMap, HashSet};
+
+use rustc_hash::FxHashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -75,7 +77,7 @@ impl Prepared {
 const REPLAY_POLL_SECONDS: i64 = 5;
 
 /// Writer schemas by id as the batch sees them (`Err`: the registry says the id is unusable).
-type Writers = HashMap<u32, std::result::Result<Arc<Schema>, DecodeFailure>>;
+type Writers = FxHashMap<u32, std::result::Result<Arc<Schema>, DecodeFailure>>;
 
 impl Pipeline {
     pub fn new(settings: &Settings, publisher: Publisher) -> Result<Self> {
@@ -107,7 +109,7 @@ impl Pipeline {
     /// The writer schema of every framed record's id (registry, cached). A registry that cannot be
     /// reached is an error (the batch waits and retries); an id it does not know is a verdict.
     async fn writers(&self, records: &[RawRecord]) -> Result<Writers> {
-        let mut writers = Writers::new();
+        let mut writers = Writers::default();
         for id in decode::schema_ids(records) {
             writers.insert(id, self.registry.writer_schema(id).await?);
         }

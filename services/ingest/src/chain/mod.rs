@@ -3,7 +3,7 @@
 //! [`Chain::process_offline`] runs it alone (tests, benchmarks); `pipeline` feeds it what it
 //! fetched (writer schemas, stored versions) and writes what it returns.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -58,7 +58,7 @@ pub struct TopicPipeline {
     /// with it.
     row_bytes: AtomicUsize,
     /// Compiled writer -> reader resolutions by writer schema id (built once per id).
-    resolutions: std::sync::RwLock<HashMap<u32, Arc<std::result::Result<Resolution, String>>>>,
+    resolutions: std::sync::RwLock<FxHashMap<u32, Arc<std::result::Result<Resolution, String>>>>,
 }
 
 impl TopicPipeline {
@@ -244,7 +244,7 @@ impl Chain {
     pub fn process_offline(
         &self,
         records: &[RawRecord],
-        writers: &HashMap<u32, Schema>,
+        writers: &FxHashMap<u32, Schema>,
         ingested_ms: i64,
     ) -> Result<Batch> {
         let mut judged = Vec::with_capacity(records.len());
@@ -270,7 +270,7 @@ impl Chain {
     pub fn entity_cells_offline<'c>(
         &'c self,
         records: &[RawRecord],
-        writers: &HashMap<u32, Schema>,
+        writers: &FxHashMap<u32, Schema>,
         ingested_ms: i64,
     ) -> Vec<(&'c TopicPipeline, Vec<Scalar>)> {
         let mut out = Vec::new();
@@ -301,7 +301,7 @@ impl Chain {
         &self,
         tp: &TopicPipeline,
         raw: &'a RawRecord,
-        writers: &HashMap<u32, Schema>,
+        writers: &FxHashMap<u32, Schema>,
     ) -> Judged<'a> {
         let writer = |id: u32| match writers.get(&id) {
             Some(schema) => Ok(WriterRef::Borrowed(schema)),

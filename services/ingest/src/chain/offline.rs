@@ -2,7 +2,7 @@
 //! writer schemas by id, as the registry would answer them, and generated events as the consumer
 //! hands them over. Behind `cfg(test)` / the `reference` feature, never in the service.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use apache_avro::Schema;
 use lgma_sim::encode::Encoder;
@@ -27,8 +27,8 @@ pub fn chain(settings: &Settings, enriched_id: u32) -> Result<Chain> {
 }
 
 /// The encoder's writer schema of every council topic, by the id it frames events with.
-pub fn writers(encoder: &Encoder) -> Result<HashMap<u32, Schema>> {
-    let mut writers = HashMap::new();
+pub fn writers(encoder: &Encoder) -> Result<FxHashMap<u32, Schema>> {
+    let mut writers = FxHashMap::default();
     for topic in Topic::ALL {
         writers.insert(
             encoder.schema_id(topic).map_err(sim)?,

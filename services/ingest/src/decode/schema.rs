@@ -9,6 +9,7 @@ use std::ops::Range;
 use std::path::Path;
 
 use apache_avro::schema::{RecordField, Schema};
+use chrono::Datelike;
 
 use crate::{Error, Result};
 
@@ -174,6 +175,20 @@ impl Scalar {
             _ => None,
         }
     }
+    /// Days since 1970-01-01 of [`Scalar::as_day`]'s day, without building a calendar date when
+    /// the cell is a date or a timestamp (how date rules compare).
+    pub fn epoch_day(&self) -> Option<i64> {
+        match self {
+            Scalar::Date(d) => Some(i64::from(*d)),
+            Scalar::Ts(ms) => {
+                chrono::DateTime::from_timestamp_millis(*ms).map(|_| ms.div_euclid(86_400_000))
+            }
+            Scalar::Str(_) => self
+                .as_day()
+                .map(|d| i64::from(d.num_days_from_ce()) - 719_163),
+            _ => None,
+        }
+    }
     /// Calendar day for date rules: dates directly, timestamps by their UTC day.
     pub fn as_day(&self) -> Option<chrono::NaiveDate> {
         match self {
@@ -186,8 +201,10 @@ impl Scalar {
 }
 
 pub fn day_from_epoch_days(days: i64) -> Option<chrono::NaiveDate> {
-    chrono::NaiveDate::from_ymd_opt(1970, 1, 1)
-        .and_then(|epoch| epoch.checked_add_signed(chrono::Duration::days(days)))
+    // 719,163 days from 0001-01-01 (day 1 of the common era) to 1970-01-01.
+    i32::try_from(days + 719_163)
+        .ok()
+        .and_then(chrono::NaiveDate::from_num_days_from_ce_opt)
 }
 
 /// How to walk a decoded value to fill the leaves, precomputed from the reader schema. Building it
@@ -487,6 +504,31 @@ fn plan_for(
 
 #[cfg(test)]
 pub(crate) mod tests {
+
+    #[test]
+    fn epoch_days_are_the_calendar_days() {
+        use super::{day_from_epoch_days, Scalar};
+        let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("date");
+        for days in [-800_000i64, -1, 0, 1, 19_000, 20_454, 2_000_000] {
+            let expected = epoch.checked_add_signed(chrono::Duration::days(days));
+            assert_eq!(day_from_epoch_days(days), expected, "{days}");
+        }
+        // The day number date rules compare is the day as_day gives, for every cell kind.
+        let cells = [
+            Scalar::Date(-3),
+            Scalar::Date(20_454),
+            Scalar::Ts(-1),
+            Scalar::Ts(-86_400_000),
+            Scalar::Ts(1_767_225_599_999),
+            Scalar::Str("2025-12-31".into()),
+            Scalar::Str("31/12/2025".into()),
+            Scalar::Int(3),
+        ];
+        for cell in cells {
+            let expected = cell.as_day().map(|d| (d - epoch).num_days());
+            assert_eq!(cell.epoch_day(), expected, "{cell:?}");
+        }
+    }
 
     #[test]
     fn ascii_cased_maps_ascii_letters_in_the_buffer_or_declines() {

@@ -7,7 +7,7 @@
 use lgma_domain::eircode::Eircode;
 use lgma_domain::LocalAuthorities;
 
-use crate::decode::schema::{ascii_cased, ReaderSchema, Scalar, Text};
+use crate::decode::schema::{ascii_cased, day_from_epoch_days, ReaderSchema, Scalar, Text};
 use crate::judge::rules::{Check, Format, RuleSet, Severity};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -302,22 +302,23 @@ pub fn check_payload(schema: &ReaderSchema, rules: &RuleSet, cells: &mut [Scalar
                 }
             }
             Check::DateOrder { earlier, later } => {
-                if let (Some(a), Some(b)) = (cells[*earlier].as_day(), cells[*later].as_day()) {
+                // Compared as day numbers; calendar dates are made only for the message.
+                let (a, b) = (cells[*earlier].epoch_day(), cells[*later].epoch_day());
+                if let (Some(a), Some(b)) = (a, b) {
                     if b < a {
+                        let shown = |leaf: usize, day: i64| {
+                            if schema.leaves[leaf].pii.is_some() {
+                                "<redacted: personal data>".into()
+                            } else {
+                                day_from_epoch_days(day).map_or(day.to_string(), |d| d.to_string())
+                            }
+                        };
                         findings.push(finding(format!(
                             "field `{}` value {} is before field `{}` value {} (rule {})",
                             schema.leaves[*later].name,
-                            if schema.leaves[*later].pii.is_some() {
-                                "<redacted: personal data>".into()
-                            } else {
-                                b.to_string()
-                            },
+                            shown(*later, b),
                             schema.leaves[*earlier].name,
-                            if schema.leaves[*earlier].pii.is_some() {
-                                "<redacted: personal data>".into()
-                            } else {
-                                a.to_string()
-                            },
+                            shown(*earlier, a),
                             rule.id
                         )));
                     }
