@@ -115,7 +115,11 @@ pub(crate) fn write_int(i: impl itoa::Integer, out: &mut Vec<u8>) {
 
 /// A JSON string literal; the common case (nothing to escape) is a plain copy.
 pub fn write_json_str(s: &str, out: &mut Vec<u8>) {
-    if s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+    // A fold without early exit: the compiler vectorises it (most strings need no escaping).
+    let escape = s.bytes().fold(false, |found, b| {
+        found | (b == b'"') | (b == b'\\') | (b < 0x20)
+    });
+    if escape {
         let _ = serde_json::to_writer(&mut *out, s);
     } else {
         out.push(b'"');

@@ -109,7 +109,10 @@ impl Resolution {
     pub fn decode(&self, body: &[u8]) -> Result<Decoded, DecodeFailure> {
         let mut state = State {
             env: Default::default(),
-            cells: vec![Scalar::Null; self.cells],
+            // Not `vec![Scalar::Null; n]`: that clones the first cell n - 1 times.
+            cells: std::iter::repeat_with(|| Scalar::Null)
+                .take(self.cells)
+                .collect(),
             has_payload: false,
         };
         let mut cursor = Cursor { buf: body, pos: 0 };
