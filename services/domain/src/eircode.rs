@@ -1,9 +1,9 @@
 //! The Eircode: a routing key (letter + two digits, or D6W) and a four-character unique identifier.
 //!
-//! The checks are byte-level and allocation-free (ingest runs them on every Eircode it judges):
-//! no regex, no upper-case copy. The patterns stay as text for the places that search free text
-//! or configure a rule by pattern; `tests/old_vs_new.rs` proves the byte-level checks give the
-//! regexes' answers.
+//! The checks are byte-level and allocation-free (ingest runs them on every Eircode it judges and
+//! every address it generalises): no regex, no upper-case copy. The patterns stay as text: they
+//! are the specification `tests/old_vs_new.rs` holds the byte-level checks to, and a council's
+//! own format rule may still be a pattern.
 
 macro_rules! routing_key {
     () => {
