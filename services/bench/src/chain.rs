@@ -11,8 +11,6 @@
 //! see [`crate::live`]).
 
 use std::collections::HashMap;
-
-use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
 use apache_avro::Schema;
@@ -28,6 +26,7 @@ use lgma_ingest::source::{RawRecord, TopicNames};
 use lgma_ingest::transform::{self, Enriched};
 use lgma_sim::encode::Encoder;
 use lgma_sim::Topic;
+use rustc_hash::FxHashMap;
 
 use crate::alloc_count;
 use crate::corpus::Encoded;

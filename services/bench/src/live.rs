@@ -9,7 +9,6 @@
 //! service's `decode::schema_ids`. One step is private to the service and mirrored here line for
 //! line: the consumer's copy (`source::consumer::owned`, which takes librdkafka's message).
 
-use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
 use apache_avro::Schema;
@@ -19,6 +18,7 @@ use lgma_ingest::judge::versions::{is_candidate, Stored, VersionCache};
 use lgma_ingest::judge::Judged;
 use lgma_ingest::metrics::{self, Phases};
 use lgma_ingest::source::{RawRecord, TopicNames};
+use rustc_hash::FxHashMap;
 
 /// Installs the service's metrics recorder (`lgma-ingest run` does the same at start-up), so the
 /// chain's metric updates cost what they cost live instead of being no-ops. Once per process.

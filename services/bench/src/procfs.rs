@@ -1,4 +1,4 @@
-//! CPU time and peak memory of a process, from /proc (Linux), read while it is still running.
+//! CPU time and peak memory of a process, and what the whole host's CPUs did, from /proc (Linux).
 
 /// Clock ticks per second for /proc/<pid>/stat times (`getconf CLK_TCK`, 100 on Linux).
 fn ticks_per_second() -> f64 {
@@ -31,9 +31,141 @@ pub fn peak_rss_bytes(pid: u32) -> Option<u64> {
     Some(kb * 1024)
 }
 
+/// The host's CPU time counters so far, all CPUs together (the `cpu` line of /proc/stat), in
+/// clock ticks. Two readings give what the host did between them: see [`HostCpu::since`].
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct HostCpu {
+    total: u64,
+    idle: u64,
+    iowait: u64,
+    steal: u64,
+}
+
+/// Shares of the host's CPU time between two readings, in per cent of all CPUs' time, and what
+/// the stack's two servers used meanwhile.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct HostShare {
+    /// Running anything: this benchmark's processes, the stack's, anyone else's.
+    pub busy: f64,
+    /// Idle with a disk request outstanding: the host writing or reading for someone.
+    pub iowait: f64,
+    /// Taken by the hypervisor for other guests.
+    pub steal: f64,
+    /// CPU the ClickHouse server and the broker used, in cores (CPU seconds per wall second;
+    /// `None` where their PID files or /proc could not be read).
+    pub clickhouse: Option<f64>,
+    pub broker: Option<f64>,
+}
+
+/// A reading of the host and of the stack's servers (`infra/stack`'s PID files), taken before
+/// and after a phase: [`Reading::since`] says what the host did during it.
+#[derive(Debug, Clone, Copy)]
+pub struct Reading {
+    host: Option<HostCpu>,
+    at: std::time::Instant,
+    clickhouse: Option<f64>,
+    broker: Option<f64>,
+}
+
+impl Reading {
+    pub fn now() -> Self {
+        let server = |pid_file: &str| {
+            std::fs::read_to_string(crate::stack_data().join(pid_file))
+                .ok()
+                .and_then(|p| p.trim().parse::<u32>().ok())
+                .and_then(cpu_seconds)
+        };
+        Self {
+            host: HostCpu::now(),
+            at: std::time::Instant::now(),
+            clickhouse: server("clickhouse/clickhouse.pid"),
+            broker: server("tansu/tansu.pid"),
+        }
+    }
+
+    /// What the host and the servers did since `earlier` (`None` where /proc/stat is unreadable).
+    pub fn since(&self, earlier: &Self) -> Option<HostShare> {
+        let wall = self.at.duration_since(earlier.at).as_secs_f64();
+        let cores = |now: Option<f64>, then: Option<f64>| {
+            now.zip(then)
+                .filter(|_| wall > 0.0)
+                .map(|(n, t)| (n - t).max(0.0) / wall)
+        };
+        let mut share = self.host?.since(&earlier.host?)?;
+        share.clickhouse = cores(self.clickhouse, earlier.clickhouse);
+        share.broker = cores(self.broker, earlier.broker);
+        Some(share)
+    }
+}
+
+impl HostCpu {
+    /// Now (`None` where /proc/stat is unreadable).
+    pub fn now() -> Option<Self> {
+        Self::parse(&std::fs::read_to_string("/proc/stat").ok()?)
+    }
+
+    /// The aggregate `cpu` line: user nice system idle iowait irq softirq steal (guest time is
+    /// already inside user and nice, so it is not added again).
+    fn parse(stat: &str) -> Option<Self> {
+        let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+        let f: Vec<u64> = line
+            .split_whitespace()
+            .skip(1)
+            .take(8)
+            .map(|v| v.parse().ok())
+            .collect::<Option<_>>()?;
+        (f.len() >= 5).then(|| Self {
+            total: f.iter().sum(),
+            idle: f[3],
+            iowait: f[4],
+            steal: f.get(7).copied().unwrap_or(0),
+        })
+    }
+
+    /// What the host did since `earlier` (`None` if no time passed).
+    pub fn since(&self, earlier: &Self) -> Option<HostShare> {
+        let total = self.total.checked_sub(earlier.total).filter(|t| *t > 0)? as f64;
+        let d = |now: u64, then: u64| now.saturating_sub(then) as f64 * 100.0 / total;
+        let (idle, iowait, steal) = (
+            d(self.idle, earlier.idle),
+            d(self.iowait, earlier.iowait),
+            d(self.steal, earlier.steal),
+        );
+        Some(HostShare {
+            busy: (100.0 - idle - iowait - steal).max(0.0),
+            iowait,
+            steal,
+            clickhouse: None,
+            broker: None,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_shares_between_two_readings() {
+        let a = HostCpu::parse("cpu  100 0 50 800 40 0 10 0 0 0\ncpu0 1 2 3 4 5 6 7 8 9 10\n");
+        let b = HostCpu::parse("cpu  300 0 150 1200 240 0 10 100 0 0\n");
+        let (a, b) = (a.expect("parses"), b.expect("parses"));
+        assert_eq!(a.total, 1000);
+        let share = b.since(&a).expect("time passed");
+        // 1,000 ticks passed: 400 idle, 200 waiting for I/O, 100 stolen, 300 running.
+        assert!((share.iowait - 20.0).abs() < 1e-9, "{share:?}");
+        assert!((share.steal - 10.0).abs() < 1e-9, "{share:?}");
+        assert!((share.busy - 30.0).abs() < 1e-9, "{share:?}");
+        assert_eq!(a.since(&a), None);
+        assert_eq!(HostCpu::parse("intr 1 2 3\n"), None);
+        // This host's own counters parse and move forward.
+        let now = HostCpu::now().expect("/proc/stat");
+        assert!(now.total >= now.idle + now.iowait);
+        let first = Reading::now();
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        let share = Reading::now().since(&first).expect("a share of this host");
+        assert!((0.0..=100.0).contains(&share.busy), "{share:?}");
+    }
 
     #[test]
     fn reads_this_process() {

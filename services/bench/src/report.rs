@@ -4,6 +4,12 @@ use std::fmt::Write;
 
 use crate::chain::StageCosts;
 use crate::kafka::ConsumeStats;
+use crate::procfs::HostShare;
+
+/// A phase during which the host spent at least this share of its CPU time waiting for I/O is
+/// flagged: on the 2-core machine, the run right after another one measured 2–5x slower while the
+/// host wrote out the previous run's data (BENCHMARKS.md, session 14).
+pub const DISTURBED_IOWAIT_PCT: f64 = 10.0;
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct InsertStats {
@@ -95,6 +101,8 @@ pub struct Figures {
     pub latency: Option<LatencyStats>,
     pub python: Option<PythonStats>,
     pub backfill: Option<BackfillStats>,
+    /// What the whole host's CPUs did during each phase, in run order.
+    pub host: Vec<(String, HostShare)>,
 }
 
 fn rate(events: u64, secs: f64) -> f64 {
@@ -513,6 +521,41 @@ impl Figures {
                 ),
             );
         }
+        if !self.host.is_empty() {
+            let _ = writeln!(
+                o,
+                "\n| Host CPU during the phase | busy (all cores) | I/O wait | steal | ClickHouse (cores) | broker (cores) |\n|---|---|---|---|---|---|"
+            );
+            let cores = |c: Option<f64>| c.map_or("n/a".into(), |c| format!("{c:.2}"));
+            for (phase, h) in &self.host {
+                let _ = writeln!(
+                    o,
+                    "| {phase} | {:.0} % | {:.0} % | {:.0} % | {} | {} |",
+                    h.busy,
+                    h.iowait,
+                    h.steal,
+                    cores(h.clickhouse),
+                    cores(h.broker)
+                );
+            }
+            let disturbed: Vec<&str> = self
+                .host
+                .iter()
+                .filter(|(_, h)| {
+                    h.iowait >= DISTURBED_IOWAIT_PCT || h.steal >= DISTURBED_IOWAIT_PCT
+                })
+                .map(|(phase, _)| phase.as_str())
+                .collect();
+            if !disturbed.is_empty() {
+                let _ = writeln!(
+                    o,
+                    "\n**Disturbed run:** the host spent {DISTURBED_IOWAIT_PCT:.0} % or more of its CPU time \
+                     waiting for I/O or stolen during: {}. Compare its figures only with runs disturbed \
+                     alike (the ratios, measured in the same run, hold better than the absolute figures).",
+                    disturbed.join(", ")
+                );
+            }
+        }
         let _ = writeln!(o, "\n| Ratio | Value |\n|---|---|");
         for (k, v) in self.ratios() {
             let _ = writeln!(
@@ -606,6 +649,37 @@ mod tests {
         assert_eq!(met("CPU per event vs Python"), Some(false));
         assert_eq!(met("in-process chain"), None);
         assert!(f.render().contains("not measured"));
+    }
+
+    #[test]
+    fn a_phase_slowed_by_the_hosts_io_is_flagged() {
+        let share = |busy, iowait| HostShare {
+            busy,
+            iowait,
+            steal: 0.0,
+            clickhouse: Some(0.85),
+            broker: None,
+        };
+        let mut f = Figures {
+            host: vec![
+                ("raw consume".into(), share(95.0, 2.0)),
+                ("pipeline, 1 instance(s)".into(), share(60.0, 3.0)),
+            ],
+            ..Figures::default()
+        };
+        let quiet = f.render();
+        assert!(
+            quiet.contains("| raw consume | 95 % | 2 % | 0 % | 0.85 | n/a |"),
+            "{quiet}"
+        );
+        assert!(!quiet.contains("Disturbed run"), "{quiet}");
+        f.host.push(("latency run".into(), share(40.0, 33.0)));
+        let loud = f.render();
+        assert!(
+            loud.contains("Disturbed run") && loud.contains("during: latency run."),
+            "{loud}"
+        );
+        assert!(!Figures::default().render().contains("Host CPU"));
     }
 
     #[test]

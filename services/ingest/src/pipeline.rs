@@ -4,12 +4,11 @@
 //! ingest or a replay ([`Mode`]).
 
 use std::collections::{HashMap, HashSet};
-
-use rustc_hash::FxHashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use apache_avro::Schema;
+use rustc_hash::FxHashMap;
 
 use crate::chain::{Chain, Mode, TopicPipeline};
 use crate::config::Settings;

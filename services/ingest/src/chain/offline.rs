@@ -2,11 +2,10 @@
 //! writer schemas by id, as the registry would answer them, and generated events as the consumer
 //! hands them over. Behind `cfg(test)` / the `reference` feature, never in the service.
 
-use rustc_hash::FxHashMap;
-
 use apache_avro::Schema;
 use lgma_sim::encode::Encoder;
 use lgma_sim::{GeneratedEvent, Generator, Topic};
+use rustc_hash::FxHashMap;
 
 use super::Chain;
 use crate::config::Settings;

@@ -202,8 +202,8 @@ impl Scalar {
 
 pub fn day_from_epoch_days(days: i64) -> Option<chrono::NaiveDate> {
     // 719,163 days from 0001-01-01 (day 1 of the common era) to 1970-01-01.
-    i32::try_from(days + 719_163)
-        .ok()
+    days.checked_add(719_163)
+        .and_then(|ce| i32::try_from(ce).ok())
         .and_then(chrono::NaiveDate::from_num_days_from_ce_opt)
 }
 

@@ -14,6 +14,7 @@ use lgma_bench::chain::{self, Chain};
 use lgma_bench::corpus;
 use lgma_bench::ingest::{self, Instance, Target};
 use lgma_bench::kafka::{self, TopicSet};
+use lgma_bench::procfs::Reading;
 use lgma_bench::report::Figures;
 use lgma_bench::scratch::ClickHouse;
 use lgma_bench::{Error, Result};
@@ -337,42 +338,56 @@ async fn run(ctx: &mut Ctx, figures: &mut Figures) -> Result<()> {
         .join(", ");
 
     say("stage costs, in-process");
+    let mark = Reading::now();
     let chain = Chain::new(&ctx.repo, &encoder)?;
     lgma_bench::live::install_recorder(&chain.topics())?;
     let sample = &corpus[..ctx.cli.stage_sample.min(n)];
     figures.stages = Some(tokio::task::block_in_place(|| {
         chain::measure(&chain, sample, 5)
     })?);
+    host_during(figures, "stage costs (in-process)", mark);
 
     say(format!("publishing {n} events to {} topics", set.suffix));
+    let mark = Reading::now();
     let secs = kafka::publish(&set, &corpus).await?;
     say(format!("published in {secs:.1} s"));
     figures.publish_secs = Some(secs);
+    host_during(figures, "publishing the corpus", mark);
 
     say("raw consume limit");
+    let mark = Reading::now();
     let (bootstrap, topics) = (ctx.cli.bootstrap.clone(), set.source_topics());
     figures.raw_consume = Some(
         tokio::task::spawn_blocking(move || kafka::raw_consume(&bootstrap, &topics, n as u64))
             .await
             .map_err(|e| Error::Run(e.to_string()))??,
     );
+    host_during(figures, "raw consume", mark);
 
     say("raw insert limit (the service's write, tables only)");
+    let mark = Reading::now();
     figures.raw_insert = Some(raw_write(ctx, &set, &encoder, &corpus, false).await?);
+    host_during(figures, "raw write, tables only", mark);
     figures.publishes = ingest::settings(&ctx.repo, &ctx.target(&set, "", ""))?.publish_enriched;
     if figures.publishes {
         say("raw write limit (the service's write, tables + enriched topics and DLQ)");
+        let mark = Reading::now();
         figures.raw_write = Some(raw_write(ctx, &set, &encoder, &corpus, true).await?);
+        host_during(figures, "raw write with publishing", mark);
     }
     say("entity rows on the server: RowBinary vs JSONEachRow");
+    let mark = Reading::now();
     figures.formats = Some(insert_formats(ctx, &set, &encoder, &corpus).await?);
+    host_during(figures, "RowBinary vs JSONEachRow", mark);
     drop(corpus);
 
     for instances in [1usize, 2] {
         say(format!("pipeline, {instances} instance(s)"));
         let label = format!("p{instances}");
         let db = ctx.scratch_db(&label).await?;
+        let mark = Reading::now();
         let stats = pipeline(ctx, &set, &db, &label, instances, n as u64).await?;
+        host_during(figures, &format!("pipeline, {instances} instance(s)"), mark);
         if instances == 1 {
             figures.pipeline1 = Some(stats);
         } else {
@@ -384,14 +399,18 @@ async fn run(ctx: &mut Ctx, figures: &mut Figures) -> Result<()> {
         "latency at {} events/s for {} s",
         ctx.cli.latency_rate, ctx.cli.latency_secs
     ));
+    let mark = Reading::now();
     figures.latency = Some(latency(ctx).await?);
+    host_during(figures, "latency run", mark);
 
     if !ctx.cli.skip_python {
         say(format!(
             "Python baseline on {} events",
             ctx.cli.python_events.min(n as u64)
         ));
+        let mark = Reading::now();
         figures.python = Some(python(ctx, &set).await?);
+        host_during(figures, "Python baseline", mark);
     }
 
     if ctx.cli.backfill_days > 0 {
@@ -399,9 +418,19 @@ async fn run(ctx: &mut Ctx, figures: &mut Figures) -> Result<()> {
             "back-fill of {} simulated days",
             ctx.cli.backfill_days
         ));
+        let mark = Reading::now();
         figures.backfill = Some(backfill(ctx).await?);
+        host_during(figures, "back-fill", mark);
     }
     Ok(())
+}
+
+/// Records what the host's CPUs did since `mark` under `phase` (nothing where /proc/stat is
+/// unreadable): a phase slowed by someone else's I/O shows, instead of passing for our figure.
+fn host_during(figures: &mut Figures, phase: &str, mark: Reading) {
+    if let Some(share) = Reading::now().since(&mark) {
+        figures.host.push((phase.to_string(), share));
+    }
 }
 
 /// nproc, CPU model, memory and date, for the table's header.
