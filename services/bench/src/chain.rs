@@ -125,11 +125,7 @@ impl Chain {
     /// Stage 4: keyed HMAC of identifiers, age bands, Eircode routing keys, grids.
     pub fn pseudonymise(&self, j: &Judged<'_>) -> Result<Vec<Scalar>> {
         let tp = self.tp(&j.raw.topic)?;
-        Ok(transform::pseudonymise(
-            &self.service.context(),
-            &tp.plan(),
-            j,
-        ))
+        Ok(transform::pseudonymise(&tp.plan(), j))
     }
 
     /// The entity-row cells of every accepted / warned record, built by the service: the input

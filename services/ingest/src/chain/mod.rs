@@ -25,7 +25,7 @@ use crate::judge::{self, Judged};
 use crate::source::RawRecord;
 use crate::transform::enrich::{reference_columns, Enricher};
 use crate::transform::layout::{Layout, Source};
-use crate::transform::pseudonymise::{DomainKey, Keys, Pseudonymiser};
+use crate::transform::pseudonymise::{DomainKey, Keys};
 use crate::{metrics, transform, Error, Result};
 
 /// A table's row size before its first batch has shown it, in bytes: below every table's real
@@ -158,7 +158,6 @@ pub struct Chain {
     pub topics: FxHashMap<String, TopicPipeline>,
     councils: LocalAuthorities,
     calendar: StatutoryCalendar,
-    pseudonymiser: Pseudonymiser,
     dlq_topic: Text,
     pub(crate) publish_enriched: bool,
 }
@@ -226,7 +225,6 @@ impl Chain {
             topics,
             councils: LocalAuthorities::embedded()?,
             calendar: StatutoryCalendar::embedded()?,
-            pseudonymiser: Pseudonymiser::new(),
             dlq_topic: settings.dlq().into(),
             publish_enriched: settings.publish_enriched,
         })
@@ -310,12 +308,11 @@ impl Chain {
         self.judge(tp, raw, writer)
     }
 
-    /// What every topic's transform shares: reference data, calendar, pseudonymiser.
+    /// What every topic's transform shares: reference data and calendar.
     pub fn context(&self) -> transform::Context<'_> {
         transform::Context {
             councils: &self.councils,
             calendar: &self.calendar,
-            pseudonymiser: &self.pseudonymiser,
         }
     }
 

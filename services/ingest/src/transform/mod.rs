@@ -8,17 +8,16 @@ use crate::decode::Scalar;
 use crate::judge::Judged;
 use enrich::{reference_cells_into, Enricher};
 use layout::{Layout, Source};
-use pseudonymise::{DomainKey, Pseudonymiser};
+use pseudonymise::DomainKey;
 
 pub mod enrich;
 pub mod layout;
 pub mod pseudonymise;
 
-/// What every topic shares: reference data and the pseudonymiser.
+/// What every topic shares: the councils' reference data and the statutory calendar.
 pub struct Context<'c> {
     pub councils: &'c LocalAuthorities,
     pub calendar: &'c StatutoryCalendar,
-    pub pseudonymiser: &'c Pseudonymiser,
 }
 
 /// What one topic needs: its enricher, its key domain's key and the row layout it fills.
@@ -72,14 +71,14 @@ fn enrich_into(cx: &Context<'_>, plan: &Plan<'_>, j: &Judged<'_>, out: &mut Enri
 
 /// Stage 4b, pseudonymise: one cell per pseudonymised column of the layout, in layout order —
 /// keyed HMAC of identifiers, age band at the event date, Eircode routing key, 1 km grid.
-pub fn pseudonymise(cx: &Context<'_>, plan: &Plan<'_>, j: &Judged<'_>) -> Vec<Scalar> {
+pub fn pseudonymise(plan: &Plan<'_>, j: &Judged<'_>) -> Vec<Scalar> {
     let mut out = Vec::new();
-    pseudonymise_into(cx, plan, j, &mut out);
+    pseudonymise_into(plan, j, &mut out);
     out
 }
 
 /// [`pseudonymise`] into a reused buffer (cleared first).
-fn pseudonymise_into(cx: &Context<'_>, plan: &Plan<'_>, j: &Judged<'_>, out: &mut Vec<Scalar>) {
+fn pseudonymise_into(plan: &Plan<'_>, j: &Judged<'_>, out: &mut Vec<Scalar>) {
     let event_day =
         chrono::DateTime::from_timestamp_millis(j.env.occurred_at).map(|t| t.date_naive());
     let cell = |i: usize, f: &dyn Fn(&Scalar) -> Scalar| j.cells.get(i).map_or(Scalar::Null, f);
@@ -89,13 +88,9 @@ fn pseudonymise_into(cx: &Context<'_>, plan: &Plan<'_>, j: &Judged<'_>, out: &mu
             .columns
             .iter()
             .filter_map(|col| match &col.source {
-                Source::Pseudonym(i) => {
-                    Some(cell(*i, &|c| cx.pseudonymiser.identifier(plan.key, c)))
-                }
-                Source::AgeBand(i) => {
-                    Some(cell(*i, &|c| cx.pseudonymiser.age_band_at(c, event_day)))
-                }
-                Source::RoutingKey(i) => Some(cell(*i, &|c| cx.pseudonymiser.routing_key(c))),
+                Source::Pseudonym(i) => Some(cell(*i, &|c| pseudonymise::identifier(plan.key, c))),
+                Source::AgeBand(i) => Some(cell(*i, &|c| pseudonymise::age_band_at(c, event_day))),
+                Source::RoutingKey(i) => Some(cell(*i, &pseudonymise::routing_key)),
                 Source::Grid(i) => Some(cell(*i, &pseudonymise::grid_1km)),
                 _ => None,
             }),
@@ -115,7 +110,7 @@ pub fn row_cells(
     scratch: &mut Scratch,
 ) {
     enrich_into(cx, plan, j, &mut scratch.enriched);
-    pseudonymise_into(cx, plan, j, &mut scratch.pseudonymised);
+    pseudonymise_into(plan, j, &mut scratch.pseudonymised);
     let cells = std::mem::take(&mut j.cells);
     assemble(plan, cells, common, scratch);
 }

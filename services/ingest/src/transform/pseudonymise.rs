@@ -259,37 +259,30 @@ pub fn age_band(birth: NaiveDate, at: NaiveDate) -> &'static str {
     }
 }
 
-/// The pseudonymising transforms of a cell (the keyed ones take their [`DomainKey`]).
-#[derive(Debug, Default)]
-pub struct Pseudonymiser;
+/// An identifier (PPSN, name...) as its keyed pseudonym; blank or not text: NULL.
+pub fn identifier(key: &DomainKey, value: &Scalar) -> Scalar {
+    map_cell(value, &|v| match v {
+        Scalar::Str(s) if !s.trim().is_empty() => Scalar::Str(key.pseudonym(s)),
+        _ => Scalar::Null,
+    })
+}
 
-impl Pseudonymiser {
-    pub fn new() -> Self {
-        Self
-    }
+/// A date of birth as the person's age band on the event's day.
+pub fn age_band_at(value: &Scalar, event_day: Option<NaiveDate>) -> Scalar {
+    map_cell(value, &|v| match (v.as_day(), event_day) {
+        (Some(birth), Some(at)) => Scalar::Str(age_band(birth, at).into()),
+        _ => Scalar::Null,
+    })
+}
 
-    pub fn identifier(&self, key: &DomainKey, value: &Scalar) -> Scalar {
-        map_cell(value, &|v| match v {
-            Scalar::Str(s) if !s.trim().is_empty() => Scalar::Str(key.pseudonym(s)),
-            _ => Scalar::Null,
-        })
-    }
-
-    pub fn age_band_at(&self, value: &Scalar, event_day: Option<NaiveDate>) -> Scalar {
-        map_cell(value, &|v| match (v.as_day(), event_day) {
-            (Some(birth), Some(at)) => Scalar::Str(age_band(birth, at).into()),
-            _ => Scalar::Null,
-        })
-    }
-
-    pub fn routing_key(&self, value: &Scalar) -> Scalar {
-        map_cell(value, &|v| match v {
-            Scalar::Str(s) => eircode::routing_key_in_text(s)
-                .and_then(|key| std::str::from_utf8(&key).ok().map(Text::new))
-                .map_or(Scalar::Null, Scalar::Str),
-            _ => Scalar::Null,
-        })
-    }
+/// A free-text address as the routing key of the first Eircode in it (NULL if none).
+pub fn routing_key(value: &Scalar) -> Scalar {
+    map_cell(value, &|v| match v {
+        Scalar::Str(s) => eircode::routing_key_in_text(s)
+            .and_then(|key| std::str::from_utf8(&key).ok().map(Text::new))
+            .map_or(Scalar::Null, Scalar::Str),
+        _ => Scalar::Null,
+    })
 }
 
 /// A coordinate in metres (ITM) generalised to its 1 km grid square (south-west corner): enough
@@ -490,15 +483,14 @@ mod tests {
 
     #[test]
     fn routing_key_from_address_text() {
-        let p = Pseudonymiser::new();
         let addr = Scalar::Str("12 Main St, Dublin 2, D02 X285".into());
-        assert_eq!(p.routing_key(&addr), Scalar::Str("D02".into()));
+        assert_eq!(routing_key(&addr), Scalar::Str("D02".into()));
         assert_eq!(
-            p.routing_key(&Scalar::Str("No code here".into())),
+            routing_key(&Scalar::Str("No code here".into())),
             Scalar::Null
         );
         assert_eq!(
-            p.routing_key(&Scalar::Str("d6w1234".into())),
+            routing_key(&Scalar::Str("d6w1234".into())),
             Scalar::Str("D6W".into())
         );
         // The first code standing as a word of its own (lgma-domain's tests hold the finder to
@@ -512,7 +504,7 @@ mod tests {
             ("unitD02X285", None),
         ] {
             let expected = key.map_or(Scalar::Null, |k| Scalar::Str(k.into()));
-            assert_eq!(p.routing_key(&Scalar::Str(text.into())), expected, "{text}");
+            assert_eq!(routing_key(&Scalar::Str(text.into())), expected, "{text}");
         }
     }
 
