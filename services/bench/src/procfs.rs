@@ -67,14 +67,17 @@ pub struct Reading {
     broker: Option<f64>,
 }
 
+/// The PID a stack server's PID file holds (`clickhouse/clickhouse.pid`, relative to the stack's
+/// data folder), if it can be read.
+pub fn stack_pid(pid_file: &str) -> Option<u32> {
+    std::fs::read_to_string(crate::stack_data().join(pid_file))
+        .ok()
+        .and_then(|p| p.trim().parse().ok())
+}
+
 impl Reading {
     pub fn now() -> Self {
-        let server = |pid_file: &str| {
-            std::fs::read_to_string(crate::stack_data().join(pid_file))
-                .ok()
-                .and_then(|p| p.trim().parse::<u32>().ok())
-                .and_then(cpu_seconds)
-        };
+        let server = |pid_file: &str| stack_pid(pid_file).and_then(cpu_seconds);
         Self {
             host: HostCpu::now(),
             at: std::time::Instant::now(),

@@ -425,8 +425,9 @@ async fn run(ctx: &mut Ctx, figures: &mut Figures) -> Result<()> {
     Ok(())
 }
 
-/// Records what the host's CPUs did since `mark` under `phase` (nothing where /proc/stat is
-/// unreadable): a phase slowed by someone else's I/O shows, instead of passing for our figure.
+/// Records what the host's CPUs and the stack's servers did since `mark` under `phase` (nothing
+/// where /proc/stat is unreadable): a phase slowed by the host, or by a server working harder
+/// than usual, shows instead of passing for our figure.
 fn host_during(figures: &mut Figures, phase: &str, mark: Reading) {
     if let Some(share) = Reading::now().since(&mark) {
         figures.host.push((phase.to_string(), share));

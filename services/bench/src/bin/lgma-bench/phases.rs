@@ -164,10 +164,7 @@ pub(crate) async fn insert_formats(
         }
     }
     let clickhouse = ClickHouseSink::new(settings.clickhouse.clone())?;
-    let server =
-        std::fs::read_to_string(lgma_bench::stack_data().join("clickhouse/clickhouse.pid"))
-            .ok()
-            .and_then(|p| p.trim().parse::<u32>().ok());
+    let server = lgma_bench::procfs::stack_pid("clickhouse/clickhouse.pid");
     let cpu = || server.and_then(lgma_bench::procfs::cpu_seconds);
     let mut best = ((f64::MAX, None::<f64>), (f64::MAX, None::<f64>));
     for _ in 0..3 {
