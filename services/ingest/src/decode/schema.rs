@@ -185,7 +185,7 @@ impl Scalar {
             }
             Scalar::Str(_) => self
                 .as_day()
-                .map(|d| i64::from(d.num_days_from_ce()) - 719_163),
+                .map(|d| i64::from(d.num_days_from_ce()) - UNIX_EPOCH_CE_DAY),
             _ => None,
         }
     }
@@ -200,9 +200,11 @@ impl Scalar {
     }
 }
 
+/// 1970-01-01 counted from 0001-01-01 as day 1 of the common era (chrono's `num_days_from_ce`).
+const UNIX_EPOCH_CE_DAY: i64 = 719_163;
+
 pub fn day_from_epoch_days(days: i64) -> Option<chrono::NaiveDate> {
-    // 719,163 days from 0001-01-01 (day 1 of the common era) to 1970-01-01.
-    days.checked_add(719_163)
+    days.checked_add(UNIX_EPOCH_CE_DAY)
         .and_then(|ce| i32::try_from(ce).ok())
         .and_then(chrono::NaiveDate::from_num_days_from_ce_opt)
 }

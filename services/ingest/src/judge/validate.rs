@@ -310,7 +310,8 @@ pub fn check_payload(schema: &ReaderSchema, rules: &RuleSet, cells: &mut [Scalar
                             if schema.leaves[leaf].pii.is_some() {
                                 "<redacted: personal data>".into()
                             } else {
-                                day_from_epoch_days(day).map_or(day.to_string(), |d| d.to_string())
+                                day_from_epoch_days(day)
+                                    .map_or_else(|| day.to_string(), |d| d.to_string())
                             }
                         };
                         findings.push(finding(format!(
