@@ -94,38 +94,30 @@ impl std::fmt::Display for Eircode {
     }
 }
 
-/// The routing key, upper-cased, of the first Eircode in free text (an address as typed): what
-/// [`IN_TEXT_PATTERN`]'s group 1 finds, without a regex. Case does not matter, one space may
-/// separate the key from the identifier, and the code must stand as a word of its own (Unicode
-/// word boundaries, as `\b` in the pattern). One difference: the pattern's case-insensitive `K`
-/// also matches the Kelvin sign (U+212A); this does not, as no council types one in an Eircode.
-pub fn routing_key_in_text(text: &str) -> Option<[u8; 3]> {
+/// The first Eircode in free text (an address as typed): what [`IN_TEXT_PATTERN`] finds, without
+/// a regex. Case does not matter, one space may separate the routing key from the identifier
+/// ([`Eircode::parse`] judges each candidate), and the code must stand as a word of its own
+/// (Unicode word boundaries, as `\b` in the pattern). One difference: the pattern's
+/// case-insensitive `K` also matches the Kelvin sign (U+212A); this does not, as no council types
+/// one in an Eircode.
+pub fn find_in_text(text: &str) -> Option<Eircode> {
     let bytes = text.as_bytes();
     // A match is 7 or 8 ASCII bytes; every start is an ASCII byte, hence a char boundary.
     for start in 0..bytes.len().saturating_sub(6) {
         let rest = &bytes[start..];
-        // Most bytes of an address fail on the first or second byte: checked before the copy.
+        // Most bytes of an address fail on the first or second byte: skipped before parsing.
         if !is_routing_letter(rest[0].to_ascii_uppercase())
             || !(rest[1].is_ascii_digit() || rest[1] == b'6')
         {
             continue;
         }
-        let mut key = [rest[0], rest[1], rest[2]];
-        key.make_ascii_uppercase();
-        if !is_routing_key(key) {
-            continue;
-        }
-        let id_at = if rest[3] == b' ' { 4 } else { 3 };
-        let Some(id) = rest.get(id_at..id_at + 4) else {
+        let end = start + if rest[3] == b' ' { 8 } else { 7 };
+        let Some(code) = text.get(start..end).and_then(Eircode::parse) else {
             continue;
         };
-        if !id.iter().all(|b| is_unique_char(b.to_ascii_uppercase())) {
-            continue;
-        }
-        let end = start + id_at + 4;
         let word = |c: Option<char>| c.is_some_and(regex_syntax::is_word_character);
         if !word(text[..start].chars().next_back()) && !word(text[end..].chars().next()) {
-            return Some(key);
+            return Some(code);
         }
     }
     None

@@ -26,15 +26,15 @@ fn agree_eircode(s: &str) {
     );
 }
 
-/// The Kelvin sign (U+212A) is the one known difference (see `routing_key_in_text`).
+/// The Kelvin sign (U+212A) is the one known difference (see `find_in_text`).
 fn agree_in_text(s: &str) {
     if s.contains('\u{212a}') {
         return;
     }
     assert_eq!(
-        eircode::routing_key_in_text(s).map(|k| String::from_utf8_lossy(&k).into_owned()),
+        eircode::find_in_text(s).map(|e| e.routing_key().to_string()),
         legacy::routing_key_in_text(s),
-        "routing_key_in_text {s:?}"
+        "find_in_text {s:?}"
     );
 }
 

@@ -278,9 +278,8 @@ pub fn age_band_at(value: &Scalar, event_day: Option<NaiveDate>) -> Scalar {
 /// A free-text address as the routing key of the first Eircode in it (NULL if none).
 pub fn routing_key(value: &Scalar) -> Scalar {
     map_cell(value, &|v| match v {
-        Scalar::Str(s) => eircode::routing_key_in_text(s)
-            .and_then(|key| std::str::from_utf8(&key).ok().map(Text::new))
-            .map_or(Scalar::Null, Scalar::Str),
+        Scalar::Str(s) => eircode::find_in_text(s)
+            .map_or(Scalar::Null, |e| Scalar::Str(Text::new(e.routing_key()))),
         _ => Scalar::Null,
     })
 }
