@@ -12,15 +12,37 @@ fn ticks_per_second() -> f64 {
         .unwrap_or(100.0)
 }
 
-/// User + system CPU seconds the process has used so far.
-pub fn cpu_seconds(pid: u32) -> Option<f64> {
+/// CPU seconds a process has used so far, in its own code and in the kernel on its behalf.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CpuTimes {
+    pub user: f64,
+    pub kernel: f64,
+}
+
+impl CpuTimes {
+    pub fn total(&self) -> f64 {
+        self.user + self.kernel
+    }
+}
+
+/// User and system CPU seconds of the process so far.
+pub fn cpu_times(pid: u32) -> Option<CpuTimes> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after "(comm)": state is field 3, utime field 14, stime field 15.
     let rest = &stat[stat.rfind(')')? + 1..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let utime: f64 = fields.get(11)?.parse().ok()?;
     let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / ticks_per_second())
+    let tick = ticks_per_second();
+    Some(CpuTimes {
+        user: utime / tick,
+        kernel: stime / tick,
+    })
+}
+
+/// User + system CPU seconds the process has used so far.
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    cpu_times(pid).map(|t| t.total())
 }
 
 /// Peak resident set size (VmHWM) in bytes.
@@ -55,6 +77,9 @@ pub struct HostShare {
     /// `None` where their PID files or /proc could not be read).
     pub clickhouse: Option<f64>,
     pub broker: Option<f64>,
+    /// The part of `clickhouse` spent in the kernel: creating, writing and renaming part files.
+    /// On this host it rises when many files were deleted in the minutes before (BENCHMARKS.md).
+    pub clickhouse_kernel: Option<f64>,
 }
 
 /// A reading of the host and of the stack's servers (`infra/stack`'s PID files), taken before
@@ -63,8 +88,8 @@ pub struct HostShare {
 pub struct Reading {
     host: Option<HostCpu>,
     at: std::time::Instant,
-    clickhouse: Option<f64>,
-    broker: Option<f64>,
+    clickhouse: Option<CpuTimes>,
+    broker: Option<CpuTimes>,
 }
 
 /// The PID a stack server's PID file holds (`clickhouse/clickhouse.pid`, relative to the stack's
@@ -77,7 +102,7 @@ pub fn stack_pid(pid_file: &str) -> Option<u32> {
 
 impl Reading {
     pub fn now() -> Self {
-        let server = |pid_file: &str| stack_pid(pid_file).and_then(cpu_seconds);
+        let server = |pid_file: &str| stack_pid(pid_file).and_then(cpu_times);
         Self {
             host: HostCpu::now(),
             at: std::time::Instant::now(),
@@ -94,9 +119,14 @@ impl Reading {
                 .filter(|_| wall > 0.0)
                 .map(|(n, t)| (n - t).max(0.0) / wall)
         };
+        let total = |t: Option<CpuTimes>| t.map(|t| t.total());
         let mut share = self.host?.since(&earlier.host?)?;
-        share.clickhouse = cores(self.clickhouse, earlier.clickhouse);
-        share.broker = cores(self.broker, earlier.broker);
+        share.clickhouse = cores(total(self.clickhouse), total(earlier.clickhouse));
+        share.clickhouse_kernel = cores(
+            self.clickhouse.map(|t| t.kernel),
+            earlier.clickhouse.map(|t| t.kernel),
+        );
+        share.broker = cores(total(self.broker), total(earlier.broker));
         Some(share)
     }
 }
@@ -138,8 +168,7 @@ impl HostCpu {
             busy: (100.0 - idle - iowait - steal).max(0.0),
             iowait,
             steal,
-            clickhouse: None,
-            broker: None,
+            ..HostShare::default()
         })
     }
 }
@@ -181,6 +210,8 @@ mod tests {
         }
         std::hint::black_box(x);
         assert!(cpu_seconds(pid).is_some_and(|s| s > 0.0));
+        let times = cpu_times(pid).expect("this process");
+        assert!(times.user > 0.0 && times.kernel >= 0.0, "{times:?}");
         assert!(peak_rss_bytes(pid).is_some_and(|b| b > 1024 * 1024));
         assert!(cpu_seconds(u32::MAX).is_none());
     }

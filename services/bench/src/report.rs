@@ -7,9 +7,25 @@ use crate::kafka::ConsumeStats;
 use crate::procfs::HostShare;
 
 /// A phase during which the host spent at least this share of its CPU time waiting for I/O, or
-/// had it stolen by the hypervisor, is flagged as disturbed. (Session 14's slow second runs were
-/// not this: they show in the ClickHouse column instead; BENCHMARKS.md.)
+/// had it stolen by the hypervisor, is flagged as disturbed.
 pub const DISTURBED_PCT: f64 = 10.0;
+
+/// A phase in which ClickHouse spent at least this share of its CPU in the kernel (and at least
+/// [`KERNEL_BOUND_MIN_CORES`]) is flagged: its figures then say how fast this host's file
+/// system creates files, not how fast ClickHouse or ingest are (BENCHMARKS.md, session 15:
+/// 41-48 % in a run on a rested file system, 59-84 % in the run right after another).
+pub const KERNEL_BOUND_PCT: f64 = 55.0;
+/// Below this, ClickHouse is idle enough that its kernel share says nothing.
+pub const KERNEL_BOUND_MIN_CORES: f64 = 0.1;
+
+impl HostShare {
+    /// ClickHouse's kernel time as a share of its CPU, in per cent (`None` if it was idle or
+    /// unread).
+    pub fn clickhouse_kernel_pct(&self) -> Option<f64> {
+        let (all, kernel) = self.clickhouse.zip(self.clickhouse_kernel)?;
+        (all >= KERNEL_BOUND_MIN_CORES).then(|| kernel * 100.0 / all)
+    }
+}
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct InsertStats {
@@ -524,17 +540,19 @@ impl Figures {
         if !self.host.is_empty() {
             let _ = writeln!(
                 o,
-                "\n| Host CPU during the phase | busy (all cores) | I/O wait | steal | ClickHouse (cores) | broker (cores) |\n|---|---|---|---|---|---|"
+                "\n| Host CPU during the phase | busy (all cores) | I/O wait | steal | ClickHouse (cores) | ClickHouse in the kernel | broker (cores) |\n|---|---|---|---|---|---|---|"
             );
             let cores = |c: Option<f64>| c.map_or("n/a".into(), |c| format!("{c:.2}"));
             for (phase, h) in &self.host {
                 let _ = writeln!(
                     o,
-                    "| {phase} | {:.0} % | {:.0} % | {:.0} % | {} | {} |",
+                    "| {phase} | {:.0} % | {:.0} % | {:.0} % | {} | {} | {} |",
                     h.busy,
                     h.iowait,
                     h.steal,
                     cores(h.clickhouse),
+                    h.clickhouse_kernel_pct()
+                        .map_or("n/a".into(), |p| format!("{p:.0} %")),
                     cores(h.broker)
                 );
             }
@@ -551,6 +569,27 @@ impl Figures {
                      waiting for I/O or stolen during: {}. Compare its figures only with runs disturbed \
                      alike (the ratios, measured in the same run, hold better than the absolute figures).",
                     disturbed.join(", ")
+                );
+            }
+            let kernel_bound: Vec<&str> = self
+                .host
+                .iter()
+                .filter(|(_, h)| {
+                    h.clickhouse_kernel_pct()
+                        .is_some_and(|p| p >= KERNEL_BOUND_PCT)
+                })
+                .map(|(phase, _)| phase.as_str())
+                .collect();
+            if !kernel_bound.is_empty() {
+                let _ = writeln!(
+                    o,
+                    "\n**File-system-bound ClickHouse:** ClickHouse spent {KERNEL_BOUND_PCT:.0} % or \
+                     more of its CPU in the kernel during: {}. Each INSERT creates a part of many files, \
+                     and on ext4 without a journal creating a file scans past every inode deleted in \
+                     the last 1-6 minutes (a wiped data folder, a previous run's dropped databases). \
+                     Those figures measure the file system; leave 6 minutes after such deletions \
+                     (BENCHMARKS.md, session 15).",
+                    kernel_bound.join(", ")
                 );
             }
         }
@@ -656,6 +695,7 @@ mod tests {
             iowait,
             steal: 0.0,
             clickhouse: Some(0.85),
+            clickhouse_kernel: Some(0.17),
             broker: None,
         };
         let mut f = Figures {
@@ -667,10 +707,11 @@ mod tests {
         };
         let quiet = f.render();
         assert!(
-            quiet.contains("| raw consume | 95 % | 2 % | 0 % | 0.85 | n/a |"),
+            quiet.contains("| raw consume | 95 % | 2 % | 0 % | 0.85 | 20 % | n/a |"),
             "{quiet}"
         );
         assert!(!quiet.contains("Disturbed run"), "{quiet}");
+        assert!(!quiet.contains("File-system-bound"), "{quiet}");
         f.host.push(("latency run".into(), share(40.0, 33.0)));
         let loud = f.render();
         assert!(
@@ -678,6 +719,36 @@ mod tests {
             "{loud}"
         );
         assert!(!Figures::default().render().contains("Host CPU"));
+    }
+
+    #[test]
+    fn a_phase_where_clickhouse_works_in_the_kernel_is_flagged() {
+        let share = |clickhouse, kernel| HostShare {
+            busy: 80.0,
+            clickhouse: Some(clickhouse),
+            clickhouse_kernel: Some(kernel),
+            ..HostShare::default()
+        };
+        let mut f = Figures {
+            host: vec![
+                ("raw write, tables only".into(), share(0.95, 0.30)),
+                // Idle: a high share of almost nothing says nothing.
+                ("raw consume".into(), share(0.05, 0.04)),
+            ],
+            ..Figures::default()
+        };
+        let quiet = f.render();
+        assert!(quiet.contains("| 0.95 | 32 % |"), "{quiet}");
+        assert!(quiet.contains("| 0.05 | n/a |"), "{quiet}");
+        assert!(!quiet.contains("File-system-bound"), "{quiet}");
+        f.host
+            .push(("pipeline, 1 instance(s)".into(), share(0.56, 0.41)));
+        let loud = f.render();
+        assert!(
+            loud.contains("File-system-bound ClickHouse")
+                && loud.contains("during: pipeline, 1 instance(s). "),
+            "{loud}"
+        );
     }
 
     #[test]
