@@ -71,7 +71,9 @@ async fn simulated_events_land_on_the_broker_and_read_back() {
         .await
         .expect("every topic exists now");
     let encoder = Encoder::new(&ids).unwrap();
-    let producer = EventProducer::new(&settings).unwrap();
+    // Timing acknowledgements as lgma-bench's latency run does: it changes nothing else.
+    let producer = EventProducer::timing_acks(&settings).unwrap();
+    let producing = Instant::now();
     let config = GeneratorConfig {
         invalid_ratio: 0.05,
         ..GeneratorConfig::default()
@@ -102,6 +104,20 @@ async fn simulated_events_land_on_the_broker_and_read_back() {
     }
     producer.flush(Duration::from_secs(60)).unwrap();
     assert_eq!((producer.delivered(), producer.failed()), (N, 0));
+    // One delay per acknowledged event, each within the time spent producing and flushing (the
+    // broker's CreateTime stamps are this host's clock: 1 s of slack for the ms rounding).
+    let acks = producer.take_ack_ms();
+    let bound = i64::try_from(producing.elapsed().as_millis()).unwrap() + 1_000;
+    assert_eq!(acks.len() as u64, N, "one acknowledgement delay per event");
+    assert!(
+        acks.iter().all(|ms| (0..=bound).contains(ms)),
+        "delays outside 0..={bound} ms: {:?}",
+        acks.iter()
+            .filter(|ms| !(0..=bound).contains(*ms))
+            .take(5)
+            .collect::<Vec<_>>()
+    );
+    assert!(producer.take_ack_ms().is_empty(), "taken once");
 
     let consumer: BaseConsumer = lgma_e2e::client_config()
         .set("group.id", format!("pubsim-{suffix}"))

@@ -77,6 +77,10 @@ pub struct LatencyStats {
     pub recorded_p50_ms: f64,
     pub recorded_p99_ms: f64,
     pub recorded_max_ms: f64,
+    /// Publish -> the broker's acknowledgement to the publisher (acks=all): the part of the
+    /// latency before ingest can read the event at all. p50, p99, max; `None` if no
+    /// acknowledgement carried its record's creation time.
+    pub acked_ms: Option<[f64; 3]>,
     pub peak_rss: u64,
 }
 
@@ -491,6 +495,12 @@ impl Figures {
                     "p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
                     l.p50_ms, l.p99_ms, l.max_ms
                 ),
+            );
+            row(
+                "latency publish -> acknowledged by the broker (the publisher's acks=all; before ingest can read it)",
+                l.acked_ms.map_or("n/a".into(), |[p50, p99, max]| {
+                    format!("p50 {p50:.0} ms, p99 {p99:.0} ms, max {max:.0} ms")
+                }),
             );
             row(
                 "latency publish -> offset of record (ingest_events, after the enriched events are acknowledged)",

@@ -4,12 +4,12 @@
 //! futures; `flush` at the end waits for every acknowledgement (idempotent, acks=all).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::message::{Header, Message, OwnedHeaders, Timestamp};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
 
@@ -23,6 +23,10 @@ use lgma_sim::model::Meta;
 pub struct DeliveryCounter {
     pub delivered: Arc<AtomicU64>,
     pub failed: Arc<AtomicU64>,
+    /// When set ([`EventProducer::timing_acks`]), each acknowledgement's delay since its record
+    /// was handed to the producer, in ms: how long the broker took to accept an event, apart from
+    /// what ingest does with it afterwards (benchmarks).
+    pub ack_ms: Option<Arc<Mutex<Vec<i64>>>>,
 }
 
 impl ClientContext for DeliveryCounter {}
@@ -32,12 +36,23 @@ impl ProducerContext for DeliveryCounter {
 
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
         match result {
-            Ok(_) => self.delivered.fetch_add(1, Ordering::Relaxed),
+            Ok(message) => {
+                self.delivered.fetch_add(1, Ordering::Relaxed);
+                // librdkafka stamps a record's CreateTime when it is produced (we never set it).
+                if let (Some(acks), Timestamp::CreateTime(sent)) =
+                    (&self.ack_ms, message.timestamp())
+                {
+                    let now = chrono::Utc::now().timestamp_millis();
+                    if let Ok(mut acks) = acks.lock() {
+                        acks.push(now - sent);
+                    }
+                }
+            }
             Err((e, _)) => {
                 tracing::warn!(error = %e, "delivery failed");
-                self.failed.fetch_add(1, Ordering::Relaxed)
+                self.failed.fetch_add(1, Ordering::Relaxed);
             }
-        };
+        }
     }
 }
 
@@ -81,7 +96,29 @@ pub struct EventProducer {
 
 impl EventProducer {
     pub fn new(settings: &Settings) -> Result<Self> {
-        let counter = DeliveryCounter::default();
+        Self::with_counter(settings, DeliveryCounter::default())
+    }
+
+    /// A producer that also keeps every acknowledgement's delay (see [`DeliveryCounter::ack_ms`]):
+    /// take them with [`EventProducer::take_ack_ms`].
+    pub fn timing_acks(settings: &Settings) -> Result<Self> {
+        let counter = DeliveryCounter {
+            ack_ms: Some(Arc::default()),
+            ..DeliveryCounter::default()
+        };
+        Self::with_counter(settings, counter)
+    }
+
+    /// The acknowledgement delays kept since the last call (empty unless [`Self::timing_acks`]).
+    pub fn take_ack_ms(&self) -> Vec<i64> {
+        self.counter
+            .ack_ms
+            .as_ref()
+            .and_then(|acks| acks.lock().ok().map(|mut v| std::mem::take(&mut *v)))
+            .unwrap_or_default()
+    }
+
+    fn with_counter(settings: &Settings, counter: DeliveryCounter) -> Result<Self> {
         let producer = settings
             .kafka
             .producer_config_with(&[("queue.buffering.max.messages", "200000")])

@@ -301,7 +301,7 @@ pub(crate) async fn latency(ctx: &mut Ctx) -> Result<LatencyStats> {
     let encoder = set.prepare().await?;
     let db = ctx.scratch_db("lat").await?;
     let mut procs = ctx.spawn(&set, &db, "lat", 1)?;
-    let producer = EventProducer::new(&set.settings)?;
+    let producer = EventProducer::timing_acks(&set.settings)?;
     let names = set.names();
     // Valid events only: an undecodable one has no `published_at` to measure from.
     let mut generator = corpus::generator(ctx.cli.seed + 1, 0.0)?;
@@ -325,6 +325,7 @@ pub(crate) async fn latency(ctx: &mut Ctx) -> Result<LatencyStats> {
     }
     producer.flush(Duration::from_secs(30))?;
     wait_recorded(&ctx.ch, &db, warm, &mut procs).await?;
+    producer.take_ack_ms(); // the warm-up's
 
     let steady_start = now_ms();
     // Two clocks stop for each event: when its row is in its entity table (queryable: the
@@ -403,6 +404,12 @@ pub(crate) async fn latency(ctx: &mut Ctx) -> Result<LatencyStats> {
     }
     let achieved = sent as f64 / begun.elapsed().as_secs_f64();
     producer.flush(Duration::from_secs(30))?;
+    let mut acked: Vec<f64> = producer
+        .take_ack_ms()
+        .into_iter()
+        .map(|ms| ms as f64)
+        .collect();
+    acked.sort_by(f64::total_cmp);
     let deadline = Instant::now() + Duration::from_secs(120);
     let result = loop {
         let seen = latencies.lock().map(|l| l.len() as u64).unwrap_or(0);
@@ -440,6 +447,13 @@ pub(crate) async fn latency(ctx: &mut Ctx) -> Result<LatencyStats> {
         recorded_p50_ms: quantile(&l, 0.50),
         recorded_p99_ms: quantile(&l, 0.99),
         recorded_max_ms: quantile(&l, 1.0),
+        acked_ms: (!acked.is_empty()).then(|| {
+            [
+                quantile(&acked, 0.50),
+                quantile(&acked, 0.99),
+                quantile(&acked, 1.0),
+            ]
+        }),
         peak_rss: rss,
     })
 }
