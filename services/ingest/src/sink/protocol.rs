@@ -78,17 +78,17 @@ pub async fn write(
     }
     let tables = async {
         let t = Instant::now();
-        let r = futures::future::try_join_all(inserts).await;
-        metrics::phase("tables", t.elapsed().as_secs_f64());
-        r.map(|_| chrono::Utc::now().timestamp_millis())
+        futures::future::try_join_all(inserts).await?;
+        Ok::<_, crate::Error>((chrono::Utc::now().timestamp_millis(), t.elapsed()))
     };
     let publish = async {
         let t = Instant::now();
-        let r = kafka.send_all(&batch.outgoing).await;
-        metrics::phase("publish", t.elapsed().as_secs_f64());
-        r
+        kafka.send_all(&batch.outgoing).await?;
+        Ok::<_, crate::Error>(t.elapsed())
     };
-    let (queryable_ms, ()) = tokio::try_join!(tables, publish)?;
+    let ((queryable_ms, tables_took), publish_took) = tokio::try_join!(tables, publish)?;
+    clock.note("tables", tables_took.as_secs_f64());
+    clock.note("publish", publish_took.as_secs_f64());
     clock.lap("tables+publish");
     turn.wait().await?;
     clock.lap("turn");
