@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use clap::Parser;
 use lgma_bench::chain::{self, Chain};
@@ -319,11 +319,59 @@ impl Ctx {
                 say(format!("could not drop {db}: {e}"));
             }
         }
+        if !self.scratch.is_empty() {
+            // Its mtime tells the next run when these deletions happened (see `after_drops`).
+            let marker = dropped_marker();
+            if let Some(dir) = marker.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            let _ = std::fs::write(marker, b"");
+        }
+    }
+}
+
+/// Touched when a run has dropped its scratch databases.
+fn dropped_marker() -> PathBuf {
+    lgma_bench::stack_data().join("bench").join("dropped-at")
+}
+
+/// ext4 without a journal (this development host) walks past every inode deleted in the last
+/// 1-6 minutes to create a file, and ClickHouse 18.16 creates ~1,500 per batch: a run started
+/// within this window of the previous one's drops measures the file system (BENCHMARKS.md,
+/// session 15).
+const FILE_SYSTEM_WINDOW: Duration = Duration::from_secs(360);
+
+/// When the previous run dropped its scratch databases, for the report's header; warns when it
+/// is within [`FILE_SYSTEM_WINDOW`].
+fn after_drops() -> String {
+    let since = std::fs::metadata(dropped_marker())
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok());
+    match since {
+        Some(ago) if ago < FILE_SYSTEM_WINDOW => {
+            say(format!(
+                "the previous run dropped its databases {} s ago: ClickHouse may pay for those \
+                 deletions for up to {} s more (see the kernel column of the host table)",
+                ago.as_secs(),
+                (FILE_SYSTEM_WINDOW - ago).as_secs()
+            ));
+            format!(
+                "the previous run's drops {} s before this run (within {} s: figures may be file-system-bound)",
+                ago.as_secs(),
+                FILE_SYSTEM_WINDOW.as_secs()
+            )
+        }
+        Some(ago) => format!(
+            "the previous run's drops {} s before this run",
+            ago.as_secs()
+        ),
+        None => "no earlier run's drops on record".into(),
     }
 }
 
 async fn run(ctx: &mut Ctx, figures: &mut Figures) -> Result<()> {
-    figures.machine = machine();
+    figures.machine = format!("{}; {}", machine(), after_drops());
     let n = ctx.cli.events as usize;
 
     let set = ctx.topic_set("");
