@@ -117,14 +117,16 @@ class Stream:
         self.thread.join(60)
 
 
-def provoke_storage_panic(stack, topic: str, watch: bool = False) -> set[bytes]:
+def provoke_storage_panic(stack, topic: str, watch: bool = False) -> tuple[set[bytes], int]:
     """Restarts the broker under a streaming idempotent producer until `restart` calls it ready
-    and the stream then kills its storage task; returns every value acknowledged meanwhile.
+    and the stream then kills its storage task; returns every value acknowledged meanwhile, and
+    how many recoveries were on record just before that last restart.
 
     Where the panic lands depends on when the producer reconnects. If it reconnects during the
     restart's own readiness check, that start panics and `restart` starts the broker again (3
     attempts); if every attempt panics, `restart` refuses to call the broker ready, which is right
-    but is not the case under test. Then the stream stops, `up` brings the broker back and the
+    but is not the case under test. Then the stream stops, the broker is brought back (by `up`; with
+    the watcher on, by the watcher: an `up` at the same time would race it for the port) and the
     provocation is repeated (3 times at most)."""
     acked: set[bytes] = set()
     for _ in range(3):
@@ -132,6 +134,7 @@ def provoke_storage_panic(stack, topic: str, watch: bool = False) -> set[bytes]:
         try:
             time.sleep(3)
             assert stream.acked, "the stream was acknowledged before the restart"
+            mark = len(recoveries(stack))
             out = stack("restart", "tansu", check=False)
             time.sleep(4)
         finally:
@@ -139,9 +142,12 @@ def provoke_storage_panic(stack, topic: str, watch: bool = False) -> set[bytes]:
         acked |= stream.acked
         if "panicked on every start" not in out:
             assert "ready on" in out, f"infra/stack restart tansu failed: {out}"
-            return acked
+            return acked, mark
         print(f"every start panicked while the stream reconnected; again: {out.splitlines()[-1]}")
-        stack("up", "tansu", watch=watch)
+        if watch:
+            wait_for("the watcher brings the broker back", lambda: "serving on" in tansu_line(stack), timeout=180)
+        else:
+            stack("up", "tansu")
     raise AssertionError("in 3 tries, the stream never reconnected after the restart was ready")
 
 
@@ -180,7 +186,7 @@ def test_a_dead_or_hung_broker_is_never_ready_and_is_restarted(private_stack):
     topic = create_topic(stack)
 
     # 1. watcher off: status shows the dead storage task, `up` restarts it.
-    acked = provoke_storage_panic(stack, topic)
+    acked, _ = provoke_storage_panic(stack, topic)
     line = tansu_line(stack)
     print(f"after the restart under a stream ({len(acked)} acked): {line}")
     assert "NOT SERVING: storage task panicked" in line and "more or less than one row" in line, (
@@ -195,8 +201,8 @@ def test_a_dead_or_hung_broker_is_never_ready_and_is_restarted(private_stack):
     # 2. watcher on: it finds the panic and restarts the broker by itself.
     stack("up", "tansu", watch=True)
     assert "tansu-watch running" in stack("status")
-    before = len(recoveries(stack))
-    acked |= provoke_storage_panic(stack, topic, watch=True)
+    provoked, before = provoke_storage_panic(stack, topic, watch=True)
+    acked |= provoked
     # The watcher's own records (`restart` and `up` write theirs with "during start-up" / "found by up").
     def by_watcher() -> list[str]:
         return [r for r in recoveries(stack)[before:]
