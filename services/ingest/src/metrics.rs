@@ -194,16 +194,23 @@ impl Phases {
         self.laps.push((phase, seconds));
     }
 
-    pub fn log(&self, rows: usize) {
+    /// One debug line: the phases, and how old the batch's newest and oldest events (by their
+    /// `published_at`) were when the batch started to be prepared (`ingested_ms`). The ages are
+    /// the part of the latency before ingest had the batch: the broker's acknowledgement, the
+    /// fetch and the batch filling.
+    pub fn log(&self, rows: usize, published_ms: &[i64], ingested_ms: i64) {
         let laps: Vec<String> = self
             .laps
             .iter()
             .map(|(p, s)| format!("{p}={:.1}", s * 1000.0))
             .collect();
+        let age = |published: Option<&i64>| published.map_or(-1, |p| ingested_ms - p);
         tracing::debug!(
             rows,
             total_ms = self.started.elapsed().as_secs_f64() * 1000.0,
             phases_ms = %laps.join(" "),
+            newest_age_ms = age(published_ms.iter().max()),
+            oldest_age_ms = age(published_ms.iter().min()),
             "batch timings"
         );
     }

@@ -277,6 +277,7 @@ impl Pipeline {
         let events_table = mode.events_table;
         let outcome = std::mem::take(&mut batch.outcome);
         let latencies = std::mem::take(&mut batch.latencies);
+        let ingested_ms = batch.ingested_ms;
         let written = protocol::write(
             &self.clickhouse,
             &self.publisher,
@@ -292,7 +293,7 @@ impl Pipeline {
         if mode.records_gaps_and_latency {
             metrics::publish_to_queryable(&latencies, written.queryable_ms);
         }
-        clock.log(outcome.rows);
+        clock.log(outcome.rows, &latencies, ingested_ms);
         metrics::batch(outcome.rows, started.elapsed().as_secs_f64());
         for gap in &outcome.gaps {
             metrics::lost(&gap.topic, gap.records());
