@@ -81,14 +81,14 @@ pub fn write_metrics(batch: &Batch, mut clock: Phases) {
         metrics::insert(&format!("{table}_history"), 0.0);
         metrics::insert(&format!("{table}_current"), 0.0);
     }
-    metrics::phase("tables", 0.0);
-    metrics::phase("publish", 0.0);
+    clock.note("tables", 0.0);
+    clock.note("publish", 0.0);
     clock.lap("tables+publish");
     metrics::insert("ingest_events", 0.0);
     clock.lap("events");
     let now_ms = chrono::Utc::now().timestamp_millis();
     metrics::publish_to_queryable(&batch.latencies, now_ms);
-    clock.log(batch.outcome.rows);
+    clock.log(batch.outcome.rows, &batch.latencies, batch.ingested_ms);
     metrics::batch(batch.outcome.rows, 0.0);
 }
 
