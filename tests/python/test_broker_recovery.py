@@ -59,6 +59,11 @@ def private_stack():
         yield stack
     finally:
         stack("down", check=False)
+        # `down` stops the broker on file. One the watcher started while a failed step raced it
+        # (CI, 2026-12-05) outlived the test: stop anything still listening on the private port.
+        left = subprocess.run(["pkill", "-f", f"tcp://127.0.0.1:{port}( |$)"], capture_output=True)
+        if left.returncode == 0:
+            print(f"stopped a broker still on port {port} after `down`")
 
 
 def tansu_line(stack) -> str:
