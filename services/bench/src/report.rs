@@ -69,19 +69,45 @@ pub struct LatencyStats {
     pub achieved_rate: f64,
     /// Publish -> the row in its entity table (`<table>_history`, where analysts read): the
     /// target's figure.
+    pub queryable: Spread,
+    /// Publish -> the batch's offset of record (`ingest_events`), written after the tables and the
+    /// enriched events: an upper bound.
+    pub recorded: Spread,
+    /// Publish -> the broker's acknowledgement to the publisher (acks=all): the part of the
+    /// latency before ingest can read the event at all. `None` if no acknowledgement carried its
+    /// record's creation time.
+    pub acked: Option<Spread>,
+    pub peak_rss: u64,
+}
+
+/// The p50, p99 and maximum of a series of latencies, in ms.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Spread {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
-    /// Publish -> the batch's offset of record (`ingest_events`), written after the tables and the
-    /// enriched events: an upper bound.
-    pub recorded_p50_ms: f64,
-    pub recorded_p99_ms: f64,
-    pub recorded_max_ms: f64,
-    /// Publish -> the broker's acknowledgement to the publisher (acks=all): the part of the
-    /// latency before ingest can read the event at all. p50, p99, max; `None` if no
-    /// acknowledgement carried its record's creation time.
-    pub acked_ms: Option<[f64; 3]>,
-    pub peak_rss: u64,
+}
+
+impl Spread {
+    /// Of `values`, in any order (all 0 if there are none, as [`quantile`]).
+    pub fn of(mut values: Vec<f64>) -> Self {
+        values.sort_by(f64::total_cmp);
+        Self {
+            p50_ms: quantile(&values, 0.50),
+            p99_ms: quantile(&values, 0.99),
+            max_ms: quantile(&values, 1.0),
+        }
+    }
+}
+
+impl std::fmt::Display for Spread {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+            self.p50_ms, self.p99_ms, self.max_ms
+        )
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -246,7 +272,7 @@ impl Figures {
             .map(|p| p.cpu_secs * 1e6 / p.events as f64)
             .zip(cpu_per_m)
             .map(|(py, ours)| py / ours);
-        let p99 = self.latency.map(|l| l.p99_ms / 1000.0);
+        let p99 = self.latency.map(|l| l.queryable.p99_ms / 1000.0);
         let rss = [
             self.pipeline1.map(|p| p.peak_rss),
             self.pipeline2.map(|p| p.peak_rss),
@@ -491,23 +517,15 @@ impl Figures {
                     n(l.achieved_rate),
                     n(l.events as f64)
                 ),
-                format!(
-                    "p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
-                    l.p50_ms, l.p99_ms, l.max_ms
-                ),
+                l.queryable.to_string(),
             );
             row(
                 "latency publish -> acknowledged by the broker (the publisher's acks=all; before ingest can read it)",
-                l.acked_ms.map_or("n/a".into(), |[p50, p99, max]| {
-                    format!("p50 {p50:.0} ms, p99 {p99:.0} ms, max {max:.0} ms")
-                }),
+                l.acked.map_or("n/a".into(), |a| a.to_string()),
             );
             row(
                 "latency publish -> offset of record (ingest_events, after the enriched events are acknowledged)",
-                format!(
-                    "p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
-                    l.recorded_p50_ms, l.recorded_p99_ms, l.recorded_max_ms
-                ),
+                l.recorded.to_string(),
             );
             row("latency run: peak RSS", mb(l.peak_rss));
         }
@@ -644,6 +662,15 @@ mod tests {
         assert_eq!(quantile(&v, 0.99), 99.0);
         assert_eq!(quantile(&v, 1.0), 100.0);
         assert_eq!(quantile(&[], 0.5), 0.0);
+        // A spread sorts its values first, and reads as the report prints it.
+        let shuffled: Vec<f64> = (1..=100).rev().map(f64::from).collect();
+        let spread = Spread::of(shuffled);
+        assert_eq!(
+            (spread.p50_ms, spread.p99_ms, spread.max_ms),
+            (50.0, 99.0, 100.0)
+        );
+        assert_eq!(spread.to_string(), "p50 50 ms, p99 99 ms, max 100 ms");
+        assert_eq!(Spread::of(Vec::new()), Spread::default());
     }
 
     #[test]

@@ -9,7 +9,7 @@ use lgma_bench::corpus::{self, Encoded};
 use lgma_bench::ingest::{self, Instance};
 use lgma_bench::kafka::{self, TopicSet};
 use lgma_bench::report::{
-    quantile, BackfillStats, FormatStats, InsertStats, LatencyStats, PipelineStats, PythonStats,
+    BackfillStats, FormatStats, InsertStats, LatencyStats, PipelineStats, PythonStats, Spread,
 };
 use lgma_bench::scratch::ClickHouse;
 use lgma_bench::{Error, Result};
@@ -404,12 +404,11 @@ pub(crate) async fn latency(ctx: &mut Ctx) -> Result<LatencyStats> {
     }
     let achieved = sent as f64 / begun.elapsed().as_secs_f64();
     producer.flush(Duration::from_secs(30))?;
-    let mut acked: Vec<f64> = producer
+    let acked: Vec<f64> = producer
         .take_ack_ms()
         .into_iter()
         .map(|ms| ms as f64)
         .collect();
-    acked.sort_by(f64::total_cmp);
     let deadline = Instant::now() + Duration::from_secs(120);
     let result = loop {
         let seen = latencies.lock().map(|l| l.len() as u64).unwrap_or(0);
@@ -431,29 +430,19 @@ pub(crate) async fn latency(ctx: &mut Ctx) -> Result<LatencyStats> {
     }
     result?;
     polled?;
-    let sorted = |v: &Arc<Mutex<Vec<f64>>>| -> Result<Vec<f64>> {
-        let mut l = v.lock().map_err(|_| Error::Run("poisoned".into()))?.clone();
-        l.sort_by(f64::total_cmp);
-        Ok(l)
+    let taken = |v: &Arc<Mutex<Vec<f64>>>| -> Result<Vec<f64>> {
+        Ok(std::mem::take(
+            &mut *v.lock().map_err(|_| Error::Run("poisoned".into()))?,
+        ))
     };
-    let (l, q) = (sorted(&latencies)?, sorted(&queryable)?);
+    let (l, q) = (taken(&latencies)?, taken(&queryable)?);
     Ok(LatencyStats {
         events: l.len() as u64,
         rate: ctx.cli.latency_rate,
         achieved_rate: achieved,
-        p50_ms: quantile(&q, 0.50),
-        p99_ms: quantile(&q, 0.99),
-        max_ms: quantile(&q, 1.0),
-        recorded_p50_ms: quantile(&l, 0.50),
-        recorded_p99_ms: quantile(&l, 0.99),
-        recorded_max_ms: quantile(&l, 1.0),
-        acked_ms: (!acked.is_empty()).then(|| {
-            [
-                quantile(&acked, 0.50),
-                quantile(&acked, 0.99),
-                quantile(&acked, 1.0),
-            ]
-        }),
+        queryable: Spread::of(q),
+        recorded: Spread::of(l),
+        acked: (!acked.is_empty()).then(|| Spread::of(acked)),
         peak_rss: rss,
     })
 }
