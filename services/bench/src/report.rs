@@ -584,12 +584,16 @@ impl Figures {
                     cores(h.broker)
                 );
             }
-            let disturbed: Vec<&str> = self
-                .host
-                .iter()
-                .filter(|(_, h)| h.iowait >= DISTURBED_PCT || h.steal >= DISTURBED_PCT)
-                .map(|(phase, _)| phase.as_str())
-                .collect();
+            // The phases whose host reading `flagged` picks out, in run order.
+            let phases_where = |flagged: &dyn Fn(&HostShare) -> bool| -> Vec<&str> {
+                self.host
+                    .iter()
+                    .filter(|(_, h)| flagged(h))
+                    .map(|(phase, _)| phase.as_str())
+                    .collect()
+            };
+            let disturbed =
+                phases_where(&|h| h.iowait >= DISTURBED_PCT || h.steal >= DISTURBED_PCT);
             if !disturbed.is_empty() {
                 let _ = writeln!(
                     o,
@@ -599,15 +603,10 @@ impl Figures {
                     disturbed.join(", ")
                 );
             }
-            let kernel_bound: Vec<&str> = self
-                .host
-                .iter()
-                .filter(|(_, h)| {
-                    h.clickhouse_kernel_pct()
-                        .is_some_and(|p| p >= KERNEL_BOUND_PCT)
-                })
-                .map(|(phase, _)| phase.as_str())
-                .collect();
+            let kernel_bound = phases_where(&|h| {
+                h.clickhouse_kernel_pct()
+                    .is_some_and(|p| p >= KERNEL_BOUND_PCT)
+            });
             if !kernel_bound.is_empty() {
                 let _ = writeln!(
                     o,
