@@ -24,6 +24,11 @@ use rustc_hash::FxHashMap;
 
 use twox_hash::XxHash3_128;
 
+/// Maps keyed by what councils send (entity ids, or digests of them) hash with a per-process
+/// random seed (foldhash): as fast as Fx on these keys, but a publisher cannot choose ids that
+/// collide into one bucket. Maps keyed by our own names (topics) and partitions use Fx.
+type WireMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 use super::validate::{verdict_of, Finding, Verdict};
 use super::Judged;
 use crate::decode::Text;
@@ -31,7 +36,11 @@ use crate::decode::Text;
 /// Accepted versions already stored, by topic then (la_code, entity_id): (partition, offset,
 /// version). Keyed by topic first so a record's lookup borrows its topic (no copy per record).
 #[derive(Debug, Default)]
-pub struct Stored(FxHashMap<String, FxHashMap<(Text, Text), Vec<At>>>);
+pub struct Stored(FxHashMap<String, WireMap<(Text, Text), Entries>>);
+
+/// An entity's stored versions: live ingest remembers one per entity (inline, no allocation per
+/// record); a replay may find several in ClickHouse.
+type Entries = smallvec::SmallVec<[At; 1]>;
 
 /// Where a version is stored and which: (partition, offset, version).
 pub type At = (i32, i64, i64);
@@ -65,7 +74,7 @@ impl Stored {
         self.0
             .get(topic)
             .and_then(|by_entity| by_entity.get(&(la_code.clone(), entity_id.clone())))
-            .map_or(&[], Vec::as_slice)
+            .map_or(&[], Entries::as_slice)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -90,7 +99,7 @@ pub fn apply_version_safety<'j, 'a: 'j>(
     judged: impl IntoIterator<Item = &'j mut Judged<'a>>,
     stored: &Stored,
 ) {
-    let mut in_batch: FxHashMap<(&'a str, Text, Text), i64> = FxHashMap::default();
+    let mut in_batch: WireMap<(&'a str, Text, Text), i64> = WireMap::default();
     for j in judged {
         if !is_candidate(j) {
             continue;
@@ -140,7 +149,7 @@ pub fn is_candidate(j: &Judged<'_>) -> bool {
 }
 
 /// digest of `la_code \0 entity_id` -> highest accepted entity_version.
-type Entities = HashMap<u128, i64>;
+type Entities = WireMap<u128, i64>;
 
 fn entity_key(la_code: &str, entity_id: &str) -> u128 {
     let (la, id) = (la_code.as_bytes(), entity_id.as_bytes());
@@ -162,7 +171,7 @@ fn entity_key(la_code: &str, entity_id: &str) -> u128 {
 #[derive(Debug, Default)]
 pub struct VersionCache {
     /// topic -> partition -> entities.
-    topics: HashMap<String, HashMap<i32, Entities>>,
+    topics: FxHashMap<String, FxHashMap<i32, Entities>>,
     /// Epoch seconds of the last `ingest_replay_events` poll (None: never).
     pub replay_polled: Option<i64>,
 }
@@ -247,8 +256,8 @@ impl VersionCache {
     pub fn len(&self) -> usize {
         self.topics
             .values()
-            .flat_map(HashMap::values)
-            .map(HashMap::len)
+            .flat_map(FxHashMap::values)
+            .map(WireMap::len)
             .sum()
     }
 
