@@ -5,8 +5,10 @@ confluent-kafka's DeserializingConsumer + AvroDeserializer against our schema re
 envelope checks as the service, a few payload rules (Eircode format, PPSN check letter, no negative
 numbers), the same pseudonymisation driven by the schema's `pii` tags (keyed HMAC of identifiers,
 age band for dates of birth, Eircode routing key for addresses, names and free text dropped), and
-batches of rows inserted into ClickHouse over HTTP as JSONEachRow; offsets committed asynchronously
-after each batch.
+batches of rows inserted into ClickHouse over HTTP as JSONEachRow; each accepted event published to
+the topic's enriched topic (SerializingProducer + AvroSerializer, acks=all, flushed before the batch
+counts as done, as the service awaits its enriched events); offsets committed asynchronously after
+each batch.
 
 Run by `lgma-bench` (see BENCHMARKS.md). Prints one JSON line: {"events", "secs", "cpu_secs"};
 progress and errors go to stderr. Exit 1 if the run could not complete.
@@ -25,11 +27,11 @@ import time
 import uuid
 
 import requests
-from confluent_kafka import DeserializingConsumer
+from confluent_kafka import DeserializingConsumer, SerializingProducer
 from confluent_kafka.error import ConsumeError
 from confluent_kafka.schema_registry import SchemaRegistryClient
-from confluent_kafka.schema_registry.avro import AvroDeserializer
-from confluent_kafka.serialization import StringDeserializer
+from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
+from confluent_kafka.serialization import StringDeserializer, StringSerializer
 
 EIRCODE = re.compile(r"^(?:[AC-FHKNPRTV-Y][0-9]{2}|D6W) ?[0-9AC-FHKNPRTV-Y]{4}$")
 EIRCODE_IN_TEXT = re.compile(r"\b((?:[AC-FHKNPRTV-Y][0-9]{2}|D6W)) ?[0-9AC-FHKNPRTV-Y]{4}\b", re.I)
@@ -44,6 +46,31 @@ TABLE_DDL = """CREATE TABLE IF NOT EXISTS {db}.py_events (
     rule_ids Array(String), occurred_at Int64, published_at Int64, ingested_at DateTime,
     payload String
 ) ENGINE = MergeTree() ORDER BY (topic, partition, offset)"""
+
+
+# The enriched event: the envelope, the verdict and the pseudonymised payload as one JSON string (the
+# service writes typed Avro fields per payload leaf; a shortcut a hand-written consumer would take).
+ENRICHED_SCHEMA = json.dumps(
+    {
+        "type": "record",
+        "name": "PyEnriched",
+        "namespace": "ie.lgma.bench",
+        "fields": [
+            {"name": "event_id", "type": "string"},
+            {"name": "operation", "type": "string"},
+            {"name": "entity_id", "type": "string"},
+            {"name": "entity_version", "type": "long"},
+            {"name": "la_code", "type": "string"},
+            {"name": "verdict", "type": "string"},
+            {"name": "rule_ids", "type": {"type": "array", "items": "string"}},
+            {"name": "occurred_at", "type": "long"},
+            {"name": "published_at", "type": "long"},
+            {"name": "payload", "type": "string"},
+        ],
+    }
+)
+
+ENRICHED_FIELDS = [f["name"] for f in json.loads(ENRICHED_SCHEMA)["fields"]]
 
 
 def ppsn_valid(raw):
@@ -119,6 +146,23 @@ class Baseline:
             }
         )
         self.consumer.subscribe(args.topics.split(","))
+        # One fixed subject for every run (registering the same schema again is a no-op), not one
+        # per suffixed topic.
+        serializer = AvroSerializer(
+            registry,
+            ENRICHED_SCHEMA,
+            conf={"subject.name.strategy": lambda ctx, name: "bench-python-enriched-value"},
+        )
+        self.producer = SerializingProducer(
+            {
+                "bootstrap.servers": args.bootstrap,
+                "acks": "all",
+                "linger.ms": 20,
+                "key.serializer": StringSerializer("utf_8"),
+                "value.serializer": serializer,
+            }
+        )
+        self.delivery_error = None
         self.http = requests.Session()
         self.http.auth = (args.user, os.environ.get(args.password_env, ""))
 
@@ -190,8 +234,7 @@ class Baseline:
                 return int(v.timestamp() * 1000)
             return int(v or 0)
 
-        return json.dumps(
-            {
+        return {
                 "topic": msg.topic(),
                 "partition": msg.partition(),
                 "offset": msg.offset(),
@@ -206,9 +249,27 @@ class Baseline:
                 "published_at": ms(event.get("published_at")),
                 "ingested_at": int(time.time()),
                 "payload": json.dumps(payload, default=str),
-            },
-            default=str,
-        )
+            }
+
+    def publish(self, msg, row):
+        """The accepted event to its topic's enriched topic (delivery checked at the batch's flush)."""
+        topic, suffix = msg.topic(), self.args.topic_suffix
+        base = topic[: -len(suffix)] if suffix else topic
+        value = {k: row[k] for k in ENRICHED_FIELDS}
+
+        def delivered(err, _msg):
+            if err is not None and self.delivery_error is None:
+                self.delivery_error = err
+
+        self.producer.produce(f"{base}.enriched{suffix}", key=row["entity_id"], value=value, on_delivery=delivered)
+        self.producer.poll(0)
+
+    def flush(self):
+        """Waits until every enriched event is acknowledged; a failed delivery fails the run."""
+        if self.producer.flush(30) > 0:
+            raise RuntimeError("enriched events not acknowledged within 30 s")
+        if self.delivery_error is not None:
+            raise RuntimeError(f"enriched event not delivered: {self.delivery_error}")
 
     def run(self):
         db, max_events, batch_size = self.args.database, self.args.max_events, self.args.batch
@@ -238,13 +299,17 @@ class Baseline:
                 if first is None:
                     first = time.monotonic()
                 findings, payload = self.judge(msg, event)
-                batch.append(self.row(msg, event, findings, payload))
+                row = self.row(msg, event, findings, payload)
+                if not findings:
+                    self.publish(msg, row)
+                batch.append(json.dumps(row, default=str))
                 consumed += 1
                 if batch_started is None:
                     batch_started = time.monotonic()
             due = batch_started is not None and time.monotonic() - batch_started >= 0.5
             if batch and (len(batch) >= batch_size or due or consumed >= max_events):
                 self.sql(insert, ("\n".join(batch) + "\n").encode())
+                self.flush()
                 self.consumer.commit(asynchronous=True)
                 batch, batch_started = [], None
                 print(f"python baseline: {consumed} events", file=sys.stderr)
