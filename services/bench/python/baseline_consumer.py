@@ -131,8 +131,11 @@ class Baseline:
             self.councils = {row["la_code"] for row in csv.DictReader(f)}
         registry = SchemaRegistryClient({"url": args.registry})
         self.tags = {}
+        # Source topic -> its enriched topic (`<base>.enriched<suffix>`, created by lgma-bench).
+        self.enriched_topic = {}
         for topic in args.topics.split(","):
             base = topic[: -len(args.topic_suffix)] if args.topic_suffix else topic
+            self.enriched_topic[topic] = f"{base}.enriched{args.topic_suffix}"
             latest = registry.get_latest_version(f"{base}-value")
             self.tags[topic] = pii_tags(latest.schema.schema_str)
         self.consumer = DeserializingConsumer(
@@ -251,17 +254,17 @@ class Baseline:
                 "payload": json.dumps(payload, default=str),
             }
 
+    def delivered(self, err, _msg):
+        """Delivery report: the first failure is kept for the batch's flush to raise."""
+        if err is not None and self.delivery_error is None:
+            self.delivery_error = err
+
     def publish(self, msg, row):
         """The accepted event to its topic's enriched topic (delivery checked at the batch's flush)."""
-        topic, suffix = msg.topic(), self.args.topic_suffix
-        base = topic[: -len(suffix)] if suffix else topic
         value = {k: row[k] for k in ENRICHED_FIELDS}
-
-        def delivered(err, _msg):
-            if err is not None and self.delivery_error is None:
-                self.delivery_error = err
-
-        self.producer.produce(f"{base}.enriched{suffix}", key=row["entity_id"], value=value, on_delivery=delivered)
+        self.producer.produce(
+            self.enriched_topic[msg.topic()], key=row["entity_id"], value=value, on_delivery=self.delivered
+        )
         self.producer.poll(0)
 
     def flush(self):
