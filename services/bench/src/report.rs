@@ -138,6 +138,12 @@ pub struct Figures {
     pub raw_insert: Option<InsertStats>,
     /// The service's write with the enriched topics and the DLQ (measured when it publishes).
     pub raw_write: Option<InsertStats>,
+    /// The raw stages the ratio uses (consume; the write the pipeline does) measured again right
+    /// after the 1-instance pipeline. tansu's cost per record grows with its store, which every
+    /// phase that publishes enlarges: the limits measured before the pipeline ran on a smaller
+    /// store than it did, the ones after on a larger one. The ratio uses the mean of the two.
+    pub raw_consume_after: Option<ConsumeStats>,
+    pub raw_write_after: Option<InsertStats>,
     /// The entity rows as RowBinary vs JSONEachRow, on the server.
     pub formats: Option<FormatStats>,
     /// Whether the pipeline's config publishes enriched events (`publish_enriched`).
@@ -200,14 +206,24 @@ impl Figures {
         self.raw_write.map(|i| rate(i.events, i.secs))
     }
     /// The slower of the raw stages the pipeline runs: consume, and the write — with the
-    /// enriched publishing when the pipeline publishes.
+    /// enriched publishing when the pipeline publishes. Each is the mean of its rates before and
+    /// after the pipeline when both were measured (see [`Figures::raw_consume_after`]).
     pub fn slower_raw(&self) -> Option<f64> {
         let write = if self.publishes {
             self.write_rate()
         } else {
             self.insert_rate()
         };
-        match (self.consume_rate(), write) {
+        let bracketed = |before: Option<f64>, after: Option<f64>| match (before, after) {
+            (Some(b), Some(a)) => Some((a + b) / 2.0),
+            (b, a) => b.or(a),
+        };
+        let consume = bracketed(
+            self.consume_rate(),
+            self.raw_consume_after.map(|c| rate(c.events, c.secs)),
+        );
+        let write = bracketed(write, self.raw_write_after.map(|i| rate(i.events, i.secs)));
+        match (consume, write) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -225,7 +241,7 @@ impl Figures {
         };
         vec![
             (
-                "pipeline (1 instance) / slower raw stage (consume; write incl. publishing when the pipeline publishes)",
+                "pipeline (1 instance) / slower raw stage (consume; write incl. publishing when the pipeline publishes; each the mean of its runs before and after the pipeline)",
                 div(p1, self.slower_raw()),
             ),
             (
@@ -421,9 +437,11 @@ impl Figures {
                 format!("{} events/s", n(rate(self.events, secs))),
             );
         }
-        if let Some(c) = self.raw_consume {
+        const AFTER: &str = ", again right after the 1-instance pipeline (larger broker store)";
+        for (c, when) in [(self.raw_consume, ""), (self.raw_consume_after, AFTER)] {
+            let Some(c) = c else { continue };
             row(
-                "raw consume limit (rdkafka, no processing)",
+                &format!("raw consume limit (rdkafka, no processing){when}"),
                 format!(
                     "{} events/s, {:.1} MB/s",
                     n(rate(c.events, c.secs)),
@@ -431,11 +449,19 @@ impl Figures {
                 ),
             );
         }
+        let (tables, publishing) = ("tables only", "tables + enriched topics and DLQ, acks=all");
+        let after = self.raw_write_after.map(|i| {
+            let what = if i.messages > 0 { publishing } else { tables };
+            (i, format!("{what}{AFTER}"))
+        });
         for (i, what) in [
-            (self.raw_insert, "tables only"),
-            (self.raw_write, "tables + enriched topics and DLQ, acks=all"),
-        ] {
-            let Some(i) = i else { continue };
+            (self.raw_insert, tables.to_string()),
+            (self.raw_write, publishing.to_string()),
+        ]
+        .into_iter()
+        .filter_map(|(i, what)| i.map(|i| (i, what)))
+        .chain(after)
+        {
             row(
                 &format!(
                     "raw write limit, {what} (the service's sink::protocol::write, distinct rows, {}-event batches)",
@@ -711,6 +737,30 @@ mod tests {
         };
         let r = f.ratios();
         assert_eq!(r[0].1, Some(0.8));
+        // Measured again after the pipeline on a larger store: each stage's mean counts.
+        let after = Figures {
+            raw_consume_after: Some(ConsumeStats {
+                events: 1000,
+                bytes: 1,
+                secs: 2.0,
+            }),
+            raw_write_after: Some(InsertStats {
+                events: 2000,
+                rows: 6000,
+                messages: 0,
+                secs: 4.0,
+                batch: 5000,
+            }),
+            ..f.clone()
+        };
+        // consume (1000 + 500) / 2 = 750 < write (2000 + 500) / 2 = 1250: 800 / 750.
+        assert_eq!(after.slower_raw(), Some(750.0));
+        let shown = after.render();
+        assert!(
+            shown.contains("raw consume limit (rdkafka, no processing), again right after")
+                && shown.contains("| raw write limit, tables only, again right after"),
+            "{shown}"
+        );
         assert_eq!(r[1].1, Some(8.0));
         assert_eq!(r[2].1, Some(2.0));
         let t = f.targets();

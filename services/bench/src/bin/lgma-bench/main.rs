@@ -414,20 +414,19 @@ async fn run(ctx: &mut Ctx, figures: &mut Figures) -> Result<()> {
 
     say("raw insert limit (the service's write, tables only)");
     let mark = Reading::now();
-    figures.raw_insert = Some(raw_write(ctx, &set, &encoder, &corpus, false).await?);
+    figures.raw_insert = Some(raw_write(ctx, &set, &encoder, &corpus, false, "raw").await?);
     host_during(figures, "raw write, tables only", mark);
     figures.publishes = ingest::settings(&ctx.repo, &ctx.target(&set, "", ""))?.publish_enriched;
     if figures.publishes {
         say("raw write limit (the service's write, tables + enriched topics and DLQ)");
         let mark = Reading::now();
-        figures.raw_write = Some(raw_write(ctx, &set, &encoder, &corpus, true).await?);
+        figures.raw_write = Some(raw_write(ctx, &set, &encoder, &corpus, true, "rawpub").await?);
         host_during(figures, "raw write with publishing", mark);
     }
     say("entity rows on the server: RowBinary vs JSONEachRow");
     let mark = Reading::now();
     figures.formats = Some(insert_formats(ctx, &set, &encoder, &corpus).await?);
     host_during(figures, "RowBinary vs JSONEachRow", mark);
-    drop(corpus);
 
     for instances in [1usize, 2] {
         say(format!("pipeline, {instances} instance(s)"));
@@ -438,10 +437,26 @@ async fn run(ctx: &mut Ctx, figures: &mut Figures) -> Result<()> {
         host_during(figures, &format!("pipeline, {instances} instance(s)"), mark);
         if instances == 1 {
             figures.pipeline1 = Some(stats);
+            // The raw stages again, on the store the pipeline left (see `raw_consume_after`).
+            say("raw consume and raw write limits again, after the pipeline");
+            let mark = Reading::now();
+            let (bootstrap, topics) = (ctx.cli.bootstrap.clone(), set.source_topics());
+            figures.raw_consume_after = Some(
+                tokio::task::spawn_blocking(move || {
+                    kafka::raw_consume(&bootstrap, &topics, n as u64)
+                })
+                .await
+                .map_err(|e| Error::Run(e.to_string()))??,
+            );
+            let publish = figures.publishes;
+            figures.raw_write_after =
+                Some(raw_write(ctx, &set, &encoder, &corpus, publish, "rawafter").await?);
+            host_during(figures, "raw stages after the pipeline", mark);
         } else {
             figures.pipeline2 = Some(stats);
         }
     }
+    drop(corpus);
 
     say(format!(
         "latency at {} events/s for {} s",

@@ -29,14 +29,15 @@ use crate::{say, Ctx};
 /// whole corpus is run through the chain first, in the service's batch shape, and every batch is
 /// written once. `publish`: the batch's enriched events and DLQ records are sent to the broker
 /// too (acks=all, concurrently with the inserts), as the pipeline does when it publishes.
+/// `label` names its scratch database (one per call).
 pub(crate) async fn raw_write(
     ctx: &mut Ctx,
     set: &TopicSet,
     encoder: &lgma_sim::encode::Encoder,
     corpus: &[Encoded],
     publish: bool,
+    label: &str,
 ) -> Result<InsertStats> {
-    let label = if publish { "rawpub" } else { "raw" };
     let db = ctx.scratch_db(label).await?;
     let settings = ingest::settings(&ctx.repo, &ctx.target(set, &db, label))?;
     let chain = Chain::for_settings(&settings, encoder)?;
