@@ -100,7 +100,8 @@
     summary.dataset.state = lost || t.doubled || t.unaccounted ? "failing" : "ok";
     summary.textContent = t.published + " published = " + t.stored + " stored + " + t.quarantined + " quarantined + " +
       lost + " lost + " + t.unread + " unread" + (t.doubled ? "; " + t.doubled + " DOUBLED" : "") +
-      (lost ? " — RECORDS LOST" : report.all_accounted ? " — every event accounted for" : "");
+      (lost ? " — RECORDS LOST" : !t.published ? " — nothing published to these topics yet" :
+        report.all_accounted ? " — every event accounted for" : "");
   }
 
   function trend(data) {
