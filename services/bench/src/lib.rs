@@ -28,6 +28,12 @@ pub fn stack_data() -> std::path::PathBuf {
         .unwrap_or_else(|| repo_root().join(".data"))
 }
 
+/// The broker's folder in [`stack_data`] (its PID file `tansu.pid` and its storage):
+/// `LGMA_BENCH_BROKER_DIR`, else the stack's `tansu` (`infra/bench.sh --memory-broker` sets it).
+pub fn broker_dir() -> std::path::PathBuf {
+    stack_data().join(std::env::var("LGMA_BENCH_BROKER_DIR").unwrap_or_else(|_| "tansu".into()))
+}
+
 /// The repository root: `LGMA_REPO` if set, else the folder holding this crate's workspace.
 pub fn repo_root() -> std::path::PathBuf {
     std::env::var_os("LGMA_REPO")

@@ -95,7 +95,11 @@ pub struct Reading {
 /// The PID a stack server's PID file holds (`clickhouse/clickhouse.pid`, relative to the stack's
 /// data folder), if it can be read.
 pub fn stack_pid(pid_file: &str) -> Option<u32> {
-    std::fs::read_to_string(crate::stack_data().join(pid_file))
+    pid_in(&crate::stack_data().join(pid_file))
+}
+
+fn pid_in(pid_file: &std::path::Path) -> Option<u32> {
+    std::fs::read_to_string(pid_file)
         .ok()
         .and_then(|p| p.trim().parse().ok())
 }
@@ -107,7 +111,7 @@ impl Reading {
             host: HostCpu::now(),
             at: std::time::Instant::now(),
             clickhouse: server("clickhouse/clickhouse.pid"),
-            broker: server("tansu/tansu.pid"),
+            broker: pid_in(&crate::broker_dir().join("tansu.pid")).and_then(cpu_times),
         }
     }
 

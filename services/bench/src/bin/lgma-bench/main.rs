@@ -371,7 +371,7 @@ fn after_drops() -> String {
 }
 
 async fn run(ctx: &mut Ctx, figures: &mut Figures) -> Result<()> {
-    figures.machine = format!("{}; {}", machine(), after_drops());
+    figures.machine = format!("{}; {}; {}", machine(), broker_storage(), after_drops());
     let n = ctx.cli.events as usize;
 
     let set = ctx.topic_set("");
@@ -511,9 +511,9 @@ fn broker_storage() -> String {
             Err(_) => 0,
         }
     }
-    let dir = lgma_bench::stack_data().join("tansu");
+    let dir = lgma_bench::broker_dir();
     format!(
-        "local broker storage at start {:.2} GB ({})",
+        "local broker storage at start {:.2} GB ({}; in memory if `tansu-memory`)",
         size(&dir) as f64 / 1e9,
         dir.display()
     )
