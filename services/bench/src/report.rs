@@ -209,24 +209,40 @@ impl Figures {
     /// enriched publishing when the pipeline publishes. Each is the mean of its rates before and
     /// after the pipeline when both were measured (see [`Figures::raw_consume_after`]).
     pub fn slower_raw(&self) -> Option<f64> {
+        let (consume, write) = self.raw_means();
+        match (consume, write) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+    /// The rate if consuming and writing could not overlap at all: `1 / (1/consume + 1/write)`,
+    /// with [`Figures::slower_raw`]'s means. The limit when both wait on one saturated resource,
+    /// as on one tansu process at ~1 core, which serves the pipeline's fetches and its enriched
+    /// events' produce requests alike.
+    pub fn serial_raw(&self) -> Option<f64> {
+        let (consume, write) = self.raw_means();
+        let (consume, write) = (consume?, write?);
+        (consume > 0.0 && write > 0.0).then(|| 1.0 / (1.0 / consume + 1.0 / write))
+    }
+    /// The raw consume rate and the rate of the write the pipeline does (with publishing when it
+    /// publishes), each the mean of its runs before and after the pipeline where both were taken.
+    fn raw_means(&self) -> (Option<f64>, Option<f64>) {
+        let mean = |before: Option<f64>, after: Option<f64>| match (before, after) {
+            (Some(b), Some(a)) => Some((a + b) / 2.0),
+            (b, a) => b.or(a),
+        };
         let write = if self.publishes {
             self.write_rate()
         } else {
             self.insert_rate()
         };
-        let bracketed = |before: Option<f64>, after: Option<f64>| match (before, after) {
-            (Some(b), Some(a)) => Some((a + b) / 2.0),
-            (b, a) => b.or(a),
-        };
-        let consume = bracketed(
-            self.consume_rate(),
-            self.raw_consume_after.map(|c| rate(c.events, c.secs)),
-        );
-        let write = bracketed(write, self.raw_write_after.map(|i| rate(i.events, i.secs)));
-        match (consume, write) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        (
+            mean(
+                self.consume_rate(),
+                self.raw_consume_after.map(|c| rate(c.events, c.secs)),
+            ),
+            mean(write, self.raw_write_after.map(|i| rate(i.events, i.secs))),
+        )
     }
     pub fn python_rate(&self) -> Option<f64> {
         self.python.map(|p| rate(p.events, p.secs))
@@ -247,6 +263,10 @@ impl Figures {
             (
                 "pipeline (1 instance) / Python baseline",
                 div(p1, self.python_rate()),
+            ),
+            (
+                "pipeline (1 instance) / consume and write one after the other, 1/(1/consume + 1/write) with the same means (the limit when both wait on one saturated broker; not a target)",
+                div(p1, self.serial_raw()),
             ),
             ("2 instances / 1 instance", div(p2, p1)),
             (
@@ -755,6 +775,8 @@ mod tests {
         };
         // consume (1000 + 500) / 2 = 750 < write (2000 + 500) / 2 = 1250: 800 / 750.
         assert_eq!(after.slower_raw(), Some(750.0));
+        // One after the other: 1 / (1/750 + 1/1250) = 468.75.
+        assert_eq!(after.serial_raw(), Some(468.75));
         let shown = after.render();
         assert!(
             shown.contains("raw consume limit (rdkafka, no processing), again right after")
@@ -762,7 +784,9 @@ mod tests {
             "{shown}"
         );
         assert_eq!(r[1].1, Some(8.0));
-        assert_eq!(r[2].1, Some(2.0));
+        // 800 / (1 / (1/1000 + 1/2000)) = 800 / 666.67.
+        assert!((r[2].1.unwrap_or(0.0) - 1.2).abs() < 1e-9);
+        assert_eq!(r[3].1, Some(2.0));
         let t = f.targets();
         let met = |name: &str| {
             t.iter()
