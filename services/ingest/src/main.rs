@@ -399,6 +399,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         "pipeline built from reader schemas and rules"
     );
     lgma_ingest::metrics::init(&pipeline.chain.topics.keys().cloned().collect::<Vec<_>>());
+    pipeline.prepare_topics().await;
     let ingest = Ingest::new(settings, pipeline)?;
     ingest.run(shutdown, readiness).await?;
     Ok(())
