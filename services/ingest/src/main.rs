@@ -399,7 +399,11 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         "pipeline built from reader schemas and rules"
     );
     lgma_ingest::metrics::init(&pipeline.chain.topics.keys().cloned().collect::<Vec<_>>());
-    pipeline.prepare_topics().await;
+    // Bounded by the clients' timeouts (10 s registry, 60 s ClickHouse); a signal meanwhile stops.
+    tokio::select! {
+        () = pipeline.prepare_topics() => {}
+        () = shutdown.cancelled() => return Ok(()),
+    }
     let ingest = Ingest::new(settings, pipeline)?;
     ingest.run(shutdown, readiness).await?;
     Ok(())
