@@ -38,7 +38,10 @@ class ClickHouse:
             data = body
         req = urllib.request.Request(f"{self.url}/?{urllib.parse.urlencode(params)}", data=data, method="POST")
         try:
-            with urllib.request.urlopen(req, timeout=60) as resp:
+            # Above ClickHouse's distributed_ddl_task_timeout (180 s): an ON CLUSTER statement waits
+            # for every host through ZooKeeper, and under load (CI) that took over 60 s once; the
+            # server's own answer, success or which hosts did not finish, is what should decide.
+            with urllib.request.urlopen(req, timeout=240) as resp:
                 return resp.read().decode()
         except urllib.error.HTTPError as exc:
             raise RuntimeError(exc.read().decode().strip()) from None
