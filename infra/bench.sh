@@ -43,7 +43,8 @@ if [[ $memory_broker == 1 ]]; then
     port="${LGMA_BENCH_MEMORY_PORT:-19092}"
     dir="$data/tansu-memory"
     tansu="${LGMA_TOOLS:-/opt/lgma}/tansu/bin/tansu"
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; }
+    if port_open; then
         log "port $port is in use: set LGMA_BENCH_MEMORY_PORT"
         exit 1
     fi
@@ -55,7 +56,7 @@ if [[ $memory_broker == 1 ]]; then
     echo $! >"$dir/tansu.pid"
     trap 'kill "$(cat "$dir/tansu.pid")" 2>/dev/null; rm -f "$dir/tansu.pid"' EXIT
     for _ in $(seq 50); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+        port_open && break
         sleep 0.1
     done
     log "tansu on in-memory storage at 127.0.0.1:$port (log $dir/tansu.log)"

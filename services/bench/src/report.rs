@@ -470,18 +470,16 @@ impl Figures {
             );
         }
         let (tables, publishing) = ("tables only", "tables + enriched topics and DLQ, acks=all");
-        let after = self.raw_write_after.map(|i| {
-            let what = if i.messages > 0 { publishing } else { tables };
-            (i, format!("{what}{AFTER}"))
-        });
+        let after = match self.raw_write_after {
+            Some(i) if i.messages > 0 => publishing,
+            _ => tables,
+        };
         for (i, what) in [
             (self.raw_insert, tables.to_string()),
             (self.raw_write, publishing.to_string()),
-        ]
-        .into_iter()
-        .filter_map(|(i, what)| i.map(|i| (i, what)))
-        .chain(after)
-        {
+            (self.raw_write_after, format!("{after}{AFTER}")),
+        ] {
+            let Some(i) = i else { continue };
             row(
                 &format!(
                     "raw write limit, {what} (the service's sink::protocol::write, distinct rows, {}-event batches)",

@@ -13,7 +13,7 @@ use clap::Parser;
 use lgma_bench::chain::{self, Chain};
 use lgma_bench::corpus;
 use lgma_bench::ingest::{self, Instance, Target};
-use lgma_bench::kafka::{self, TopicSet};
+use lgma_bench::kafka::{self, ConsumeStats, TopicSet};
 use lgma_bench::procfs::Reading;
 use lgma_bench::report::Figures;
 use lgma_bench::scratch::ClickHouse;
@@ -404,12 +404,7 @@ async fn run(ctx: &mut Ctx, figures: &mut Figures) -> Result<()> {
 
     say("raw consume limit");
     let mark = Reading::now();
-    let (bootstrap, topics) = (ctx.cli.bootstrap.clone(), set.source_topics());
-    figures.raw_consume = Some(
-        tokio::task::spawn_blocking(move || kafka::raw_consume(&bootstrap, &topics, n as u64))
-            .await
-            .map_err(|e| Error::Run(e.to_string()))??,
-    );
+    figures.raw_consume = Some(raw_consume(ctx, &set, n as u64).await?);
     host_during(figures, "raw consume", mark);
 
     say("raw insert limit (the service's write, tables only)");
@@ -440,14 +435,7 @@ async fn run(ctx: &mut Ctx, figures: &mut Figures) -> Result<()> {
             // The raw stages again, on the store the pipeline left (see `raw_consume_after`).
             say("raw consume and raw write limits again, after the pipeline");
             let mark = Reading::now();
-            let (bootstrap, topics) = (ctx.cli.bootstrap.clone(), set.source_topics());
-            figures.raw_consume_after = Some(
-                tokio::task::spawn_blocking(move || {
-                    kafka::raw_consume(&bootstrap, &topics, n as u64)
-                })
-                .await
-                .map_err(|e| Error::Run(e.to_string()))??,
-            );
+            figures.raw_consume_after = Some(raw_consume(ctx, &set, n as u64).await?);
             let publish = figures.publishes;
             figures.raw_write_after =
                 Some(raw_write(ctx, &set, &encoder, &corpus, publish, "rawafter").await?);
@@ -486,6 +474,15 @@ async fn run(ctx: &mut Ctx, figures: &mut Figures) -> Result<()> {
         host_during(figures, "back-fill", mark);
     }
     Ok(())
+}
+
+/// The raw consume limit of `set`'s source topics (`kafka::raw_consume`, a blocking client, on a
+/// blocking thread).
+async fn raw_consume(ctx: &Ctx, set: &TopicSet, events: u64) -> Result<ConsumeStats> {
+    let (bootstrap, topics) = (ctx.cli.bootstrap.clone(), set.source_topics());
+    tokio::task::spawn_blocking(move || kafka::raw_consume(&bootstrap, &topics, events))
+        .await
+        .map_err(|e| Error::Run(e.to_string()))?
 }
 
 /// Records what the host's CPUs and the stack's servers did since `mark` under `phase` (nothing
