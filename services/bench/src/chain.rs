@@ -22,7 +22,7 @@ use lgma_ingest::encode::Batch;
 use lgma_ingest::judge::versions::VersionCache;
 use lgma_ingest::judge::{self, Judged};
 use lgma_ingest::metrics::Phases;
-use lgma_ingest::source::{RawRecord, TopicNames};
+use lgma_ingest::source::{Copier, RawRecord};
 use lgma_ingest::transform::{self, Enriched};
 use lgma_sim::encode::Encoder;
 use lgma_sim::Topic;
@@ -39,8 +39,9 @@ pub struct Chain {
     /// The same schemas as the registry client's cache hands them to a batch.
     cached: FxHashMap<u32, Arc<Schema>>,
     ingested_ms: i64,
-    /// The consumer's topic names, kept across batches as the consumer keeps them.
-    names: std::sync::Mutex<TopicNames>,
+    /// The consumer's copier (topic names, byte chunks), kept across batches as the consumer
+    /// keeps it.
+    copier: std::sync::Mutex<Copier>,
 }
 
 /// The corpus as the consumer hands it to the pipeline: one partition per topic (named with
@@ -56,8 +57,8 @@ pub fn raw_records(events: &[Encoded], suffix: &str) -> Vec<RawRecord> {
                 topic: format!("{}{suffix}", e.topic.name()).into(),
                 partition: 0,
                 offset: *offset - 1,
-                key: Some(e.key.as_bytes().to_vec()),
-                value: Some(e.value.clone()),
+                key: Some(e.key.clone().into_bytes().into()),
+                value: Some(e.value.clone().into()),
             }
         })
         .collect()
@@ -81,7 +82,7 @@ impl Chain {
                 .collect(),
             writers,
             ingested_ms: chrono::Utc::now().timestamp_millis(),
-            names: Default::default(),
+            copier: Default::default(),
         })
     }
 
@@ -160,13 +161,13 @@ impl Chain {
     pub fn process_live(&self, fetched: &[RawRecord]) -> Result<Batch> {
         let mut clock = Phases::start();
         let records: Vec<RawRecord> = {
-            let mut names = self
-                .names
+            let mut copier = self
+                .copier
                 .lock()
-                .map_err(|_| Error::Run("topic names".into()))?;
+                .map_err(|_| Error::Run("the consumer's copier".into()))?;
             fetched
                 .iter()
-                .map(|r| live::consumer_copy(&mut names, r))
+                .map(|r| live::consumer_copy(&mut copier, r))
                 .collect()
         };
         let writers = live::writer_schemas(&records, &self.cached);

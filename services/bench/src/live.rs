@@ -17,7 +17,7 @@ use lgma_ingest::encode::Batch;
 use lgma_ingest::judge::versions::{is_candidate, Stored, VersionCache};
 use lgma_ingest::judge::Judged;
 use lgma_ingest::metrics::{self, Phases};
-use lgma_ingest::source::{RawRecord, TopicNames};
+use lgma_ingest::source::{Copier, RawRecord};
 use rustc_hash::FxHashMap;
 
 /// Installs the service's metrics recorder (`lgma-ingest run` does the same at start-up), so the
@@ -31,10 +31,11 @@ pub fn install_recorder(topics: &[String]) -> crate::Result<()> {
 }
 
 /// The consumer's copy of a fetched record out of librdkafka's buffer, as `source::consumer` makes
-/// it (`RawRecord::copied`): the key and the payload onto the heap, the topic name shared.
-pub fn consumer_copy(names: &mut TopicNames, fetched: &RawRecord) -> RawRecord {
+/// it (`RawRecord::copied`): the key and the payload into the copier's chunk, the topic name
+/// shared.
+pub fn consumer_copy(copier: &mut Copier, fetched: &RawRecord) -> RawRecord {
     RawRecord::copied(
-        names,
+        copier,
         &fetched.topic,
         fetched.partition,
         fetched.offset,
@@ -110,7 +111,7 @@ mod tests {
         let chain = Chain::new(&crate::repo_root(), &encoder)?;
         let records = raw_records(&events, "");
 
-        let copy = consumer_copy(&mut TopicNames::default(), &records[0]);
+        let copy = consumer_copy(&mut Copier::default(), &records[0]);
         assert_eq!(
             (&copy.topic, copy.offset, &copy.key, &copy.value),
             (

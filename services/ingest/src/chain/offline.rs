@@ -43,8 +43,8 @@ pub fn raw_record(encoder: &Encoder, e: &GeneratedEvent, offset: i64) -> Result<
         topic: e.topic.name().into(),
         partition: 0,
         offset,
-        key: Some(e.key.clone().into_bytes()),
-        value: Some(encoder.encode(e).map_err(sim)?),
+        key: Some(e.key.clone().into_bytes().into()),
+        value: Some(encoder.encode(e).map_err(sim)?.into()),
     })
 }
 

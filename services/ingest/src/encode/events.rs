@@ -63,8 +63,8 @@ pub fn dlq_record(
     }
     Outgoing {
         topic: dlq_topic.clone(),
-        key: j.raw.key.clone().map(Key::Raw),
-        value: j.raw.value.clone(),
+        key: j.raw.key.as_deref().map(|k| Key::Raw(k.to_vec())),
+        value: j.raw.value.as_deref().map(<[u8]>::to_vec),
         headers: Headers::List(headers),
     }
 }

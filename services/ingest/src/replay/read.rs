@@ -10,7 +10,7 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::config::Settings;
-use crate::source::{RawRecord, TopicNames};
+use crate::source::{Copier, RawRecord};
 use crate::{Error, Result};
 
 /// What to replay.
@@ -118,7 +118,7 @@ pub(super) struct PartitionReader<'c> {
     partition: i32,
     next: i64,
     end: i64,
-    names: TopicNames,
+    copier: Copier,
 }
 
 impl<'c> PartitionReader<'c> {
@@ -138,7 +138,7 @@ impl<'c> PartitionReader<'c> {
             partition,
             next: start,
             end,
-            names: TopicNames::default(),
+            copier: Copier::default(),
         })
     }
 
@@ -186,7 +186,7 @@ impl<'c> PartitionReader<'c> {
                 continue;
             }
             out.push(RawRecord::copied(
-                &mut self.names,
+                &mut self.copier,
                 message.topic(),
                 message.partition(),
                 message.offset(),
@@ -209,7 +209,7 @@ pub(super) async fn read_dlq(
 ) -> Result<BTreeMap<(String, i32, i64), RawRecord>> {
     let dlq = settings.dlq();
     let mut out = BTreeMap::new();
-    let mut names = TopicNames::default();
+    let mut copier = Copier::default();
     for partition in partitions_of(consumer, &dlq)? {
         let (_, high) = consumer.fetch_watermarks(&dlq, partition, Duration::from_secs(10))?;
         let mut reader = PartitionReader::new(consumer, &dlq, partition, 0, high)?;
@@ -250,7 +250,7 @@ pub(super) async fn read_dlq(
             }
             out.insert(
                 (topic.clone(), p, o),
-                RawRecord::copied(&mut names, &topic, p, o, message.key(), message.payload()),
+                RawRecord::copied(&mut copier, &topic, p, o, message.key(), message.payload()),
             );
         }
     }

@@ -27,7 +27,7 @@ use crate::decode::Text;
 use crate::encode::BatchOutcome;
 use crate::pipeline::Pipeline;
 use crate::sink::order::Line;
-use crate::source::{Gap, RawRecord, TopicNames};
+use crate::source::{Copier, Gap, RawRecord};
 use crate::{metrics, Result};
 
 mod position;
@@ -117,7 +117,7 @@ pub struct Ingest {
     /// Manual assignment: every partition of the configured topics (no group coordination).
     manual: Option<Vec<TopicPartition>>,
     batch: Vec<RawRecord>,
-    topic_names: TopicNames,
+    copier: Copier,
     batch_bytes: usize,
     batch_started: Option<Instant>,
     failures: u32,
@@ -239,7 +239,7 @@ impl Ingest {
             next: FxHashMap::default(),
             manual,
             batch: Vec::new(),
-            topic_names: TopicNames::default(),
+            copier: Copier::default(),
             batch_bytes: 0,
             batch_started: None,
             failures: 0,
@@ -271,7 +271,7 @@ impl Ingest {
             let received = tokio::select! {
                 _ = shutdown.cancelled() => break,
                 received = tokio::time::timeout(wait, self.consumer.recv()) => match received {
-                    Ok(Ok(message)) => Some(owned(&mut self.topic_names, &message)),
+                    Ok(Ok(message)) => Some(owned(&mut self.copier, &message)),
                     Ok(Err(e)) => {
                         warn!(error = %e, "kafka consumer error");
                         None
@@ -316,7 +316,7 @@ impl Ingest {
             && !self.rebalanced.load(Ordering::Acquire)
         {
             let record = match self.consumer.recv().now_or_never() {
-                Some(Ok(message)) => owned(&mut self.topic_names, &message),
+                Some(Ok(message)) => owned(&mut self.copier, &message),
                 Some(Err(e)) => {
                     warn!(error = %e, "kafka consumer error");
                     return;
@@ -543,9 +543,9 @@ impl Ingest {
     }
 }
 
-fn owned(names: &mut TopicNames, message: &rdkafka::message::BorrowedMessage<'_>) -> RawRecord {
+fn owned(copier: &mut Copier, message: &rdkafka::message::BorrowedMessage<'_>) -> RawRecord {
     RawRecord::copied(
-        names,
+        copier,
         message.topic(),
         message.partition(),
         message.offset(),
