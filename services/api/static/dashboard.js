@@ -42,6 +42,19 @@
     var c = councils.find(function (c) { return c.la_code === code; });
     return c ? c.official_name : code;
   }
+  // Per-council rows in the councils' reference order (as the freshness table and the indicator
+  // selector list them), whatever order the API returned; unknown codes last.
+  function inCouncilOrder(rows) {
+    var rank = function (code) {
+      var i = councils.findIndex(function (c) { return c.la_code === code; });
+      return i < 0 ? councils.length : i;
+    };
+    return rows.slice().sort(function (a, b) { return rank(a.la_code) - rank(b.la_code); });
+  }
+  function eur(x) {
+    return x === null || x === undefined ? "–" : "€" + Math.round(Number(x)).toLocaleString("en-IE");
+  }
+  function fixed1(x) { return x === null || x === undefined ? "–" : Number(x).toFixed(1); }
   function fill(tbody, rows) {
     tbody.textContent = "";
     rows.forEach(function (r) { tbody.appendChild(r); });
@@ -139,7 +152,8 @@
   function planning(data) {
     var chart = document.getElementById("planning-chart");
     chart.textContent = "";
-    var rows = data.data.filter(function (r) { return r.median_decision_days !== null; });
+    var ordered = inCouncilOrder(data.data);
+    var rows = ordered.filter(function (r) { return r.median_decision_days !== null; });
     var max = Math.max.apply(null, [84].concat(rows.map(function (r) { return r.median_decision_days; })));
     var L = 150, W = 640, BAR = 14;
     chart.setAttribute("height", rows.length * (BAR + 2) + 24);
@@ -152,7 +166,7 @@
     var tx = L + scale(56);
     chart.appendChild(svg("line", { x1: tx, y1: 0, x2: tx, y2: rows.length * (BAR + 2), stroke: "#000", "stroke-dasharray": "4 2" }));
     var tl = svg("text", { x: tx + 3, y: rows.length * (BAR + 2) + 14, "font-size": 10 }); tl.textContent = "8-week target (56 days)"; chart.appendChild(tl);
-    fill(document.querySelector("#planning tbody"), data.data.map(function (r) {
+    fill(document.querySelector("#planning tbody"), ordered.map(function (r) {
       var tr = el("tr", { "data-la": r.la_code });
       tr.appendChild(el("td", {}, r.official_name || name(r.la_code)));
       tr.appendChild(el("td", { class: "num", "data-test": "plan-decided-" + r.la_code }, r.decided));
@@ -163,14 +177,14 @@
   }
 
   function voids(data) {
-    fill(document.querySelector("#voids tbody"), data.data.map(function (r) {
+    fill(document.querySelector("#voids tbody"), inCouncilOrder(data.data).map(function (r) {
       var tr = el("tr", { "data-la": r.la_code });
       tr.appendChild(el("td", {}, r.official_name || name(r.la_code)));
       tr.appendChild(el("td", { class: "num", "data-test": "voids-stock-" + r.la_code }, r.stock));
       tr.appendChild(el("td", { class: "num", "data-test": "voids-voids-" + r.la_code }, r.voids));
       tr.appendChild(el("td", { class: "num", "data-test": "voids-rate-" + r.la_code }, pct(r.void_rate)));
-      tr.appendChild(el("td", { class: "num" }, num(r.avg_void_days)));
-      tr.appendChild(el("td", { class: "num" }, num(r.avg_relet_cost_eur)));
+      tr.appendChild(el("td", { class: "num" }, fixed1(r.avg_void_days)));
+      tr.appendChild(el("td", { class: "num" }, eur(r.avg_relet_cost_eur)));
       return tr;
     }));
   }
