@@ -38,5 +38,7 @@ def test_production_env_exports_and_ingest_reads_it(tmp_path):
     text = out.stdout
     assert '"security.protocol" = "SASL_SSL"' in text or 'security_protocol = "SASL_SSL"' in text, text
     assert "https://clickhouse.internal:8443" in text and "/etc/lgma/ca.pem" in text
+    # The stack's file publishes uncompressed (tansu inflates every batch); production's says lz4.
+    assert 'enriched_compression = "lz4"' in text, text
     assert "secret-of-" not in text, "a secret read from a file was printed"
     assert "change-me" not in text, "registry credentials in the URL were printed"

@@ -13,6 +13,9 @@ use crate::Result;
 
 pub const ENV_PREFIX: &str = "LGMA_INGEST_";
 
+/// librdkafka's `compression.type` values ([`Settings::enriched_compression`]).
+const COMPRESSIONS: [&str; 5] = ["none", "lz4", "zstd", "gzip", "snappy"];
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Settings {
@@ -27,6 +30,12 @@ pub struct Settings {
     pub dlq_topic: String,
     /// Publish validated events to `<topic>.enriched`; off only for benchmarks.
     pub publish_enriched: bool,
+    /// `compression.type` of what ingest publishes (enriched events, DLQ records): one of
+    /// librdkafka's `none`, `lz4`, `zstd`, `gzip`, `snappy`. `lz4` unless set: smaller topics on
+    /// a production Kafka. The local stack sets `none`: tansu inflates every compressed batch
+    /// before it stores it, and without compression the pipeline ran 15 % faster there
+    /// (BENCHMARKS.md, session 18). `[kafka.properties]` still wins.
+    pub enriched_compression: String,
     pub batch: BatchSettings,
     pub registry_url: String,
     /// PEM file of a private CA that signed an `https://` registry's certificate (besides the web roots).
@@ -212,6 +221,7 @@ impl Default for Settings {
             topics: default_topics(),
             dlq_topic: "lgma.dlq".into(),
             publish_enriched: true,
+            enriched_compression: "lz4".into(),
             batch: BatchSettings::default(),
             registry_url: "http://127.0.0.1:8081".into(),
             registry_ca_file: None,
@@ -264,6 +274,13 @@ impl Settings {
             return Err(crate::Error::Config(
                 "batch.max_rows must be 1..=500000 so one INSERT stays one ClickHouse block".into(),
             ));
+        }
+        if !COMPRESSIONS.contains(&self.enriched_compression.as_str()) {
+            return Err(crate::Error::Config(format!(
+                "enriched_compression must be one of {} (got {:?})",
+                COMPRESSIONS.join(", "),
+                self.enriched_compression
+            )));
         }
         if !(1..=8).contains(&self.max_in_flight()) {
             return Err(crate::Error::Config(
@@ -386,6 +403,23 @@ mod tests {
         assert!(s.check().is_ok());
         s.batch.max_in_flight = Some(0);
         assert!(s.check().is_err());
+    }
+
+    /// lz4 unless configured; the local stack's file chooses none; a value librdkafka does not
+    /// know is refused at start with the allowed ones, not when the first batch is published.
+    #[test]
+    fn enriched_compression_defaults_to_lz4_and_is_checked() {
+        let mut s = Settings::default();
+        assert_eq!(s.enriched_compression, "lz4");
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let stack = Settings::load(Some(&repo.join("infra/config/ingest.toml"))).expect("loads");
+        assert_eq!(stack.enriched_compression, "none");
+        s.enriched_compression = "lz5".into();
+        let err = s.check().expect_err("unknown codec").to_string();
+        assert!(
+            err.contains("enriched_compression") && err.contains("zstd"),
+            "{err}"
+        );
     }
 
     #[test]

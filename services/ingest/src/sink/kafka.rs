@@ -72,9 +72,11 @@ impl Publisher {
     /// transactions nothing can prevent that), and while tansu is slow to acknowledge, librdkafka
     /// 2.12's idempotent producer thread busy-polls: measured 61 vs 19 CPU-seconds per million
     /// events for the whole service, at the same throughput. `[kafka.properties]` still wins.
-    pub fn new(kafka: &KafkaSettings) -> Result<Self> {
+    /// `compression` is `Settings::enriched_compression`.
+    pub fn new(kafka: &KafkaSettings, compression: &str) -> Result<Self> {
         let producer = kafka
             .producer_config_with(&[
+                ("compression.type", compression),
                 ("enable.idempotence", "false"),
                 ("max.in.flight.requests.per.connection", "1"),
                 ("linger.ms", "20"),

@@ -268,7 +268,7 @@ mod tests {
     /// Writes batches 1 and 2 overlapped, as the consumer does; returns their answers and the log.
     async fn overlapped(fake: Fake) -> (Result<Written>, Result<Written>, Vec<String>) {
         let clickhouse = Arc::new(serve(fake.clone()).await);
-        let kafka = Arc::new(Publisher::new(&Default::default()).expect("producer"));
+        let kafka = Arc::new(Publisher::new(&Default::default(), "lz4").expect("producer"));
         let mut line = Line::default();
         let mut writes = Vec::new();
         for n in [1, 2] {
@@ -315,7 +315,7 @@ mod tests {
             ..Default::default()
         };
         let clickhouse = serve(fake).await;
-        let kafka = Publisher::new(&Default::default()).expect("producer");
+        let kafka = Publisher::new(&Default::default(), "lz4").expect("producer");
         let mut clock = Phases::start();
         let written = write(
             &clickhouse,
