@@ -260,8 +260,10 @@ def agree(read_direct, read_api, what: str, tries: int = 80, view_of_direct: boo
     mismatch, and when ClickHouse never held still long enough to compare.
 
     `view_of_direct`: the API reads a table fed by a materialized view of the table read directly
-    (dicts of counts). ClickHouse writes an INSERT's table before its views, so for a moment the
-    API may be behind, never ahead: that is retried too, and a lag that never closes fails."""
+    (dicts of counts that only grow). ClickHouse writes an INSERT's table before its views, so for a
+    moment the API may be behind, never ahead: that is retried too, and a lag that never closes
+    fails. Counts that only grow also agree while rows land: every API count between the two
+    direct reads' counts of the same key (a doubled or lost batch falls outside them)."""
     last = None
     for _ in range(tries):
         d1 = read_direct()
@@ -270,6 +272,9 @@ def agree(read_direct, read_api, what: str, tries: int = 80, view_of_direct: boo
         except Retry:
             continue
         d2 = read_direct()
+        if view_of_direct and d1 != d2 and set(d1) <= set(a) <= set(d2) \
+                and all(d1.get(k, 0) <= n <= d2[k] for k, n in a.items()):
+            return a
         if d1 == d2:
             behind = view_of_direct and a != d1 and all(a.get(k, 0) <= v for k, v in d1.items()) \
                 and set(a) <= set(d1)
@@ -278,7 +283,19 @@ def agree(read_direct, read_api, what: str, tries: int = 80, view_of_direct: boo
                 return d1
         last = (a, d1, d2)
         time.sleep(0.2)
-    raise AssertionError(f"{what}: never agreed (ClickHouse moving, or the API behind it): {str(last)[:800]}")
+    if last is None:
+        raise AssertionError(f"{what}: never agreed: the API's pages moved under every read")
+    a, d1, d2 = last
+    raise AssertionError(f"{what}: never agreed (ClickHouse moving, or the API behind it); last try, "
+                         f"API / first / second direct read where they differ: {str(differences(a, d1, d2))[:1500]}")
+
+
+def differences(*reads) -> dict:
+    """Keys whose values differ between the reads (dicts, or row lists by position), with each read's value."""
+    as_dicts = [r if isinstance(r, dict) else dict(enumerate(r)) for r in reads]
+    keys = set().union(*as_dicts)
+    return {k: tuple(d.get(k) for d in as_dicts) for k in sorted(keys, key=repr)
+            if len({repr(d.get(k)) for d in as_dicts}) > 1}
 
 
 def month_date(period: str) -> str:
