@@ -150,6 +150,8 @@ pub struct Figures {
     pub publishes: bool,
     pub pipeline1: Option<PipelineStats>,
     pub pipeline2: Option<PipelineStats>,
+    /// Why the 2-instance pipeline did not finish, when it did not (the run goes on without it).
+    pub pipeline2_failed: Option<String>,
     pub latency: Option<LatencyStats>,
     pub python: Option<PythonStats>,
     pub backfill: Option<BackfillStats>,
@@ -553,6 +555,9 @@ impl Figures {
                 mb(p.peak_rss),
             );
         }
+        if let Some(why) = &self.pipeline2_failed {
+            row("pipeline, 2 instance(s)", format!("did not finish: {why}"));
+        }
         if let Some(l) = self.latency {
             row(
                 &format!(
@@ -796,6 +801,19 @@ mod tests {
         assert_eq!(met("CPU per event vs Python"), Some(false));
         assert_eq!(met("in-process chain"), None);
         assert!(f.render().contains("not measured"));
+        // A 2-instance phase that stalled is in the table with its reason, the rest as before.
+        let stalled = Figures {
+            pipeline2: None,
+            pipeline2_failed: Some("stalled at 495,158 of 1,000,000 records for 120 s".into()),
+            ..f.clone()
+        };
+        let shown = stalled.render();
+        assert!(
+            shown.contains("| pipeline, 2 instance(s) | did not finish: stalled at 495,158")
+                && shown.contains("| pipeline, 1 instance(s) |"),
+            "{shown}"
+        );
+        assert_eq!(stalled.ratios()[3].1, None);
     }
 
     #[test]

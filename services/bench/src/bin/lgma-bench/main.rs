@@ -428,7 +428,19 @@ async fn run(ctx: &mut Ctx, figures: &mut Figures) -> Result<()> {
         let label = format!("p{instances}");
         let db = ctx.scratch_db(&label).await?;
         let mark = Reading::now();
-        let stats = pipeline(ctx, &set, &db, &label, instances, n as u64).await?;
+        let stats = match pipeline(ctx, &set, &db, &label, instances, n as u64).await {
+            Ok(stats) => stats,
+            // Two instances share tansu's group coordinator, which can stall them both (a
+            // heartbeat unanswered under a large store; tests/RELIABILITY.md): the report says
+            // so, and the phases after it still run.
+            Err(e) if instances == 2 => {
+                say(format!("  2 instances did not finish: {e}"));
+                host_during(figures, "pipeline, 2 instances (did not finish)", mark);
+                figures.pipeline2_failed = Some(e.to_string());
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         host_during(figures, &format!("pipeline, {instances} instance(s)"), mark);
         if instances == 1 {
             figures.pipeline1 = Some(stats);
