@@ -265,7 +265,7 @@ async fn replay(settings: Settings, request: Request) -> anyhow::Result<()> {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
-    let publisher = Publisher::new(&settings.kafka, &settings.enriched_compression)?;
+    let publisher = Publisher::for_settings(&settings)?;
     let pipeline = Pipeline::new(&settings, publisher)?;
     let summary = lgma_ingest::replay::run(&settings, &pipeline, &request).await?;
     for ((topic, partition), p) in &summary.partitions {
@@ -392,7 +392,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
             .await;
     });
 
-    let publisher = Publisher::new(&settings.kafka, &settings.enriched_compression)?;
+    let publisher = Publisher::for_settings(&settings)?;
     let pipeline = Arc::new(Pipeline::new(&settings, publisher)?);
     tracing::info!(
         topics = pipeline.chain.topics.len(),

@@ -88,6 +88,11 @@ impl Publisher {
         })
     }
 
+    /// The service's publisher: its Kafka settings, with `enriched_compression`.
+    pub fn for_settings(settings: &crate::config::Settings) -> Result<Self> {
+        Self::new(&settings.kafka, &settings.enriched_compression)
+    }
+
     /// Sends all messages and waits until every one is acknowledged (acks=all); the first
     /// failure, if any, is the answer.
     pub async fn send_all(&self, messages: &[Outgoing]) -> Result<()> {

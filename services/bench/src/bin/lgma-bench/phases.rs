@@ -51,7 +51,7 @@ pub(crate) async fn raw_write(
         batches.push(out);
     }
     let clickhouse = ClickHouseSink::new(settings.clickhouse.clone())?;
-    let publisher = Publisher::new(&settings.kafka, &settings.enriched_compression)?;
+    let publisher = Publisher::for_settings(&settings)?;
     let lines = |b: &[u8]| b.iter().filter(|c| **c == b'\n').count() as u64;
     let (mut rows, mut messages) = (0u64, 0u64);
     for b in &batches {
