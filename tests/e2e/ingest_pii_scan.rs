@@ -13,6 +13,7 @@ use ingest_support::*;
 use lgma_sim::model::ChangeEvent;
 use lgma_sim::Topic;
 use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Headers;
 use rdkafka::Message;
 
 #[derive(serde::Deserialize)]
@@ -172,6 +173,23 @@ async fn no_clear_ppsn_name_or_birth_date_in_any_clickhouse_string() -> anyhow::
             for c in &clear {
                 assert!(!bytes.contains(c.as_str()), "enriched topic carries {c:?}");
             }
+            // The service's default: the event's id and council as headers, nothing else.
+            let headers: Vec<(String, String)> = m.headers().map_or(Vec::new(), |h| {
+                h.iter()
+                    .map(|h| {
+                        let v = String::from_utf8_lossy(h.value.unwrap_or_default());
+                        (h.key.to_string(), v.to_string())
+                    })
+                    .collect()
+            });
+            let names: Vec<&str> = headers.iter().map(|(k, _)| k.as_str()).collect();
+            assert_eq!(names, ["event_id", "la_code"], "enriched headers");
+            assert!(
+                headers
+                    .iter()
+                    .all(|(_, v)| clear.iter().all(|c| !v.contains(c.as_str()))),
+                "{headers:?}"
+            );
             seen += 1;
         }
     }

@@ -40,5 +40,7 @@ def test_production_env_exports_and_ingest_reads_it(tmp_path):
     assert "https://clickhouse.internal:8443" in text and "/etc/lgma/ca.pem" in text
     # The stack's file publishes uncompressed (tansu inflates every batch); production's says lz4.
     assert 'enriched_compression = "lz4"' in text, text
+    # Likewise headers: off in the stack's file (tansu's INSERT per header), on in production.
+    assert "enriched_headers = true" in text, text
     assert "secret-of-" not in text, "a secret read from a file was printed"
     assert "change-me" not in text, "registry credentials in the URL were printed"

@@ -36,6 +36,10 @@ pub struct Settings {
     /// before it stores it, and without compression the pipeline ran 15 % faster there
     /// (BENCHMARKS.md, session 18). `[kafka.properties]` still wins.
     pub enriched_compression: String,
+    /// The enriched events' `event_id` and `la_code` Kafka headers (both are fields of the event
+    /// too): on unless set. The local stack turns them off: tansu stores each header with its own
+    /// INSERT joined across four tables, and reads them back with a query per record.
+    pub enriched_headers: bool,
     pub batch: BatchSettings,
     pub registry_url: String,
     /// PEM file of a private CA that signed an `https://` registry's certificate (besides the web roots).
@@ -222,6 +226,7 @@ impl Default for Settings {
             dlq_topic: "lgma.dlq".into(),
             publish_enriched: true,
             enriched_compression: "lz4".into(),
+            enriched_headers: true,
             batch: BatchSettings::default(),
             registry_url: "http://127.0.0.1:8081".into(),
             registry_ca_file: None,
@@ -414,6 +419,8 @@ mod tests {
         let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let stack = Settings::load(Some(&repo.join("infra/config/ingest.toml"))).expect("loads");
         assert_eq!(stack.enriched_compression, "none");
+        // Headers: on unless configured, off in the local stack's file (tansu's cost per header).
+        assert!(s.enriched_headers && !stack.enriched_headers);
         s.enriched_compression = "lz5".into();
         let err = s.check().expect_err("unknown codec").to_string();
         assert!(

@@ -160,6 +160,7 @@ pub struct Chain {
     calendar: StatutoryCalendar,
     dlq_topic: Text,
     pub(crate) publish_enriched: bool,
+    enriched_headers: bool,
 }
 
 /// Live ingest or a replay: the one place where the two differ, decided once when the mode is
@@ -227,6 +228,7 @@ impl Chain {
             calendar: StatutoryCalendar::embedded()?,
             dlq_topic: settings.dlq().into(),
             publish_enriched: settings.publish_enriched,
+            enriched_headers: settings.enriched_headers,
         })
     }
 
@@ -526,6 +528,7 @@ impl Chain {
                     id,
                     j,
                     cells,
+                    self.enriched_headers,
                 ));
             }
         }

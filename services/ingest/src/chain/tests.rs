@@ -282,3 +282,58 @@ fn transition_keys_link_the_identifiers_of_accepted_rows() {
     }
     assert!(checked > 10, "{checked} clients checked");
 }
+
+/// Enriched events carry `event_id` and `la_code` headers (the event's own values) unless
+/// `enriched_headers` is off; then they carry none. DLQ records keep theirs either way.
+#[test]
+fn enriched_headers_follow_the_setting() {
+    use lgma_sim::encode::Encoder;
+    use lgma_sim::{Generator, GeneratorConfig};
+
+    let encoder = Encoder::offline().expect("encoder");
+    let writers = offline::writers(&encoder).expect("writers");
+    let mut generator = Generator::new(
+        11,
+        GeneratorConfig {
+            invalid_ratio: 0.2,
+            ..GeneratorConfig::default()
+        },
+    )
+    .expect("generator");
+    let records: Vec<RawRecord> = (0..200)
+        .map(|i| raw_record(&encoder, &generator.next_event(), i))
+        .collect();
+    for on in [true, false] {
+        let mut s = settings();
+        s.enriched_headers = on;
+        let chain = offline::chain(&s, 4242).expect("chain");
+        let batch = chain
+            .process_offline(&records, &writers, 1_700_000_000_000)
+            .expect("batch");
+        let (mut enriched, mut dlq) = (0, 0);
+        for m in &batch.outgoing {
+            let mut headers = Vec::new();
+            m.headers.for_each(|k, v| headers.push((k, v.to_string())));
+            if m.topic == "lgma.dlq" {
+                dlq += 1;
+                assert!(
+                    headers.iter().any(|(k, _)| *k == "lgma.reason"),
+                    "{headers:?}"
+                );
+                continue;
+            }
+            enriched += 1;
+            if on {
+                let names: Vec<&str> = headers.iter().map(|(k, _)| *k).collect();
+                assert_eq!(names, ["event_id", "la_code"]);
+                assert!(
+                    chain.councils().by_code(&headers[1].1).is_some(),
+                    "{headers:?}"
+                );
+            } else {
+                assert!(headers.is_empty(), "{headers:?}");
+            }
+        }
+        assert!(enriched > 100 && dlq > 10, "{enriched} enriched, {dlq} DLQ");
+    }
+}

@@ -76,6 +76,7 @@ pub fn enriched_message(
     id: u32,
     j: &Judged<'_>,
     cells: &[Scalar],
+    with_headers: bool,
 ) -> Outgoing {
     // Confluent framing header, then the record written straight from the cells.
     let mut value = Vec::with_capacity(512);
@@ -85,9 +86,13 @@ pub fn enriched_message(
         topic: topic.clone(),
         key: Some(Key::Text(j.env.entity_id.clone())),
         value: Some(value),
-        headers: Headers::Event {
-            event_id: j.env.event_id.clone(),
-            la_code: j.env.la_code.clone(),
+        headers: if with_headers {
+            Headers::Event {
+                event_id: j.env.event_id.clone(),
+                la_code: j.env.la_code.clone(),
+            }
+        } else {
+            Headers::List(Vec::new())
         },
     }
 }
