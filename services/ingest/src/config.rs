@@ -411,16 +411,16 @@ mod tests {
         assert!(s.check().is_err());
     }
 
-    /// lz4 unless configured; the local stack's file chooses none; a value librdkafka does not
-    /// know is refused at start with the allowed ones, not when the first batch is published.
+    /// The enriched output's settings. Compression: lz4 unless configured, none in the local
+    /// stack's file; a value librdkafka does not know is refused at start with the allowed ones,
+    /// not when the first batch is published. Headers: on unless configured, off in the stack's file.
     #[test]
-    fn enriched_compression_defaults_to_lz4_and_is_checked() {
+    fn enriched_output_settings_default_and_are_checked() {
         let mut s = Settings::default();
         assert_eq!(s.enriched_compression, "lz4");
         let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let stack = Settings::load(Some(&repo.join("infra/config/ingest.toml"))).expect("loads");
         assert_eq!(stack.enriched_compression, "none");
-        // Headers: on unless configured, off in the local stack's file (tansu's cost per header).
         assert!(s.enriched_headers && !stack.enriched_headers);
         s.enriched_compression = "lz5".into();
         let err = s.check().expect_err("unknown codec").to_string();

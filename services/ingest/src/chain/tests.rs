@@ -20,6 +20,23 @@ fn raw_record(
     offline::raw_record(encoder, e, offset).expect("encodes")
 }
 
+/// `n` generated events (seeded, `invalid_ratio` of them broken) as records at offsets 0..n.
+fn generated_records(
+    encoder: &lgma_sim::encode::Encoder,
+    seed: u64,
+    invalid_ratio: f64,
+    n: i64,
+) -> Vec<RawRecord> {
+    let config = lgma_sim::GeneratorConfig {
+        invalid_ratio,
+        ..lgma_sim::GeneratorConfig::default()
+    };
+    let mut generator = lgma_sim::Generator::new(seed, config).expect("generator");
+    (0..n)
+        .map(|i| raw_record(encoder, &generator.next_event(), i))
+        .collect()
+}
+
 #[test]
 fn every_topic_builds_from_the_committed_schemas_rules_and_example_keys() {
     let settings = settings();
@@ -71,24 +88,11 @@ fn migrations_cover_every_generated_column() {
 #[test]
 fn process_offline_runs_the_whole_chain_and_matches_the_generic_decoder() {
     use lgma_sim::encode::Encoder;
-    use lgma_sim::{Generator, GeneratorConfig};
 
     let chain = offline::chain(&settings(), 4242).expect("chain");
     let encoder = Encoder::offline().expect("encoder");
     let writers = offline::writers(&encoder).expect("writers");
-    let mut generator = Generator::new(
-        7,
-        GeneratorConfig {
-            invalid_ratio: 0.1,
-            ..GeneratorConfig::default()
-        },
-    )
-    .expect("generator");
-    let mut records = Vec::new();
-    for i in 0..600 {
-        let e = generator.next_event();
-        records.push(raw_record(&encoder, &e, i));
-    }
+    let mut records = generated_records(&encoder, 7, 0.1, 600);
     records.push(RawRecord {
         topic: "lgma.waste.return".into(),
         partition: 0,
@@ -287,22 +291,9 @@ fn transition_keys_link_the_identifiers_of_accepted_rows() {
 /// `enriched_headers` is off; then they carry none. DLQ records keep theirs either way.
 #[test]
 fn enriched_headers_follow_the_setting() {
-    use lgma_sim::encode::Encoder;
-    use lgma_sim::{Generator, GeneratorConfig};
-
-    let encoder = Encoder::offline().expect("encoder");
+    let encoder = lgma_sim::encode::Encoder::offline().expect("encoder");
     let writers = offline::writers(&encoder).expect("writers");
-    let mut generator = Generator::new(
-        11,
-        GeneratorConfig {
-            invalid_ratio: 0.2,
-            ..GeneratorConfig::default()
-        },
-    )
-    .expect("generator");
-    let records: Vec<RawRecord> = (0..200)
-        .map(|i| raw_record(&encoder, &generator.next_event(), i))
-        .collect();
+    let records = generated_records(&encoder, 11, 0.2, 200);
     for on in [true, false] {
         let mut s = settings();
         s.enriched_headers = on;
