@@ -56,6 +56,8 @@ pub struct Councils {
     pub list: Vec<Council>,
     pub by_population: Weights,
     pub by_homelessness: Weights,
+    /// See [`Councils::homelessness_fraction`]: computed once, when selected.
+    homelessness_fraction: f64,
 }
 
 impl Councils {
@@ -99,9 +101,17 @@ impl Councils {
                     .unwrap_or(0.30 * c.population as f64 / other_pop)
             })
             .collect();
+        // The selected councils' shares of national EA activity, before they are normalised into
+        // the draw's weights (all 31 carry all of it).
+        let homelessness_fraction = if list.len() == reference.all().len() {
+            1.0
+        } else {
+            homeless.iter().sum()
+        };
         Ok(Councils {
             by_population: Weights::new(&pops),
             by_homelessness: Weights::new(&homeless),
+            homelessness_fraction,
             list,
         })
     }
@@ -112,34 +122,47 @@ impl Councils {
         selected as f64 / lgma_domain::STATE_POPULATION_2022 as f64
     }
 
-    /// Fraction of national EA activity the selected councils carry.
+    /// Fraction of national EA activity the selected councils carry: read for every event drawn
+    /// (the council reference was parsed twice per call when it was computed here).
     pub fn homelessness_fraction(&self) -> f64 {
-        let all = Councils::select(&[]).map(|c| c.list.len()).unwrap_or(31);
-        if self.list.len() == all {
-            return 1.0;
-        }
-        let other_pop: f64 = Councils::select(&[])
-            .map(|c| {
-                c.list
-                    .iter()
-                    .filter(|x| !DUBLIN_EA_SHARE.iter().any(|(d, _)| *d == x.code))
-                    .map(|x| x.population as f64)
-                    .sum()
-            })
-            .unwrap_or(1.0);
-        self.list
-            .iter()
-            .map(|c| {
-                DUBLIN_EA_SHARE
-                    .iter()
-                    .find(|(code, _)| *code == c.code)
-                    .map(|(_, s)| *s)
-                    .unwrap_or(0.30 * c.population as f64 / other_pop)
-            })
-            .sum()
+        self.homelessness_fraction
     }
 
     pub fn is_dublin(&self, i: usize) -> bool {
         DUBLIN_EA_SHARE.iter().any(|(d, _)| *d == self.list[i].code)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fraction(codes: &[&str]) -> f64 {
+        let codes: Vec<String> = codes.iter().map(|c| (*c).to_string()).collect();
+        Councils::select(&codes)
+            .map(|c| c.homelessness_fraction())
+            .unwrap_or(f64::NAN)
+    }
+
+    #[test]
+    fn homelessness_fraction_is_the_selected_councils_share() {
+        assert_eq!(fraction(&[]), 1.0);
+        assert!((fraction(&["DC"]) - 0.45).abs() < 1e-12);
+        assert!((fraction(&["DC", "FG"]) - 0.55).abs() < 1e-12);
+        // Outside Dublin: 30 % of EA activity, shared by population.
+        let all = Councils::select(&[]).map(|c| c.list).unwrap_or_default();
+        let other: u64 = all
+            .iter()
+            .filter(|c| !DUBLIN_EA_SHARE.iter().any(|(d, _)| *d == c.code))
+            .map(|c| c.population)
+            .sum();
+        let cork = all
+            .iter()
+            .find(|c| c.code == "CC")
+            .map_or(0, |c| c.population);
+        assert!(cork > 0);
+        let expected = 0.30 * cork as f64 / other as f64;
+        assert!((fraction(&["CC"]) - expected).abs() < 1e-12);
+        assert!((fraction(&["CC", "DC"]) - (expected + 0.45)).abs() < 1e-12);
     }
 }
