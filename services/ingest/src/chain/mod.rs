@@ -279,7 +279,7 @@ impl Chain {
             let Some(tp) = self.topics.get(raw.topic.as_str()) else {
                 continue;
             };
-            let mut j = self.judge_offline(tp, raw, writers);
+            let j = self.judge_offline(tp, raw, writers);
             let verdict = verdict_of(&j.findings);
             if verdict == Verdict::Quarantine {
                 continue;
@@ -290,8 +290,9 @@ impl Chain {
                     .map(|f| Scalar::Str(f.rule_id.as_str().into()))
                     .collect(),
             );
-            self.row_cells(tp, &mut j, verdict, rule_list, ingested_ms, &mut scratch);
-            out.push((tp, std::mem::take(&mut scratch.row)));
+            let common = self.common_cells(tp, &j, verdict, rule_list, ingested_ms);
+            let row = transform::row_cells(&self.context(), &tp.plan(), &j, &common, &mut scratch);
+            out.push((tp, row.to_vec()));
         }
         out
     }
@@ -378,6 +379,7 @@ impl Chain {
         let mut last_offsets: FxHashMap<(&str, i32), i64> = FxHashMap::default();
         let rows = judged.len();
         let mut scratch = transform::Scratch::default();
+        let cx = self.context();
         for (tp, j) in judged.iter_mut() {
             let tp: &TopicPipeline = tp;
             let verdict = verdict_of(&j.findings);
@@ -504,8 +506,8 @@ impl Chain {
             }
             let rule_list =
                 Scalar::List(rule_ids.iter().map(|r| Scalar::Str((*r).into())).collect());
-            self.row_cells(tp, j, verdict, rule_list, ingested_ms, &mut scratch);
-            let cells = &scratch.row;
+            let common = self.common_cells(tp, j, verdict, rule_list, ingested_ms);
+            let cells = transform::row_cells(&cx, &tp.plan(), j, &common, &mut scratch);
             // The table's buffer, its name copied once per batch (not per row).
             let rows_out = match batch.tables.get_mut(&tp.table) {
                 Some(rows_out) => rows_out,
@@ -517,7 +519,7 @@ impl Chain {
                         ..TableRows::default()
                     }),
             };
-            tp.layout.write_row_binary(cells, &mut rows_out.body);
+            tp.layout.write_row_binary(&cells, &mut rows_out.body);
             rows_out.rows += 1;
             batch.latencies.push(j.env.published_at);
             if self.publish_enriched {
@@ -527,10 +529,12 @@ impl Chain {
                     &tp.layout,
                     id,
                     j,
-                    cells,
+                    &cells,
                     self.enriched_headers,
                 ));
             }
+            // Dropped now, while they are in cache, not with the batch.
+            j.cells.clear();
         }
         metrics::events(&by_verdict, &by_rule);
         for ((topic, partition), offset) in last_offsets {
@@ -549,19 +553,17 @@ impl Chain {
         Ok(batch)
     }
 
-    /// Transform (enrich, pseudonymise) a judged record into its entity row's cells, in
-    /// `scratch.row`. The record's payload cells move into the row (`j.cells` is empty afterwards).
-    fn row_cells(
+    /// A record's provenance, envelope and verdict cells, in `layout::common_columns` order.
+    fn common_cells(
         &self,
         tp: &TopicPipeline,
-        j: &mut Judged<'_>,
+        j: &Judged<'_>,
         verdict: Verdict,
         rule_list: Scalar,
         ingested_ms: i64,
-        scratch: &mut transform::Scratch,
-    ) {
+    ) -> [Scalar; 18] {
         let env = &j.env;
-        let mut common = [
+        [
             Scalar::Str(tp.source_topic.clone()),
             Scalar::Int(i64::from(j.raw.partition)),
             Scalar::Int(j.raw.offset),
@@ -580,8 +582,7 @@ impl Chain {
             Scalar::Bool(env.operation == "DELETE"),
             Scalar::Str(verdict.as_str().into()),
             rule_list,
-        ];
-        transform::row_cells(&self.context(), &tp.plan(), j, &mut common, scratch);
+        ]
     }
 }
 

@@ -3,7 +3,7 @@
 //! event; and the `LOST` row of a gap.
 
 use crate::decode::{ReaderSchema, Scalar, Text};
-use crate::encode::row::{write_int, write_json_str};
+use crate::encode::row::{write_int, write_json_str, Cells};
 use crate::encode::{Headers, Key, Outgoing};
 use crate::judge::validate::Envelope;
 use crate::judge::Judged;
@@ -75,7 +75,7 @@ pub fn enriched_message(
     layout: &Layout,
     id: u32,
     j: &Judged<'_>,
-    cells: &[Scalar],
+    cells: &impl Cells,
     with_headers: bool,
 ) -> Outgoing {
     // Confluent framing header, then the record written straight from the cells.

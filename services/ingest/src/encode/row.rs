@@ -14,27 +14,48 @@ use serde_json::Value as Json;
 use crate::decode::schema::Scalar;
 use crate::transform::layout::{Base, ColType, Layout};
 
+/// A row's cells by column index, as the encoders read them: a row of its own (`[Scalar]`, aligned
+/// with the columns) or a record's row read where its cells are (`transform::Row`). A missing cell
+/// is null.
+pub trait Cells {
+    fn cell(&self, column: usize) -> &Scalar;
+}
+
+/// The cell of a column a row does not have.
+pub(crate) static NULL: Scalar = Scalar::Null;
+
+impl Cells for [Scalar] {
+    fn cell(&self, column: usize) -> &Scalar {
+        self.get(column).unwrap_or(&NULL)
+    }
+}
+
+impl Cells for Vec<Scalar> {
+    fn cell(&self, column: usize) -> &Scalar {
+        self.as_slice().cell(column)
+    }
+}
+
+impl<const N: usize> Cells for [Scalar; N] {
+    fn cell(&self, column: usize) -> &Scalar {
+        self.as_slice().cell(column)
+    }
+}
+
 impl Layout {
-    /// Appends one RowBinary row for `cells` (aligned with the columns; missing ones are null),
-    /// for an INSERT that names [`Layout::insert_columns`].
-    pub fn write_row_binary(&self, cells: &[Scalar], out: &mut Vec<u8>) {
-        for (col, cell) in self.columns.iter().zip(cells) {
-            write_row_binary_cell(&col.ty, cell, out);
-        }
-        for col in self.columns.iter().skip(cells.len()) {
-            write_row_binary_cell(&col.ty, &Scalar::Null, out);
+    /// Appends one RowBinary row of `cells`, for an INSERT that names [`Layout::insert_columns`].
+    pub fn write_row_binary<C: Cells + ?Sized>(&self, cells: &C, out: &mut Vec<u8>) {
+        for (k, col) in self.columns.iter().enumerate() {
+            write_row_binary_cell(&col.ty, cells.cell(k), out);
         }
     }
 
     /// Appends the Avro binary encoding of `cells` as a record of [`Layout::avro_schema`]:
     /// the same bytes apache-avro writes for `reference::avro_cell`'s values, without building them.
-    pub fn write_avro(&self, cells: &[Scalar], out: &mut Vec<u8>) {
-        for (col, cell) in self.columns.iter().zip(cells) {
-            write_avro_cell(&col.ty, cell, out);
-        }
-        // Always a complete record (cells are built one per column; a missing one is null).
-        for col in self.columns.iter().skip(cells.len()) {
-            write_avro_cell(&col.ty, &Scalar::Null, out);
+    /// Always a complete record (a missing cell is null).
+    pub fn write_avro<C: Cells + ?Sized>(&self, cells: &C, out: &mut Vec<u8>) {
+        for (k, col) in self.columns.iter().enumerate() {
+            write_avro_cell(&col.ty, cells.cell(k), out);
         }
     }
 

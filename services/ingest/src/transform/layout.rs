@@ -134,6 +134,48 @@ pub enum Source {
     Derived(usize),
 }
 
+/// The parts a record's row is read from when it is encoded (`transform::Row`), in the order of
+/// its `parts` array.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// Provenance and verdict cells (`common_columns`).
+    Common,
+    /// The record's validated payload cells, as decoded.
+    Payload,
+    /// Cells made from payload cells: pseudonymised or generalised, in layout order.
+    Made,
+    Reference,
+    Derived,
+}
+
+/// Where a column's cell is: which part of the record's row, at which index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slot {
+    pub part: Part,
+    pub index: usize,
+}
+
+impl Source {
+    /// A column's slot, `made` counting the columns made from payload cells before it.
+    fn slot(&self, made: &mut usize) -> Slot {
+        let (part, index) = match self {
+            Source::Common(i) => (Part::Common, *i),
+            Source::Leaf(i) => (Part::Payload, *i),
+            Source::Reference(i) => (Part::Reference, *i),
+            Source::Derived(i) => (Part::Derived, *i),
+            Source::Pseudonym(_)
+            | Source::AgeBand(_)
+            | Source::RoutingKey(_)
+            | Source::Grid(_)
+            | Source::Generalised(..) => {
+                *made += 1;
+                (Part::Made, *made - 1)
+            }
+        };
+        Slot { part, index }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Column {
     pub name: String,
@@ -204,6 +246,8 @@ pub struct Layout {
     /// every INSERT names the columns its rows are in (a table may have more, which then take
     /// their defaults).
     pub insert_columns: Arc<str>,
+    /// Each column's slot (same order as `columns`).
+    pub slots: Vec<Slot>,
 }
 
 impl Layout {
@@ -274,9 +318,11 @@ impl Layout {
     /// The layout of `columns` as given.
     pub fn from_columns(table: &str, columns: Vec<Column>) -> Self {
         let names: Vec<String> = columns.iter().map(|c| format!("`{}`", c.name)).collect();
+        let mut made = 0;
         Self {
             table: table.into(),
             insert_columns: format!("({})", names.join(", ")).into(),
+            slots: columns.iter().map(|c| c.source.slot(&mut made)).collect(),
             columns,
         }
     }

@@ -5,9 +5,10 @@
 use lgma_domain::{LocalAuthorities, StatutoryCalendar};
 
 use crate::decode::Scalar;
+use crate::encode::row::{Cells, NULL};
 use crate::judge::Judged;
 use enrich::{reference_cells_into, Enricher};
-use layout::{Layout, Source};
+use layout::{Layout, Slot, Source};
 use pseudonymise::DomainKey;
 
 pub mod enrich;
@@ -40,9 +41,36 @@ pub struct Enriched {
 #[derive(Debug, Default)]
 pub struct Scratch {
     enriched: Enriched,
-    pseudonymised: Vec<Scalar>,
-    /// The last record's entity row (layout order), valid until the next [`row_cells`].
-    pub row: Vec<Scalar>,
+    made: Vec<Scalar>,
+}
+
+/// A record's entity row in the layout's column order, read where its cells are (common cells,
+/// payload cells, made cells, enrichment) by the layout's slots: no cell is moved or copied into a
+/// row of its own, and each is dropped once, with the part that holds it.
+pub struct Row<'r> {
+    slots: &'r [Slot],
+    /// By [`layout::Part`], in its declaration order.
+    parts: [&'r [Scalar]; 5],
+}
+
+impl Cells for Row<'_> {
+    fn cell(&self, column: usize) -> &Scalar {
+        match self.slots.get(column) {
+            Some(slot) => self.parts[slot.part as usize]
+                .get(slot.index)
+                .unwrap_or(&NULL),
+            None => &NULL,
+        }
+    }
+}
+
+impl Row<'_> {
+    /// The row's cells copied into one vector (tests, benchmarks).
+    pub fn to_vec(&self) -> Vec<Scalar> {
+        (0..self.slots.len())
+            .map(|k| self.cell(k).clone())
+            .collect()
+    }
 }
 
 /// Stage 4a, enrich: reference data of the record's council and the entity's derived measures
@@ -69,8 +97,9 @@ fn enrich_into(cx: &Context<'_>, plan: &Plan<'_>, j: &Judged<'_>, out: &mut Enri
     }
 }
 
-/// Stage 4b, pseudonymise: one cell per pseudonymised column of the layout, in layout order —
-/// keyed HMAC of identifiers, age band at the event date, Eircode routing key, 1 km grid.
+/// Stage 4b, pseudonymise: one cell per pseudonymised or generalised column of the layout, in
+/// layout order — keyed HMAC of identifiers, age band at the event date, Eircode routing key, 1 km
+/// grid, a symbol's group.
 pub fn pseudonymise(plan: &Plan<'_>, j: &Judged<'_>) -> Vec<Scalar> {
     let mut out = Vec::new();
     pseudonymise_into(plan, j, &mut out);
@@ -92,52 +121,37 @@ fn pseudonymise_into(plan: &Plan<'_>, j: &Judged<'_>, out: &mut Vec<Scalar>) {
                 Source::AgeBand(i) => Some(cell(*i, &|c| pseudonymise::age_band_at(c, event_day))),
                 Source::RoutingKey(i) => Some(cell(*i, &pseudonymise::routing_key)),
                 Source::Grid(i) => Some(cell(*i, &pseudonymise::grid_1km)),
+                Source::Generalised(i, groups) => {
+                    Some(cell(*i, &|c| pseudonymise::generalise(c, groups)))
+                }
                 _ => None,
             }),
     );
 }
 
-/// The entity row's cells in the layout's column order, into `scratch.row`: `common` (provenance
-/// and verdict, in `layout::common_columns` order), then every payload leaf as is, pseudonymised
+/// The entity row of a judged record, in the layout's column order: `common` (provenance and
+/// verdict, in `layout::common_columns` order), then every payload leaf as is, pseudonymised
 /// ([`pseudonymise`]), generalised, reference data of the council or derived by the entity's
-/// enricher ([`enrich`]). Clear personal values go no further. The payload cells and `common`
-/// move into the row (no copies): `j.cells` is empty afterwards.
-pub fn row_cells(
+/// enricher ([`enrich`]). The row reads the clear payload cells only for the columns that take
+/// them as they are (non-personal leaves); personal values reach it only in their made form.
+pub fn row_cells<'r>(
     cx: &Context<'_>,
-    plan: &Plan<'_>,
-    j: &mut Judged<'_>,
-    common: &mut [Scalar],
-    scratch: &mut Scratch,
-) {
+    plan: &Plan<'r>,
+    j: &'r Judged<'_>,
+    common: &'r [Scalar],
+    scratch: &'r mut Scratch,
+) -> Row<'r> {
     enrich_into(cx, plan, j, &mut scratch.enriched);
-    pseudonymise_into(plan, j, &mut scratch.pseudonymised);
-    let cells = std::mem::take(&mut j.cells);
-    assemble(plan, cells, common, scratch);
-}
-
-/// Puts a record's cells, its enrichment and its pseudonymised cells in the layout's order,
-/// moving each (a layout uses each payload leaf and common cell once).
-fn assemble(plan: &Plan<'_>, mut cells: Vec<Scalar>, common: &mut [Scalar], scratch: &mut Scratch) {
-    let take = |v: Option<&mut Scalar>| v.map_or(Scalar::Null, std::mem::take);
-    let Scratch {
-        enriched,
-        pseudonymised,
-        row,
-    } = scratch;
-    let mut pseudonymised = pseudonymised.drain(..);
-    row.clear();
-    for col in &plan.layout.columns {
-        row.push(match &col.source {
-            Source::Common(i) => take(common.get_mut(*i)),
-            Source::Leaf(i) => take(cells.get_mut(*i)),
-            Source::Pseudonym(_) | Source::AgeBand(_) | Source::RoutingKey(_) | Source::Grid(_) => {
-                pseudonymised.next().unwrap_or(Scalar::Null)
-            }
-            Source::Generalised(i, groups) => cells
-                .get(*i)
-                .map_or(Scalar::Null, |c| pseudonymise::generalise(c, groups)),
-            Source::Reference(i) => take(enriched.reference.get_mut(*i)),
-            Source::Derived(i) => take(enriched.derived.get_mut(*i)),
-        });
+    pseudonymise_into(plan, j, &mut scratch.made);
+    let Scratch { enriched, made } = scratch;
+    Row {
+        slots: &plan.layout.slots,
+        parts: [
+            common,
+            &j.cells,
+            made,
+            &enriched.reference,
+            &enriched.derived,
+        ],
     }
 }
