@@ -372,7 +372,6 @@ impl Chain {
         }
         let replay_id = mode.replay_id();
         let to_dlq = mode.to_dlq;
-        let json_err = |e: serde_json::Error| Error::ClickHouse(e.to_string());
         let mut by_verdict = metrics::EventCounts::default();
         let mut by_rule = metrics::RuleCounts::default();
         // Borrowed per batch; the outcome's owned keys are made once per partition at the end.
@@ -438,41 +437,36 @@ impl Chain {
                     j.raw.offset,
                 ));
             if verdict == Verdict::Quarantine || released {
-                let (status, reasons) = if released {
-                    batch.outcome.released += 1;
-                    (
-                        "released",
-                        vec![format!(
-                            "released by replay {replay_id}: {} under rules version {}",
-                            verdict.as_str(),
-                            tp.rules.version
-                        )],
+                let released_reason = released.then(|| {
+                    format!(
+                        "released by replay {replay_id}: {} under rules version {}",
+                        verdict.as_str(),
+                        tp.rules.version
                     )
-                } else {
-                    (
-                        "quarantined",
-                        messages.iter().map(|m| (*m).to_string()).collect(),
-                    )
+                });
+                let one;
+                let (status, reasons): (&str, &[&str]) = match &released_reason {
+                    Some(reason) => {
+                        batch.outcome.released += 1;
+                        one = [reason.as_str()];
+                        ("released", &one)
+                    }
+                    None => ("quarantined", &messages),
                 };
-                serde_json::to_writer(
+                events::write_quarantine_row(
                     &mut batch.quarantine,
-                    &serde_json::json!({
-                        "topic": j.raw.topic, "partition": j.raw.partition, "offset": j.raw.offset,
-                        "ingested_at": ingested_ms / 1000, "schema_id": j.schema_id,
-                        "decoded": u8::from(j.decoded),
-                        "event_id": j.env.event_id, "operation": j.env.operation,
-                        "entity_id": j.env.entity_id, "entity_version": j.env.entity_version,
-                        "la_code": j.env.la_code, "source_system": j.env.source_system,
-                        "occurred_at": j.env.occurred_at, "published_at": j.env.published_at,
-                        "rule_ids": rule_ids, "reasons": reasons,
-                        "rules_version": tp.rules.version,
-                        "non_personal_fields": events::non_personal_json(&tp.schema, &j.cells),
-                        "dlq_topic": self.dlq_topic,
-                        "replay_id": replay_id, "status": status,
-                    }),
-                )
-                .map_err(json_err)?;
-                batch.quarantine.push(b'\n');
+                    &events::QuarantineRow {
+                        j,
+                        schema: &tp.schema,
+                        ingested_s: ingested_ms / 1000,
+                        rule_ids: &rule_ids,
+                        reasons,
+                        rules_version: &tp.rules.version,
+                        dlq_topic: &self.dlq_topic,
+                        replay_id,
+                        status,
+                    },
+                );
             }
             if verdict == Verdict::Quarantine {
                 if to_dlq {
