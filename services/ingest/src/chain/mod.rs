@@ -23,7 +23,7 @@ use crate::judge::validate::{verdict_of, Verdict};
 use crate::judge::versions::{apply_version_safety, Stored};
 use crate::judge::{self, Judged};
 use crate::source::RawRecord;
-use crate::transform::enrich::{reference_columns, Enricher};
+use crate::transform::enrich::{reference_columns, Enricher, ReferenceCells};
 use crate::transform::layout::{Layout, Source};
 use crate::transform::pseudonymise::{DomainKey, Keys};
 use crate::{metrics, transform, Error, Result};
@@ -157,6 +157,7 @@ pub struct Chain {
     /// By source topic, looked up for every record (Fx: short keys of ours, not from the wire).
     pub topics: FxHashMap<String, TopicPipeline>,
     councils: LocalAuthorities,
+    reference: ReferenceCells,
     calendar: StatutoryCalendar,
     dlq_topic: Text,
     pub(crate) publish_enriched: bool,
@@ -222,9 +223,11 @@ impl Chain {
             let pipeline = TopicPipeline::build(settings, topic, &keys)?;
             topics.insert(pipeline.source_topic.to_string(), pipeline);
         }
+        let councils = LocalAuthorities::embedded()?;
         Ok(Self {
             topics,
-            councils: LocalAuthorities::embedded()?,
+            reference: ReferenceCells::new(&councils),
+            councils,
             calendar: StatutoryCalendar::embedded()?,
             dlq_topic: settings.dlq().into(),
             publish_enriched: settings.publish_enriched,
@@ -311,10 +314,10 @@ impl Chain {
         self.judge(tp, raw, writer)
     }
 
-    /// What every topic's transform shares: reference data and calendar.
+    /// What every topic's transform shares: the councils' reference cells and the calendar.
     pub fn context(&self) -> transform::Context<'_> {
         transform::Context {
-            councils: &self.councils,
+            reference: &self.reference,
             calendar: &self.calendar,
         }
     }

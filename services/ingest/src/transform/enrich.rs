@@ -6,6 +6,7 @@
 
 use chrono::NaiveDate;
 use lgma_domain::{LocalAuthorities, StatutoryCalendar};
+use rustc_hash::FxHashMap;
 
 use crate::decode::schema::{ReaderSchema, Scalar, Text};
 use crate::judge::validate::Envelope;
@@ -79,16 +80,32 @@ pub fn reference_columns() -> Vec<(String, ColType)> {
     ]
 }
 
-/// Appends the council's reference cells (`reference_columns` order) to `out`.
-pub fn reference_cells_into(councils: &LocalAuthorities, la_code: &str, out: &mut Vec<Scalar>) {
-    match councils.by_code(la_code) {
-        Some(la) => out.extend([
-            Scalar::Str(Text::new(&la.homeless_region)),
-            Scalar::Str(Text::new(&la.nuts3_code)),
-            Scalar::Str(Text::new(&la.nuts3_name)),
-            Scalar::Int(la.population_2022 as i64),
-        ]),
-        None => out.extend(std::iter::repeat_n(Scalar::Null, 4)),
+/// Every council's reference cells (`reference_columns` order), made once: a record's are copies
+/// of them, not texts built again from the reference data for every record.
+#[derive(Debug)]
+pub struct ReferenceCells(FxHashMap<String, [Scalar; 4]>);
+
+impl ReferenceCells {
+    pub fn new(councils: &LocalAuthorities) -> Self {
+        let cells = councils.all().iter().map(|la| {
+            let cells = [
+                Scalar::Str(Text::new(&la.homeless_region)),
+                Scalar::Str(Text::new(&la.nuts3_code)),
+                Scalar::Str(Text::new(&la.nuts3_name)),
+                Scalar::Int(la.population_2022 as i64),
+            ];
+            (la.la_code.clone(), cells)
+        });
+        Self(cells.collect())
+    }
+
+    /// Appends the council's reference cells to `out`; nulls for a code that is not a council's.
+    pub fn cells_into(&self, la_code: &str, out: &mut Vec<Scalar>) {
+        // Fx on a code from the wire: the map is fixed (31 keys), a look-up cannot grow it.
+        match self.0.get(la_code) {
+            Some(cells) => out.extend(cells.iter().cloned()),
+            None => out.extend(std::iter::repeat_n(Scalar::Null, 4)),
+        }
     }
 }
 
@@ -307,4 +324,32 @@ impl Enricher {
 
 fn epoch() -> NaiveDate {
     NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reference_cells_are_the_councils_and_null_for_an_unknown_code() {
+        let councils = LocalAuthorities::embedded().expect("reference data");
+        let reference = ReferenceCells::new(&councils);
+        let mut out = Vec::new();
+        reference.cells_into("CC", &mut out);
+        let cork = councils.by_code("CC").expect("Cork City");
+        assert_eq!(
+            out,
+            [
+                Scalar::Str(cork.homeless_region.as_str().into()),
+                Scalar::Str(cork.nuts3_code.as_str().into()),
+                Scalar::Str(cork.nuts3_name.as_str().into()),
+                Scalar::Int(224_004),
+            ]
+        );
+        assert_eq!(cork.nuts3_code, "IE053");
+        out.clear();
+        reference.cells_into("cc", &mut out);
+        reference.cells_into("XX", &mut out);
+        assert_eq!(out, vec![Scalar::Null; 8]);
+    }
 }

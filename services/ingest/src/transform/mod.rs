@@ -2,12 +2,12 @@
 //! [`layout`] — enrichment ([`enrich`]: reference data, derived measures) and pseudonymisation
 //! ([`pseudonymise`]). Pure: no I/O.
 
-use lgma_domain::{LocalAuthorities, StatutoryCalendar};
+use lgma_domain::StatutoryCalendar;
 
 use crate::decode::Scalar;
 use crate::encode::row::{Cells, NULL};
 use crate::judge::Judged;
-use enrich::{reference_cells_into, Enricher};
+use enrich::{Enricher, ReferenceCells};
 use layout::{Layout, Slot, Source};
 use pseudonymise::DomainKey;
 
@@ -15,9 +15,9 @@ pub mod enrich;
 pub mod layout;
 pub mod pseudonymise;
 
-/// What every topic shares: the councils' reference data and the statutory calendar.
+/// What every topic shares: the councils' reference cells and the statutory calendar.
 pub struct Context<'c> {
-    pub councils: &'c LocalAuthorities,
+    pub reference: &'c ReferenceCells,
     pub calendar: &'c StatutoryCalendar,
 }
 
@@ -86,7 +86,7 @@ fn enrich_into(cx: &Context<'_>, plan: &Plan<'_>, j: &Judged<'_>, out: &mut Enri
     let env = &j.env;
     out.reference.clear();
     out.derived.clear();
-    reference_cells_into(cx.councils, &env.la_code, &mut out.reference);
+    cx.reference.cells_into(&env.la_code, &mut out.reference);
     if j.has_payload {
         plan.enricher
             .derive_into(env, &j.cells, cx.calendar, &mut out.derived);
