@@ -530,8 +530,6 @@ impl Chain {
                     self.enriched_headers,
                 ));
             }
-            // Dropped now, while they are in cache, not with the batch.
-            j.cells.clear();
         }
         metrics::events(&by_verdict, &by_rule);
         for ((topic, partition), offset) in last_offsets {
