@@ -328,3 +328,61 @@ fn enriched_headers_follow_the_setting() {
         assert!(enriched > 100 && dlq > 10, "{enriched} enriched, {dlq} DLQ");
     }
 }
+
+/// Each entity row column holds the cell its source names: the payload leaf as decoded, the
+/// made cells (pseudonymised, generalised) in layout order, the council's reference cells and the
+/// derived measures, each computed again here by the stage that makes it.
+#[test]
+fn entity_rows_put_each_cell_in_its_column() {
+    use lgma_sim::encode::Encoder;
+
+    let chain = offline::chain(&settings(), 1).expect("chain");
+    let encoder = Encoder::offline().expect("encoder");
+    let writers = offline::writers(&encoder).expect("writers");
+    let records = generated_records(&encoder, 11, 0.0, 400);
+    let mut rows = chain
+        .entity_cells_offline(&records, &writers, 1_700_000_000_000)
+        .into_iter();
+    let mut checked = 0;
+    let mut made_cells = 0;
+    for raw in &records {
+        let tp = &chain.topics[raw.topic.as_str()];
+        let j = chain.judge_offline(tp, raw, &writers);
+        if verdict_of(&j.findings) == Verdict::Quarantine {
+            continue;
+        }
+        let (row_tp, row) = rows.next().expect("a row per accepted record");
+        assert!(std::ptr::eq(row_tp, tp));
+        assert_eq!(row.len(), tp.layout.columns.len());
+        let made = transform::pseudonymise(&tp.plan(), &j);
+        let enriched = transform::enrich(&chain.context(), &tp.plan(), &j);
+        let mut next_made = made.iter();
+        for (col, cell) in tp.layout.columns.iter().zip(&row) {
+            let expected = match &col.source {
+                Source::Common(_) => match col.name.as_str() {
+                    "topic" => Scalar::Str(raw.topic.as_str().into()),
+                    "offset" => Scalar::Int(raw.offset),
+                    "entity_id" => Scalar::Str(j.env.entity_id.clone()),
+                    _ => continue,
+                },
+                Source::Leaf(i) => j.cells[*i].clone(),
+                Source::Reference(i) => enriched.reference[*i].clone(),
+                Source::Derived(i) => enriched.derived[*i].clone(),
+                Source::Pseudonym(_)
+                | Source::AgeBand(_)
+                | Source::RoutingKey(_)
+                | Source::Grid(_)
+                | Source::Generalised(..) => next_made.next().expect("a made cell").clone(),
+            };
+            assert_eq!(cell, &expected, "{} column {}", tp.table, col.name);
+        }
+        assert!(next_made.next().is_none(), "{}: made cells left", tp.table);
+        made_cells += made.len();
+        checked += 1;
+    }
+    assert!(rows.next().is_none());
+    assert!(
+        checked > 350 && made_cells > checked,
+        "{checked} rows, {made_cells} made cells"
+    );
+}

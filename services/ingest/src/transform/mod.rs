@@ -124,7 +124,11 @@ fn pseudonymise_into(plan: &Plan<'_>, j: &Judged<'_>, out: &mut Vec<Scalar>) {
                 Source::Generalised(i, groups) => {
                     Some(cell(*i, &|c| pseudonymise::generalise(c, groups)))
                 }
-                _ => None,
+                // Every other source has its own part of the row (`layout::Source::slot`): a new
+                // source must be placed in both matches.
+                Source::Common(_) | Source::Leaf(_) | Source::Reference(_) | Source::Derived(_) => {
+                    None
+                }
             }),
     );
 }
