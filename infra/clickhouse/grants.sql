@@ -36,6 +36,7 @@ CREATE SETTINGS PROFILE IF NOT EXISTS lgma_readonly_profile SETTINGS
     readonly = 1 CONST,
     allow_ddl = 0 CONST,
     max_memory_usage = 1000000000 CONST,
+    max_read_buffer_size = 65536 CONST,
     max_execution_time = 30 MAX 30 CHANGEABLE_IN_READONLY,
     max_result_rows = 1000000 CONST,
     result_overflow_mode = 'throw' CONST;

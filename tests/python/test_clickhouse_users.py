@@ -254,3 +254,64 @@ def test_analyst_cannot_see_hidden_tables(table, hidden_rows):
         f"SELECT count() FROM system.one WHERE '{MARK}' IN (SELECT {column} FROM lgma.{table})",
     ):
         assert not analyst_sees(sql), sql
+
+
+# --- reading current state while a stream lands -------------------------------------------------
+
+PARTS = 30
+
+
+@pytest.fixture(scope="module")
+def unmerged_current_table():
+    """A planning current table (migration 0115's definitions, suffixed names) in PARTS unmerged
+    parts, as inserts leave it while a stream lands and merges lag: one part per INSERT, merges
+    stopped. Dropped at the end."""
+    root = os.path.join(os.path.dirname(__file__), "..", "..", "infra", "clickhouse", "migrations")
+    prefix = f"lgma.zz_parts_{uuid.uuid4().hex[:12]}"
+    ddl = open(os.path.join(root, "0115_planning_application.sql")).read()
+    ddl = "\n".join(line for line in ddl.splitlines() if not line.startswith("--"))
+    ddl = ddl.replace("lgma.planning_application_", f"{prefix}_")
+    for statement in ddl.split(";"):
+        if "CREATE TABLE" in statement:
+            ok("lgma_admin", statement)
+    current = f"{prefix}_current"
+    try:
+        ok("lgma_admin", f"SYSTEM STOP MERGES {current}")
+        for i in range(PARTS):
+            ok("lgma_admin", f"""INSERT INTO {current} (topic, la_code, entity_id, entity_version, operation,
+                verdict, application_number, development_description, development_address, status, decision,
+                homeless_region, received_date, decision_due_date, itm_x, itm_y, num_residential_units)
+                SELECT 'lgma.planning.application', arrayElement(['LM', 'DC', 'CE'], number % 3 + 1),
+                concat('e-{i}-', toString(number)), 1, 'CREATE', 'ACCEPT', concat('A/{i}/', toString(number)),
+                'Two storey extension to the rear', 'Main Street', 'DECIDED', 'GRANTED', 'Dublin',
+                1700000000000, 1705000000000, 700000.5, 730000.5, 2 FROM system.numbers LIMIT 100""")
+        parts = ok("lgma_admin", f"SELECT count() FROM system.parts WHERE active AND database = 'lgma' "
+                                 f"AND table = '{current.split('.')[1]}'").strip()
+        assert parts == str(PARTS), f"expected {PARTS} unmerged parts, found {parts}"
+        yield current
+    finally:
+        ok("lgma_admin", f"DROP TABLE IF EXISTS {current}")
+        ok("lgma_admin", f"DROP TABLE IF EXISTS {prefix}_history")
+
+
+@pytest.mark.parametrize("user", READONLY)
+def test_readers_read_current_state_over_many_unmerged_parts(user, unmerged_current_table):
+    """`FINAL` on 18.16 holds a read buffer per column stream per part: at the default 1 MiB, ten
+    parts of a current table exceeded the readers' 1 GB and the API answered 502 while a stream
+    landed (COMPATIBILITY.md, "Reading with FINAL"). The readonly profile's smaller buffer reads
+    PARTS parts: the SQL lgma-api sends for /v1/current/planning-applications?la_code=LM
+    (endpoints.rs, `Endpoint::sql`) and an analyst's read of the current-state view's SELECT."""
+    t = unmerged_current_table
+    # Every column, as the API reads them (a count() over it would read only the key columns).
+    api_sql = (f"SELECT * FROM (SELECT * FROM {t} FINAL WHERE 1 = 1 AND la_code = 'LM') "
+               f"WHERE is_deleted = 0 ORDER BY la_code, entity_id, topic LIMIT 1000 OFFSET 0")
+    view = open(os.path.join(os.path.dirname(__file__), "..", "..", "infra", "clickhouse", "migrations",
+                             "0201_current_views.sql")).read()
+    view_select = view.split("CREATE VIEW IF NOT EXISTS lgma.v_planning_application AS")[1].split(";")[0]
+    view_sql = f"SELECT * FROM ({view_select.replace('lgma.planning_application_current', t)}) FORMAT Null"
+    assert len(ok(user, api_sql).splitlines()) == 1000
+    ok(user, view_sql)
+    if OLD:
+        # The same read at the default buffer size and the same 1 GB fails: PARTS reproduces it.
+        text = refused("lgma_admin", api_sql, max_memory_usage=1000000000, max_read_buffer_size=1048576)
+        assert "Memory limit" in text, text[:300]
