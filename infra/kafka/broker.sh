@@ -314,10 +314,22 @@ recover_broker() {
     flock -u 8
 }
 
+# Stops broker $1's watcher and any recovery it is running: a recovery left running (its parent
+# gone) would start the broker again, and a new watcher, after `down` (seen in CI: a broker and its
+# watcher outlived the test that had stopped them). A broker it has launched is in the pid file.
+stop_broker_watch() {
+    local pf child children=()
+    pf="$(pidfile "$1-watch")"
+    # shellcheck disable=SC2207
+    [[ -f $pf ]] && children=($(pgrep -P "$(cat "$pf")" || true))
+    stop_service "$1-watch"
+    for child in "${children[@]}"; do signal_tree TERM "$child"; done
+}
+
 stop_brokers() {
     local name
     for name in tansu-2 tansu; do
-        stop_service "$name-watch"
+        stop_broker_watch "$name"
         stop_service "$name"
     done
     stop_postgres

@@ -12,12 +12,14 @@ storage), in a private data folder on a free port so the shared stack is not dis
    recovery.
 3. A broker that holds its port open but answers nothing (SIGSTOP): the watcher's produce+fetch
    probe must fail and the watcher must restart it.
+4. `infra/stack down` while the watcher is restarting a hung broker leaves nothing running.
 
 After each recovery the broker serves a fresh round trip and every record it acknowledged before
 is still there (read back from offset 0).
 """
 import os
 import pathlib
+import shutil
 import signal
 import subprocess
 import sys
@@ -55,15 +57,30 @@ def private_stack():
 
     stack.data = pathlib.Path(data)
     stack.bootstrap = f"127.0.0.1:{port}"
+    stack.port = port
     try:
         yield stack
     finally:
         stack("down", check=False)
-        # `down` stops the broker on file. One the watcher started while a failed step raced it
-        # (CI, 2026-12-05) outlived the test: stop anything still listening on the private port.
-        left = subprocess.run(["pkill", "-f", f"tcp://127.0.0.1:{port}( |$)"], capture_output=True)
+        # `down` stops the broker on file and the watcher with its recovery (step 4 checks it).
+        # Should one outlive it anyway: stop anything on the private port or data folder.
+        left = subprocess.run(["pkill", "-f", f"tcp://127.0.0.1:{port}( |$)|{data}"], capture_output=True)
         if left.returncode == 0:
-            print(f"stopped a broker still on port {port} after `down`")
+            print(f"stopped a broker or watcher still running after `down` (port {port}, {data})")
+        # What a failure needs (pytest shows it only then), before the folder goes.
+        for log in ("tansu/recoveries.log", "tansu-watch/tansu-watch.log", "tansu/tansu.log"):
+            f = stack.data / log
+            if f.exists():
+                tail = f.read_bytes()[-3000:].decode("utf-8", "replace")
+                print(f"--- {log} (end) ---\n{tail}")
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def still_running(stack) -> list[str]:
+    """Processes of this private stack: its broker (by port), its watcher (by data folder)."""
+    r = subprocess.run(["pgrep", "-af", f"tcp://127.0.0.1:{stack.port}( |$)|{stack.data}"], capture_output=True,
+                       text=True)
+    return [line for line in r.stdout.splitlines() if "pgrep" not in line]
 
 
 def tansu_line(stack) -> str:
@@ -118,8 +135,15 @@ class Stream:
         self.producer.flush(15)
 
     def close(self):
+        """Stops streaming and destroys the producer. A producer kept alive with a batch still in
+        flight retries it, with its pre-restart producer id, against every broker started later,
+        and so kills each one's storage task: the likely cause of a CI run's 180 s of panicking
+        starts under the watcher (2026-12-06)."""
         self.stop.set()
         self.thread.join(60)
+        self.producer.purge(in_queue=True, in_flight=True, blocking=True)
+        self.producer.poll(0)
+        self.producer = None  # the last reference: librdkafka closes its connections now
 
 
 def provoke_storage_panic(stack, topic: str, watch: bool = False) -> tuple[set[bytes], int]:
@@ -237,3 +261,15 @@ def test_a_dead_or_hung_broker_is_never_ready_and_is_restarted(private_stack):
     assert "probes in a row failed" in recoveries(stack)[-1], recoveries(stack)[-1]
     print(f"hung broker: {recoveries(stack)[-1]}")
     assert_serving_with_everything(stack, topic, acked)
+
+    # 4. `down` while the watcher is restarting the broker: nothing may be left running. A recovery
+    # that outlived its watcher once started the broker and a new watcher after `down` (CI).
+    before = len(recoveries(stack))
+    pid = int((stack.data / "tansu" / "tansu.pid").read_text())
+    os.kill(pid, signal.SIGSTOP)
+    # The recovery stops the hung broker (TERM, then KILL after 10 s): `down` lands in between.
+    wait_for("the watcher starts a recovery", lambda: len(recoveries(stack)) > before, timeout=150)
+    stack("down")
+    time.sleep(25)  # longer than the recovery's kill and start, had it gone on
+    left = still_running(stack)
+    assert not left, f"running after `down`: {left}"
