@@ -10,13 +10,13 @@
 //! per record (the consumer's copy, the writer-schema pass, the version memory, the metrics;
 //! see [`crate::live`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use apache_avro::Schema;
-use lgma_ingest::chain::{offline, Chain as ServiceChain, TopicPipeline};
+use lgma_ingest::chain::{offline, Chain as ServiceChain, Mode, TopicPipeline};
 use lgma_ingest::config::Settings;
-use lgma_ingest::decode::{DecodeFailure, Scalar};
+use lgma_ingest::decode::{DecodeFailure, Scalar, WriterRef};
 use lgma_ingest::encode::reference::JsonRows;
 use lgma_ingest::encode::Batch;
 use lgma_ingest::judge::versions::VersionCache;
@@ -155,10 +155,15 @@ impl Chain {
     }
 
     /// One batch as the live service runs it in-process: the consumer's copy of every fetched
-    /// record, the writer-schema pass, the whole chain, the metrics of the written batch (the
-    /// version memory is [`live::version_memory`], timed on its own: it needs the judged
-    /// records, which `process_offline` keeps inside).
-    pub fn process_live(&self, fetched: &[RawRecord]) -> Result<Batch> {
+    /// record, the writer-schema pass, the version memory's partitions marked seeded (live, from
+    /// ClickHouse once per partition), the service's one-pass chain with its version memory
+    /// (`ServiceChain::process`, as `Pipeline::prepare` calls it), the metrics of the written
+    /// batch.
+    pub fn process_live(
+        &self,
+        fetched: &[RawRecord],
+        versions: &mut VersionCache,
+    ) -> Result<Batch> {
         let mut clock = Phases::start();
         let records: Vec<RawRecord> = {
             let mut copier = self
@@ -172,10 +177,23 @@ impl Chain {
         };
         let writers = live::writer_schemas(&records, &self.cached);
         clock.lap("writers");
-        let batch = self.process(&records)?;
+        live::seed_versions(&records, versions);
+        clock.lap("lookup");
+        let writer = |id: u32| match writers.get(&id) {
+            Some(schema) => Ok(WriterRef::Shared(schema.clone())),
+            None => Err(DecodeFailure::UnknownSchema(id)),
+        };
+        let batch = self.service.process(
+            &records,
+            writer,
+            versions,
+            &Mode::live(),
+            &HashSet::new(),
+            self.ingested_ms,
+            "00000000-0000-0000-0000-000000000000",
+        );
         clock.lap("build");
         live::write_metrics(&batch, clock);
-        drop(writers);
         Ok(batch)
     }
 }
@@ -194,17 +212,16 @@ pub struct StageCosts {
     pub row_bytes: (f64, f64),
     pub enriched_avro: f64,
     pub chain: f64,
-    /// [`Chain::process_live`] (copy, writer-schema pass, chain, metrics), ns/event.
+    /// [`Chain::process_live`] (copy, writer-schema pass, the one-pass chain with the version
+    /// memory, metrics), ns/event.
     pub live_batch: f64,
-    /// The version memory ([`live::version_memory`]), ns/event.
-    pub versions: f64,
     pub events: usize,
     /// Events the chain accepted or warned (rows written).
     pub accepted: usize,
     /// Heap allocations of one whole-chain round per accepted event (None: no counting
     /// allocator installed, see [`alloc_count`]).
     pub allocs_per_accepted: Option<f64>,
-    /// The same for the live figure (process_live + version memory), per accepted event and per
+    /// The same for the live figure (process_live), per accepted event and per
     /// event.
     pub live_allocs_per_accepted: Option<f64>,
     pub live_allocs_per_event: Option<f64>,
@@ -221,7 +238,7 @@ fn per_sec(ns: f64) -> f64 {
 impl StageCosts {
     /// What the live service runs per record in-process, ns/event: the target's figure.
     pub fn live_chain(&self) -> f64 {
-        self.live_batch + self.versions
+        self.live_batch
     }
 
     pub fn live_events_per_sec(&self) -> f64 {
@@ -335,22 +352,16 @@ pub fn measure(chain: &Chain, events: &[Encoded], rounds: usize) -> Result<Stage
             }
             Ok(())
         })?);
+        // From an empty version memory each round (a fresh start: partitions seeded with nothing
+        // stored), so each round sees the same hits and misses.
         live_batch = live_batch.min(once(&mut || {
+            let mut versions = VersionCache::default();
             for batch in records.chunks(BATCH) {
-                black_box(chain.process_live(batch)?);
+                black_box(chain.process_live(batch, &mut versions)?);
             }
             Ok(())
         })?);
     }
-    // From an empty memory each round (a fresh start: partitions seeded with nothing stored), so
-    // each round sees the same hits and misses.
-    let versions = best(&mut || {
-        let mut cache = VersionCache::default();
-        for batch in judged.chunks(BATCH) {
-            black_box(live::version_memory(batch, &mut cache));
-        }
-        Ok(())
-    })?;
     // One more round of each, counted: allocations per event.
     let mut accepted = 0;
     let before = alloc_count::allocations();
@@ -360,12 +371,9 @@ pub fn measure(chain: &Chain, events: &[Encoded], rounds: usize) -> Result<Stage
     }
     let allocs = alloc_count::allocations() - before;
     let before = alloc_count::allocations();
+    let mut versions = VersionCache::default();
     for batch in records.chunks(BATCH) {
-        black_box(chain.process_live(batch)?);
-    }
-    let mut cache = VersionCache::default();
-    for batch in judged.chunks(BATCH) {
-        black_box(live::version_memory(batch, &mut cache));
+        black_box(chain.process_live(batch, &mut versions)?);
     }
     let live_allocs = (alloc_count::allocations() - before) as f64;
     let counted = alloc_count::installed();
@@ -383,7 +391,6 @@ pub fn measure(chain: &Chain, events: &[Encoded], rounds: usize) -> Result<Stage
         enriched_avro,
         chain: whole,
         live_batch,
-        versions,
         events: events.len(),
         accepted,
         allocs_per_accepted: (counted && accepted > 0).then(|| allocs as f64 / accepted as f64),

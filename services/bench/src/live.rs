@@ -4,8 +4,8 @@
 //! the metrics recorded after a batch is written — with the service's Prometheus recorder
 //! installed, as `lgma-ingest run` installs it.
 //!
-//! lgma-ingest's own public functions do the work where they are public (`VersionCache`'s
-//! `remembered` / `remember`, `metrics::*`, `Phases`, `framing::decode`). The framing pass is the
+//! lgma-ingest's own public functions do the work where they are public (`VersionCache` as the
+//! chain's version memory, `metrics::*`, `Phases`, `framing::decode`). The framing pass is the
 //! service's `decode::schema_ids`. One step is private to the service and mirrored here line for
 //! line: the consumer's copy (`source::consumer::owned`, which takes librdkafka's message).
 
@@ -14,8 +14,7 @@ use std::sync::Arc;
 use apache_avro::Schema;
 use lgma_ingest::decode;
 use lgma_ingest::encode::Batch;
-use lgma_ingest::judge::versions::{is_candidate, Stored, VersionCache};
-use lgma_ingest::judge::Judged;
+use lgma_ingest::judge::versions::VersionCache;
 use lgma_ingest::metrics::{self, Phases};
 use lgma_ingest::source::{Copier, RawRecord};
 use rustc_hash::FxHashMap;
@@ -56,20 +55,14 @@ pub fn writer_schemas(
         .collect()
 }
 
-/// `Pipeline::remembered_versions` (its in-memory part: partitions already seeded) and
-/// `Pipeline::remember_versions` for one batch of judged records: what is remembered for the
-/// batch's entities, then the batch's accepted versions raised. Returns the stored versions the
-/// service hands to `apply_version_safety`.
-pub fn version_memory(judged: &[Judged<'_>], cache: &mut VersionCache) -> Stored {
-    for j in judged.iter().filter(|j| is_candidate(j)) {
-        if !cache.is_seeded(&j.raw.topic, j.raw.partition) {
-            // Live: one ClickHouse query per topic seeds the partition (once per partition).
-            cache.seed(&j.raw.topic, j.raw.partition);
+/// `Pipeline::seed_versions` without ClickHouse: each partition of the batch not seen yet is
+/// marked seeded with nothing stored (live, one query per topic seeds it, once per partition).
+pub fn seed_versions(records: &[RawRecord], cache: &mut VersionCache) {
+    for r in records {
+        if !cache.is_seeded(&r.topic, r.partition) {
+            cache.seed(&r.topic, r.partition);
         }
     }
-    let stored = cache.remembered(judged);
-    cache.remember(judged);
-    stored
 }
 
 /// The metrics `Pipeline::write` and `sink::protocol::write` record around a written batch: the
@@ -102,8 +95,8 @@ mod tests {
     use crate::corpus;
 
     /// The demo's corpus through the service's chain: the broken events are quarantined, the
-    /// copy is what was fetched, and the version memory hands a later batch the versions an
-    /// earlier one accepted (and nothing for entities it has not seen).
+    /// copy is what was fetched, and the version memory remembers what a batch accepted: the
+    /// same records again are all duplicates, and a fresh memory judges them as the first time.
     #[test]
     fn live_parts_on_the_demo_corpus() -> crate::Result<()> {
         let encoder = Encoder::offline()?;
@@ -122,7 +115,8 @@ mod tests {
             )
         );
 
-        let batch = chain.process_live(&records)?;
+        let mut versions = VersionCache::default();
+        let batch = chain.process_live(&records, &mut versions)?;
         let out = &batch.outcome;
         assert_eq!(out.rows, records.len());
         // 2 % broken (each breaks a quarantining rule or is malformed): ~80 of 4,000.
@@ -131,39 +125,27 @@ mod tests {
             "quarantined {}",
             out.quarantined
         );
+        assert!(!versions.is_empty(), "the accepted versions are remembered");
 
-        let judged: Vec<Judged<'_>> = records
-            .iter()
-            .map(|r| chain.decode(r).and_then(|d| chain.validate(&d)))
-            .collect::<crate::Result<_>>()?;
-        let (first, second) = judged.split_at(judged.len() / 2);
-        let mut cache = VersionCache::default();
-        // From an empty memory, a batch is handed nothing (its own versions come after).
-        assert!(version_memory(first, &mut cache).is_empty());
-        let stored = version_memory(second, &mut cache);
-        let accepted = |j: &&Judged<'_>| is_candidate(j);
-        let seen_before = second
-            .iter()
-            .filter(accepted)
-            .filter(|j| {
-                first.iter().filter(accepted).any(|f| {
-                    f.raw.topic == j.raw.topic
-                        && f.env.la_code == j.env.la_code
-                        && f.env.entity_id == j.env.entity_id
-                })
-            })
-            .count();
-        assert!(seen_before > 0, "the corpus updates entities across halves");
-        for ((topic, la, id), versions) in stored.iter() {
-            let earlier = first
-                .iter()
-                .filter(accepted)
-                .filter(|f| f.raw.topic == topic && &f.env.la_code == la && &f.env.entity_id == id)
-                .map(|f| f.env.entity_version)
-                .max();
-            assert_eq!(versions.first().map(|v| v.2), earlier, "{topic} {la} {id}");
-        }
-        assert!(!stored.is_empty());
+        // The same records again with that memory: every one accepted the first time is now a
+        // duplicate of what is remembered (version.duplicate), so all are quarantined.
+        let again = chain.process_live(&records, &mut versions)?;
+        assert_eq!(
+            (again.outcome.accepted, again.outcome.warned),
+            (0, 0),
+            "with the memory, no record is accepted twice"
+        );
+        assert_eq!(again.outcome.quarantined, records.len());
+        // A fresh memory judges them as the first time.
+        let fresh = chain.process_live(&records, &mut VersionCache::default())?;
+        assert_eq!(
+            (
+                fresh.outcome.accepted,
+                fresh.outcome.warned,
+                fresh.outcome.quarantined
+            ),
+            (out.accepted, out.warned, out.quarantined)
+        );
         Ok(())
     }
 }

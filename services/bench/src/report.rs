@@ -424,15 +424,7 @@ impl Figures {
                 ns(s.chain),
             );
             row(
-                "Chain::process_live: consumer copy + writer-schema pass + process_offline + write metrics",
-                ns(s.live_batch),
-            );
-            row(
-                "version memory (judge/versions), on its own",
-                ns(s.versions),
-            );
-            row(
-                "in-process chain as live (process_live + version memory)",
+                "in-process chain as live (Chain::process_live: consumer copy + writer-schema pass + the one-pass chain with the version memory + write metrics)",
                 format!(
                     "{} = {} events/s per core",
                     ns(s.live_chain()),

@@ -60,7 +60,7 @@ pub fn describe() {
     );
     describe_histogram!(
         "lgma_ingest_batch_phase_seconds",
-        "Wall time of one phase of a batch (label phase: fill, writers, judge, lookup, build, tables, publish, events, wait_previous, commit, ...)"
+        "Wall time of one phase of a batch (label phase: fill, writers, lookup, build (judged and encoded in one pass; a replay judges first: judge), tables, publish, events, wait_previous, commit, ...)"
     );
     describe_histogram!(
         "lgma_ingest_insert_seconds",

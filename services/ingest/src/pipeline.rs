@@ -17,7 +17,7 @@ use crate::decode::registry::Registry;
 use crate::decode::{DecodeFailure, WriterRef};
 use crate::encode::{events, Batch, BatchOutcome};
 use crate::judge::validate::{verdict_of, Verdict};
-use crate::judge::versions::{apply_version_safety, is_candidate, Stored, VersionCache};
+use crate::judge::versions::{apply_version_safety, Stored, VersionCache};
 use crate::judge::Judged;
 use crate::metrics::{self, Phases};
 use crate::sink::order::Turn;
@@ -208,49 +208,69 @@ impl Pipeline {
 
         let writers = self.writers(records).await?;
         clock.lap("writers");
-        let mut judged = Vec::with_capacity(records.len());
-        for raw in records {
-            let Some(tp) = self.chain.topics.get(raw.topic.as_str()) else {
-                continue; // not ours (cannot happen: we consume configured topics only)
-            };
-            let writer = |id: u32| match writers.get(&id) {
-                Some(Ok(schema)) => Ok(WriterRef::Shared(schema.clone())),
-                Some(Err(failure)) => Err(failure.clone()),
-                // Not framed (no id): judge reports that before asking.
-                None => Err(DecodeFailure::UnknownSchema(id)),
-            };
-            judged.push((tp, self.chain.judge(tp, raw, writer)));
-        }
-        clock.lap("judge");
-        let stored = if mode.remembers_versions {
-            self.remembered_versions(&judged).await?
-        } else {
-            self.stored_versions(&judged).await?
+        let writer = |id: u32| match writers.get(&id) {
+            Some(Ok(schema)) => Ok(WriterRef::Shared(schema.clone())),
+            Some(Err(failure)) => Err(failure.clone()),
+            // Not framed (no id): judge reports that before asking.
+            None => Err(DecodeFailure::UnknownSchema(id)),
         };
-        clock.lap("lookup");
-        apply_version_safety(judged.iter_mut().map(|(_, j)| j), &stored);
-        if mode.remembers_versions {
-            self.remember_versions(&judged);
+        // Once per topic, before its first rows: its tables checked, its enriched schema's id
+        // (done at start by `prepare_topics`; here only what that could not do).
+        let mut unready: Vec<&TopicPipeline> = Vec::new();
+        for raw in records {
+            if let Some(tp) = self.chain.topics.get(raw.topic.as_str()) {
+                if !self.topic_ready(tp) && !unready.iter().any(|t| std::ptr::eq(*t, tp)) {
+                    unready.push(tp);
+                }
+            }
+        }
+        for tp in unready {
+            self.prepare_topic(tp).await?;
         }
         let previously_quarantined = if mode.marks_released {
             self.quarantined_now(records).await?
         } else {
             HashSet::new()
         };
-        // Once per topic, before its first rows: its tables checked, its enriched schema's id
-        // (done at start by `prepare_topics`; here only what that could not do).
-        for (tp, j) in &judged {
-            if !self.topic_ready(tp) && verdict_of(&j.findings) != Verdict::Quarantine {
-                self.prepare_topic(tp).await?;
+        let batch = if mode.remembers_versions {
+            // Live: versions from memory, so each record is judged and built in one pass.
+            self.seed_versions(records).await?;
+            clock.lap("lookup");
+            let mut versions = self
+                .versions
+                .lock()
+                .map_err(|_| Error::Config("version cache poisoned".into()))?;
+            self.chain.process(
+                records,
+                writer,
+                &mut *versions,
+                mode,
+                &previously_quarantined,
+                ingested_ms,
+                &batch_id,
+            )
+        } else {
+            // A replay: every record judged first, for the stored versions of the batch's
+            // entities in ClickHouse.
+            let mut judged = Vec::with_capacity(records.len());
+            for raw in records {
+                let Some(tp) = self.chain.topics.get(raw.topic.as_str()) else {
+                    continue; // not ours (cannot happen: we read configured topics only)
+                };
+                judged.push((tp, self.chain.judge(tp, raw, writer)));
             }
-        }
-        let batch = self.chain.build(
-            &mut judged,
-            mode,
-            &previously_quarantined,
-            ingested_ms,
-            &batch_id,
-        )?;
+            clock.lap("judge");
+            let stored = self.stored_versions(&judged).await?;
+            clock.lap("lookup");
+            apply_version_safety(judged.iter_mut().map(|(_, j)| j), &stored);
+            self.chain.build(
+                &mut judged,
+                mode,
+                &previously_quarantined,
+                ingested_ms,
+                &batch_id,
+            )
+        };
         clock.lap("build");
         Ok(Prepared {
             batch,
@@ -297,10 +317,10 @@ impl Pipeline {
         Ok(outcome)
     }
 
-    /// Live version safety from memory: seeds the batch's partitions not seen yet from ClickHouse
-    /// (one query per topic), merges versions a replay released since the last poll, and returns
-    /// what is remembered for the batch's entities (as stored below every offset of the batch).
-    async fn remembered_versions(&self, judged: &[(&TopicPipeline, Judged<'_>)]) -> Result<Stored> {
+    /// Live version safety's memory made ready for a batch: seeds the batch's partitions not seen
+    /// yet from ClickHouse (one query per topic) and merges versions a replay released since the
+    /// last poll.
+    async fn seed_versions(&self, records: &[RawRecord]) -> Result<()> {
         let mut unseeded: HashMap<&str, Vec<i32>> = HashMap::new();
         let replay_due;
         {
@@ -308,11 +328,11 @@ impl Pipeline {
                 .versions
                 .lock()
                 .map_err(|_| Error::Config("version cache poisoned".into()))?;
-            for (tp, j) in judged.iter().filter(|(_, j)| is_candidate(j)) {
-                if !cache.is_seeded(&tp.source_topic, j.raw.partition) {
-                    let list = unseeded.entry(tp.source_topic.as_str()).or_default();
-                    if !list.contains(&j.raw.partition) {
-                        list.push(j.raw.partition);
+            for raw in records {
+                if !cache.is_seeded(&raw.topic, raw.partition) {
+                    let list = unseeded.entry(raw.topic.as_str()).or_default();
+                    if !list.contains(&raw.partition) {
+                        list.push(raw.partition);
                     }
                 }
             }
@@ -381,18 +401,7 @@ impl Pipeline {
             }
             cache.replay_polled = Some(now);
         }
-        let cache = self
-            .versions
-            .lock()
-            .map_err(|_| Error::Config("version cache poisoned".into()))?;
-        Ok(cache.remembered(judged.iter().map(|(_, j)| j)))
-    }
-
-    /// Adds the batch's accepted versions to the live memory.
-    fn remember_versions(&self, judged: &[(&TopicPipeline, Judged<'_>)]) {
-        if let Ok(mut cache) = self.versions.lock() {
-            cache.remember(judged.iter().map(|(_, j)| j));
-        }
+        Ok(())
     }
 
     /// Checks every topic's tables and registers its enriched schema before the first batch, all

@@ -20,7 +20,7 @@ use crate::encode::events;
 use crate::encode::{Batch, TableRows};
 use crate::judge::rules::RuleSet;
 use crate::judge::validate::{verdict_of, Verdict};
-use crate::judge::versions::{apply_version_safety, Stored};
+use crate::judge::versions::{check_version, Before, InBatch, Stored};
 use crate::judge::{self, Judged};
 use crate::source::RawRecord;
 use crate::transform::enrich::{reference_columns, Enricher, ReferenceCells};
@@ -250,21 +250,57 @@ impl Chain {
         writers: &FxHashMap<u32, Schema>,
         ingested_ms: i64,
     ) -> Result<Batch> {
-        let mut judged = Vec::with_capacity(records.len());
-        for raw in records {
-            let Some(tp) = self.topics.get(raw.topic.as_str()) else {
-                continue;
-            };
-            judged.push((tp, self.judge_offline(tp, raw, writers)));
-        }
-        apply_version_safety(judged.iter_mut().map(|(_, j)| j), &Stored::new());
-        self.build(
-            &mut judged,
+        let stored = Stored::new();
+        let writer = |id: u32| match writers.get(&id) {
+            Some(schema) => Ok(WriterRef::Borrowed(schema)),
+            None => Err(DecodeFailure::UnknownSchema(id)),
+        };
+        Ok(self.process(
+            records,
+            writer,
+            &mut InBatch::new(&stored),
             &Mode::live(),
             &HashSet::new(),
             ingested_ms,
             "00000000-0000-0000-0000-000000000000",
-        )
+        ))
+    }
+
+    /// Judges and builds each record in turn, version safety from `versions` in record order,
+    /// so a record is encoded while its cells are still in the core's cache: what live ingest
+    /// runs (its versions from memory) and the offline chain (the batch's own).
+    #[allow(clippy::too_many_arguments)]
+    pub fn process<'r, 's>(
+        &'r self,
+        records: &'r [RawRecord],
+        writer: impl Fn(u32) -> std::result::Result<WriterRef<'s>, DecodeFailure>,
+        versions: &mut impl Before<'r>,
+        mode: &'r Mode,
+        previously_quarantined: &'r HashSet<(String, i32, i64)>,
+        ingested_ms: i64,
+        batch_id: &str,
+    ) -> Batch {
+        let topics = &self.topics;
+        let mut b = Builder::new(
+            self,
+            records
+                .iter()
+                .filter_map(|raw| topics.get(raw.topic.as_str())),
+            mode,
+            previously_quarantined,
+            ingested_ms,
+            batch_id,
+        );
+        for raw in records {
+            // Not ours: cannot happen live (we consume configured topics only).
+            let Some(tp) = topics.get(raw.topic.as_str()) else {
+                continue;
+            };
+            let mut j = self.judge(tp, raw, &writer);
+            check_version(&mut j, versions);
+            b.add(tp, &mut j);
+        }
+        b.finish()
     }
 
     /// The entity-row cells (aligned with each topic's layout) of the records the offline chain
@@ -338,214 +374,29 @@ impl Chain {
         judge::judge(raw, resolution, &tp.schema, &tp.rules, &self.councils)
     }
 
-    /// Encodes the batch's rows and messages (no I/O). Enriched events need the topic's enriched
-    /// schema id set (the live pipeline registers it first).
-    pub(crate) fn build(
-        &self,
-        judged: &mut [(&TopicPipeline, Judged<'_>)],
-        mode: &Mode,
-        previously_quarantined: &HashSet<(String, i32, i64)>,
+    /// Encodes the batch's rows and messages (no I/O) from records judged beforehand (a replay's
+    /// path: its stored versions come from ClickHouse for the whole batch). Enriched events need
+    /// the topic's enriched schema id set (the live pipeline registers it first).
+    pub(crate) fn build<'r>(
+        &'r self,
+        judged: &mut [(&'r TopicPipeline, Judged<'r>)],
+        mode: &'r Mode,
+        previously_quarantined: &'r HashSet<(String, i32, i64)>,
         ingested_ms: i64,
         batch_id: &str,
-    ) -> Result<Batch> {
-        let mut batch = Batch {
-            events: Vec::with_capacity(judged.len() * EVENT_ROW_BYTES),
+    ) -> Batch {
+        let mut b = Builder::new(
+            self,
+            judged.iter().map(|(tp, _)| *tp),
+            mode,
+            previously_quarantined,
             ingested_ms,
-            batch_id: batch_id.to_string(),
-            ..Batch::default()
-        };
-        // Each table's buffer sized once for all its records, by the row size of earlier batches:
-        // growing it row by row re-copied the whole buffer at every doubling (a sixth of the
-        // chain's CPU, with the page faults of each new copy).
-        // Per table: its pipeline and the batch's records for it.
-        let mut per_table: FxHashMap<&str, (&TopicPipeline, usize)> = FxHashMap::default();
-        for (tp, _) in judged.iter() {
-            per_table.entry(tp.table.as_str()).or_insert((tp, 0)).1 += 1;
-        }
-        for (table, (tp, records)) in &per_table {
-            let bytes = records * tp.row_bytes.load(Ordering::Relaxed);
-            batch.tables.insert(
-                (*table).to_string(),
-                TableRows {
-                    columns: tp.layout.insert_columns.clone(),
-                    rows: 0,
-                    body: Vec::with_capacity(bytes),
-                },
-            );
-        }
-        let replay_id = mode.replay_id();
-        let to_dlq = mode.to_dlq;
-        let mut by_verdict = metrics::EventCounts::default();
-        let mut by_rule = metrics::RuleCounts::default();
-        // Borrowed per batch; the outcome's owned keys are made once per partition at the end.
-        let mut last_offsets: FxHashMap<(&str, i32), i64> = FxHashMap::default();
-        let rows = judged.len();
-        let mut scratch = transform::Scratch::default();
-        let cx = self.context();
+            batch_id,
+        );
         for (tp, j) in judged.iter_mut() {
-            let tp: &TopicPipeline = tp;
-            let verdict = verdict_of(&j.findings);
-            let rule_ids: Vec<&str> = j.findings.iter().map(|f| f.rule_id.as_str()).collect();
-            let messages: Vec<&str> = j.findings.iter().map(|f| f.message.as_str()).collect();
-            // A label per known council, `other` for anything else: a council code from the
-            // wire must not mint unbounded metric series.
-            let la_label = match self.councils.by_code(&j.env.la_code) {
-                Some(la) => la.la_code.as_str(),
-                None => "other",
-            };
-            *by_verdict
-                .entry((j.raw.topic.as_str(), la_label, verdict.as_str()))
-                .or_default() += 1;
-            if !rule_ids.is_empty() {
-                let counts = by_rule.entry(j.raw.topic.as_str()).or_default();
-                for rule in &rule_ids {
-                    match counts.get_mut(*rule) {
-                        Some(n) => *n += 1,
-                        None => {
-                            counts.insert((*rule).to_string(), 1);
-                        }
-                    }
-                }
-            }
-            let outcome = &mut batch.outcome;
-            match verdict {
-                Verdict::Accept => outcome.accepted += 1,
-                Verdict::Warn => outcome.warned += 1,
-                Verdict::Quarantine => outcome.quarantined += 1,
-            }
-            last_offsets.insert((j.raw.topic.as_str(), j.raw.partition), j.raw.offset);
-            events::write_event_row(
-                &mut batch.events,
-                &events::EventRow {
-                    raw: j.raw,
-                    env: &j.env,
-                    table: &tp.table,
-                    verdict: verdict.as_str(),
-                    rule_ids: &rule_ids,
-                    schema_id: j.schema_id,
-                    rules_version: &tp.rules.version,
-                    key_version: &tp.key.version,
-                    ingested_s: ingested_ms / 1000,
-                    batch_id,
-                    replay_id,
-                },
-            );
-
-            // (Checked for emptiness first: the look-up's key is an owned copy.)
-            let released = verdict != Verdict::Quarantine
-                && !previously_quarantined.is_empty()
-                && previously_quarantined.contains(&(
-                    j.raw.topic.to_string(),
-                    j.raw.partition,
-                    j.raw.offset,
-                ));
-            if verdict == Verdict::Quarantine || released {
-                let released_reason = released.then(|| {
-                    format!(
-                        "released by replay {replay_id}: {} under rules version {}",
-                        verdict.as_str(),
-                        tp.rules.version
-                    )
-                });
-                let one;
-                let (status, reasons): (&str, &[&str]) = match &released_reason {
-                    Some(reason) => {
-                        batch.outcome.released += 1;
-                        one = [reason.as_str()];
-                        ("released", &one)
-                    }
-                    None => ("quarantined", &messages),
-                };
-                events::write_quarantine_row(
-                    &mut batch.quarantine,
-                    &events::QuarantineRow {
-                        j,
-                        schema: &tp.schema,
-                        ingested_s: ingested_ms / 1000,
-                        rule_ids: &rule_ids,
-                        reasons,
-                        rules_version: &tp.rules.version,
-                        dlq_topic: &self.dlq_topic,
-                        replay_id,
-                        status,
-                    },
-                );
-            }
-            if verdict == Verdict::Quarantine {
-                if to_dlq {
-                    batch.outgoing.push(events::dlq_record(
-                        &self.dlq_topic,
-                        &tp.rules.version,
-                        j,
-                        &rule_ids,
-                        &messages,
-                        replay_id,
-                    ));
-                }
-                continue;
-            }
-
-            // Links first: they need the clear identifiers, which the row's cells take over.
-            if tp.key.previous().is_some() {
-                for col in &tp.layout.columns {
-                    if let Source::Pseudonym(i) = col.source {
-                        if let Some(clear) = j.cells.get(i) {
-                            batch.links.add(
-                                &tp.domain,
-                                &col.name,
-                                &tp.key,
-                                clear,
-                                ingested_ms / 1000,
-                            );
-                        }
-                    }
-                }
-            }
-            let rule_list =
-                Scalar::List(rule_ids.iter().map(|r| Scalar::Str((*r).into())).collect());
-            let common = self.common_cells(tp, j, verdict, rule_list, ingested_ms);
-            let cells = transform::row_cells(&cx, &tp.plan(), j, &common, &mut scratch);
-            // The table's buffer, its name copied once per batch (not per row).
-            let rows_out = match batch.tables.get_mut(&tp.table) {
-                Some(rows_out) => rows_out,
-                None => batch
-                    .tables
-                    .entry(tp.table.clone())
-                    .or_insert_with(|| TableRows {
-                        columns: tp.layout.insert_columns.clone(),
-                        ..TableRows::default()
-                    }),
-            };
-            tp.layout.write_row_binary(&cells, &mut rows_out.body);
-            rows_out.rows += 1;
-            batch.latencies.push(j.env.published_at);
-            if self.publish_enriched {
-                let id = tp.enriched_id.get().copied().unwrap_or(0);
-                batch.outgoing.push(events::enriched_message(
-                    &tp.enriched_topic,
-                    &tp.layout,
-                    id,
-                    j,
-                    &cells,
-                    self.enriched_headers,
-                ));
-            }
+            b.add(tp, j);
         }
-        metrics::events(&by_verdict, &by_rule);
-        for ((topic, partition), offset) in last_offsets {
-            batch
-                .outcome
-                .last_offsets
-                .insert((topic.to_string(), partition), offset);
-        }
-        for (table, (tp, _)) in &per_table {
-            if let Some(rows) = batch.tables.get(*table).filter(|rows| rows.rows > 0) {
-                tp.row_bytes
-                    .fetch_max(rows.body.len() / rows.rows + 1, Ordering::Relaxed);
-            }
-        }
-        batch.outcome.rows = rows;
-        Ok(batch)
+        b.finish()
     }
 
     /// A record's provenance, envelope and verdict cells, in `layout::common_columns` order.
@@ -578,6 +429,254 @@ impl Chain {
             Scalar::Str(verdict.as_str().into()),
             rule_list,
         ]
+    }
+}
+
+/// A batch being encoded one judged record at a time ([`Builder::add`]): live ingest builds each
+/// record right after judging it, while its cells are still in the core's cache (with 5,000
+/// records judged first, ~8 MB of cells had left the cache when the build read them again).
+pub(crate) struct Builder<'r> {
+    chain: &'r Chain,
+    mode: &'r Mode,
+    previously_quarantined: &'r HashSet<(String, i32, i64)>,
+    batch: Batch,
+    /// Per table: its pipeline (for the row size learnt at the end).
+    per_table: FxHashMap<&'r str, &'r TopicPipeline>,
+    by_verdict: metrics::EventCounts<'r>,
+    by_rule: metrics::RuleCounts<'r>,
+    /// Borrowed per batch; the outcome's owned keys are made once per partition at the end.
+    last_offsets: FxHashMap<(&'r str, i32), i64>,
+    scratch: transform::Scratch,
+}
+
+impl<'r> Builder<'r> {
+    /// A batch for the records of `topics` (one entry per record, in any order).
+    pub(crate) fn new(
+        chain: &'r Chain,
+        topics: impl Iterator<Item = &'r TopicPipeline>,
+        mode: &'r Mode,
+        previously_quarantined: &'r HashSet<(String, i32, i64)>,
+        ingested_ms: i64,
+        batch_id: &str,
+    ) -> Self {
+        // Each table's buffer sized once for all its records, by the row size of earlier batches:
+        // growing it row by row re-copied the whole buffer at every doubling (a sixth of the
+        // chain's CPU, with the page faults of each new copy).
+        let mut counts: FxHashMap<&'r str, (&'r TopicPipeline, usize)> = FxHashMap::default();
+        let mut records = 0;
+        for tp in topics {
+            counts.entry(tp.table.as_str()).or_insert((tp, 0)).1 += 1;
+            records += 1;
+        }
+        let mut batch = Batch {
+            events: Vec::with_capacity(records * EVENT_ROW_BYTES),
+            ingested_ms,
+            batch_id: batch_id.to_string(),
+            ..Batch::default()
+        };
+        let mut per_table = FxHashMap::default();
+        for (table, (tp, n)) in counts {
+            let bytes = n * tp.row_bytes.load(Ordering::Relaxed);
+            batch.tables.insert(
+                table.to_string(),
+                TableRows {
+                    columns: tp.layout.insert_columns.clone(),
+                    rows: 0,
+                    body: Vec::with_capacity(bytes),
+                },
+            );
+            per_table.insert(table, tp);
+        }
+        Self {
+            chain,
+            mode,
+            previously_quarantined,
+            batch,
+            per_table,
+            by_verdict: Default::default(),
+            by_rule: Default::default(),
+            last_offsets: FxHashMap::default(),
+            scratch: transform::Scratch::default(),
+        }
+    }
+
+    /// Encodes one judged record (version safety already applied): its `ingest_events` row, its
+    /// quarantine row and DLQ record, or its entity row and enriched event.
+    pub(crate) fn add(&mut self, tp: &'r TopicPipeline, j: &mut Judged<'r>) {
+        let chain = self.chain;
+        let raw: &'r RawRecord = j.raw;
+        let replay_id = self.mode.replay_id();
+        let to_dlq = self.mode.to_dlq;
+        let ingested_ms = self.batch.ingested_ms;
+        self.batch.outcome.rows += 1;
+        let verdict = verdict_of(&j.findings);
+        let rule_ids: Vec<&str> = j.findings.iter().map(|f| f.rule_id.as_str()).collect();
+        let messages: Vec<&str> = j.findings.iter().map(|f| f.message.as_str()).collect();
+        // A label per known council, `other` for anything else: a council code from the
+        // wire must not mint unbounded metric series.
+        let la_label = match chain.councils.by_code(&j.env.la_code) {
+            Some(la) => la.la_code.as_str(),
+            None => "other",
+        };
+        *self
+            .by_verdict
+            .entry((raw.topic.as_str(), la_label, verdict.as_str()))
+            .or_default() += 1;
+        if !rule_ids.is_empty() {
+            let counts = self.by_rule.entry(raw.topic.as_str()).or_default();
+            for rule in &rule_ids {
+                match counts.get_mut(*rule) {
+                    Some(n) => *n += 1,
+                    None => {
+                        counts.insert((*rule).to_string(), 1);
+                    }
+                }
+            }
+        }
+        let outcome = &mut self.batch.outcome;
+        match verdict {
+            Verdict::Accept => outcome.accepted += 1,
+            Verdict::Warn => outcome.warned += 1,
+            Verdict::Quarantine => outcome.quarantined += 1,
+        }
+        self.last_offsets
+            .insert((raw.topic.as_str(), raw.partition), raw.offset);
+        events::write_event_row(
+            &mut self.batch.events,
+            &events::EventRow {
+                raw: j.raw,
+                env: &j.env,
+                table: &tp.table,
+                verdict: verdict.as_str(),
+                rule_ids: &rule_ids,
+                schema_id: j.schema_id,
+                rules_version: &tp.rules.version,
+                key_version: &tp.key.version,
+                ingested_s: ingested_ms / 1000,
+                batch_id: &self.batch.batch_id,
+                replay_id,
+            },
+        );
+
+        // (Checked for emptiness first: the look-up's key is an owned copy.)
+        let released = verdict != Verdict::Quarantine
+            && !self.previously_quarantined.is_empty()
+            && self.previously_quarantined.contains(&(
+                j.raw.topic.to_string(),
+                j.raw.partition,
+                j.raw.offset,
+            ));
+        if verdict == Verdict::Quarantine || released {
+            let released_reason = released.then(|| {
+                format!(
+                    "released by replay {replay_id}: {} under rules version {}",
+                    verdict.as_str(),
+                    tp.rules.version
+                )
+            });
+            let one;
+            let (status, reasons): (&str, &[&str]) = match &released_reason {
+                Some(reason) => {
+                    self.batch.outcome.released += 1;
+                    one = [reason.as_str()];
+                    ("released", &one)
+                }
+                None => ("quarantined", &messages),
+            };
+            events::write_quarantine_row(
+                &mut self.batch.quarantine,
+                &events::QuarantineRow {
+                    j,
+                    schema: &tp.schema,
+                    ingested_s: ingested_ms / 1000,
+                    rule_ids: &rule_ids,
+                    reasons,
+                    rules_version: &tp.rules.version,
+                    dlq_topic: &chain.dlq_topic,
+                    replay_id,
+                    status,
+                },
+            );
+        }
+        if verdict == Verdict::Quarantine {
+            if to_dlq {
+                self.batch.outgoing.push(events::dlq_record(
+                    &chain.dlq_topic,
+                    &tp.rules.version,
+                    j,
+                    &rule_ids,
+                    &messages,
+                    replay_id,
+                ));
+            }
+            return;
+        }
+
+        // Links first: they need the clear identifiers, which the row's cells take over.
+        if tp.key.previous().is_some() {
+            for col in &tp.layout.columns {
+                if let Source::Pseudonym(i) = col.source {
+                    if let Some(clear) = j.cells.get(i) {
+                        self.batch.links.add(
+                            &tp.domain,
+                            &col.name,
+                            &tp.key,
+                            clear,
+                            ingested_ms / 1000,
+                        );
+                    }
+                }
+            }
+        }
+        let rule_list = Scalar::List(rule_ids.iter().map(|r| Scalar::Str((*r).into())).collect());
+        let common = chain.common_cells(tp, j, verdict, rule_list, ingested_ms);
+        let cells =
+            transform::row_cells(&chain.context(), &tp.plan(), j, &common, &mut self.scratch);
+        // The table's buffer, its name copied once per batch (not per row).
+        let rows_out = match self.batch.tables.get_mut(&tp.table) {
+            Some(rows_out) => rows_out,
+            None => self
+                .batch
+                .tables
+                .entry(tp.table.clone())
+                .or_insert_with(|| TableRows {
+                    columns: tp.layout.insert_columns.clone(),
+                    ..TableRows::default()
+                }),
+        };
+        tp.layout.write_row_binary(&cells, &mut rows_out.body);
+        rows_out.rows += 1;
+        self.batch.latencies.push(j.env.published_at);
+        if chain.publish_enriched {
+            let id = tp.enriched_id.get().copied().unwrap_or(0);
+            self.batch.outgoing.push(events::enriched_message(
+                &tp.enriched_topic,
+                &tp.layout,
+                id,
+                j,
+                &cells,
+                chain.enriched_headers,
+            ));
+        }
+    }
+
+    /// The batch, with its metrics recorded and each table's row size learnt.
+    pub(crate) fn finish(self) -> Batch {
+        let mut batch = self.batch;
+        metrics::events(&self.by_verdict, &self.by_rule);
+        for ((topic, partition), offset) in self.last_offsets {
+            batch
+                .outcome
+                .last_offsets
+                .insert((topic.to_string(), partition), offset);
+        }
+        for (table, tp) in &self.per_table {
+            if let Some(rows) = batch.tables.get(*table).filter(|rows| rows.rows > 0) {
+                tp.row_bytes
+                    .fetch_max(rows.body.len() / rows.rows + 1, Ordering::Relaxed);
+            }
+        }
+        batch
     }
 }
 

@@ -31,7 +31,7 @@ pub struct Judged<'a> {
 }
 
 /// Decodes and validates one record: [`decode`], then [`validate`] when it decoded. Version
-/// safety comes after, for the whole batch ([`versions::apply_version_safety`]).
+/// safety comes after, record by record in log order ([`versions::check_version`]).
 pub fn judge<'a>(
     raw: &'a RawRecord,
     resolution: impl FnOnce(u32) -> Result<Arc<Result<Resolution, String>>, DecodeFailure>,

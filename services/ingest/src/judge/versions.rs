@@ -11,7 +11,7 @@
 //! re-processed batch gets the verdicts of its first attempt. Versions a concurrent `replay`
 //! releases are merged by a periodic poll of `ingest_replay_events`.
 //!
-//! The rule itself, for live ingest and replays alike: [`apply_version_safety`].
+//! The rule itself, for live ingest and replays alike: [`check_version`].
 //!
 //! Memory: an entity is remembered by a 128-bit XXH3 digest of `la_code \0 entity_id`, not the
 //! string: 24 bytes inline and no allocation per entity, where the string key cost ~80 bytes. At
@@ -94,55 +94,97 @@ impl Stored {
     }
 }
 
-/// Version safety: an event older than the highest accepted version of its entity stored BEFORE
-/// it (earlier offset of the same partition, or any other partition) or earlier in the batch is
-/// quarantined as `version.stale`; the same version again as `version.duplicate`. Bounding by offset makes a replayed record get the verdict it
-/// had (or would have had) at its place in the log, whatever was ingested after it.
-pub fn apply_version_safety<'j, 'a: 'j>(
-    judged: impl IntoIterator<Item = &'j mut Judged<'a>>,
-    stored: &Stored,
-) {
-    let mut in_batch: WireMap<(&'a str, Text, Text), i64> = WireMap::default();
-    for j in judged {
-        if !is_candidate(j) {
-            continue;
+/// What version safety compares a record with: the highest accepted version of its entity stored
+/// before it. Live ingest asks its memory ([`VersionCache`]); a replay and the offline chain the
+/// versions found stored for the batch plus the batch's earlier records ([`InBatch`]).
+pub trait Before<'a> {
+    /// The highest accepted version of `j`'s entity before `j` (None: none).
+    fn before(&self, j: &Judged<'a>) -> Option<i64>;
+    /// `j` passed: the records after it compare with it too.
+    fn accepted(&mut self, j: &Judged<'a>);
+}
+
+/// Version safety for one record, records taken in log order: an event older than the highest
+/// accepted version of its entity before it is quarantined as `version.stale`, the same version
+/// again as `version.duplicate`.
+pub fn check_version<'a>(j: &mut Judged<'a>, versions: &mut impl Before<'a>) {
+    if !is_candidate(j) {
+        return;
+    }
+    match versions.before(j) {
+        Some(stored) if j.env.entity_version < stored => {
+            j.findings.push(Finding::quarantine(
+                "version.stale",
+                format!(
+                    "field `entity_version` value {} is older than stored version {} (rule version.stale)",
+                    j.env.entity_version, stored
+                ),
+            ));
         }
+        // Versions are monotonic per entity, so the same version again is a re-sent event (a
+        // publisher retry at a new offset): recorded once in the offset of record, never
+        // accepted twice.
+        Some(stored) if j.env.entity_version == stored => {
+            j.findings.push(Finding::quarantine(
+                "version.duplicate",
+                format!(
+                    "field `entity_version` value {} is already stored for entity {} (event {} re-sent; rule version.duplicate)",
+                    j.env.entity_version, j.env.entity_id, j.env.event_id
+                ),
+            ));
+        }
+        _ => versions.accepted(j),
+    }
+}
+
+/// Stored versions, then the batch's own: what is before a record is the highest version stored
+/// BEFORE it (an earlier offset of the same partition, or any other partition) or accepted
+/// earlier in the batch. Bounding by offset makes a replayed record get the verdict it had (or
+/// would have had) at its place in the log, whatever was ingested after it.
+pub struct InBatch<'s, 'a> {
+    stored: &'s Stored,
+    in_batch: WireMap<(&'a str, Text, Text), i64>,
+}
+
+impl<'s, 'a> InBatch<'s, 'a> {
+    pub fn new(stored: &'s Stored) -> Self {
+        Self {
+            stored,
+            in_batch: WireMap::default(),
+        }
+    }
+}
+
+impl<'a> Before<'a> for InBatch<'_, 'a> {
+    fn before(&self, j: &Judged<'a>) -> Option<i64> {
         let topic: &'a str = &j.raw.topic;
-        let key = (topic, j.env.la_code.clone(), j.env.entity_id.clone());
-        let before_stored = stored
-            .get(topic, &key.1, &key.2)
+        let before_stored = self
+            .stored
+            .get(topic, &j.env.la_code, &j.env.entity_id)
             .iter()
             .filter(|(p, o, _)| *p != j.raw.partition || *o < j.raw.offset)
             .map(|(_, _, v)| *v)
             .max();
-        let before = before_stored.max(in_batch.get(&key).copied());
-        match before {
-            Some(stored) if j.env.entity_version < stored => {
-                j.findings.push(Finding::quarantine(
-                    "version.stale",
-                    format!(
-                        "field `entity_version` value {} is older than stored version {} (rule version.stale)",
-                        j.env.entity_version, stored
-                    ),
-                ));
-            }
-            // Versions are monotonic per entity, so the same version again is a re-sent event (a
-            // publisher retry at a new offset): recorded once in the offset of record, never
-            // accepted twice.
-            Some(stored) if j.env.entity_version == stored => {
-                j.findings.push(Finding::quarantine(
-                    "version.duplicate",
-                    format!(
-                        "field `entity_version` value {} is already stored for entity {} (event {} re-sent; rule version.duplicate)",
-                        j.env.entity_version, j.env.entity_id, j.env.event_id
-                    ),
-                ));
-            }
-            _ => {
-                let v = in_batch.entry(key).or_insert(j.env.entity_version);
-                *v = (*v).max(j.env.entity_version);
-            }
-        }
+        let key = (topic, j.env.la_code.clone(), j.env.entity_id.clone());
+        before_stored.max(self.in_batch.get(&key).copied())
+    }
+
+    fn accepted(&mut self, j: &Judged<'a>) {
+        let topic: &'a str = &j.raw.topic;
+        let key = (topic, j.env.la_code.clone(), j.env.entity_id.clone());
+        let v = self.in_batch.entry(key).or_insert(j.env.entity_version);
+        *v = (*v).max(j.env.entity_version);
+    }
+}
+
+/// [`check_version`] over a batch judged beforehand, against `stored` (a replay's path).
+pub fn apply_version_safety<'j, 'a: 'j>(
+    judged: impl IntoIterator<Item = &'j mut Judged<'a>>,
+    stored: &Stored,
+) {
+    let mut versions = InBatch::new(stored);
+    for j in judged {
+        check_version(j, &mut versions);
     }
 }
 
@@ -222,39 +264,6 @@ impl VersionCache {
             .copied()
     }
 
-    /// What is remembered for the batch's accepted-so-far records, as stored below every offset
-    /// of the batch (offset -1: the cache holds only earlier records): what live ingest hands to
-    /// [`apply_version_safety`]. Partitions must be seeded first (the pipeline asks ClickHouse).
-    pub fn remembered<'j, 'a: 'j>(
-        &self,
-        judged: impl IntoIterator<Item = &'j Judged<'a>>,
-    ) -> Stored {
-        let mut stored = Stored::new();
-        for j in judged.into_iter().filter(|j| is_candidate(j)) {
-            let (topic, partition) = (j.raw.topic.as_str(), j.raw.partition);
-            if let Some(v) = self.get(topic, partition, &j.env.la_code, &j.env.entity_id) {
-                let (la_code, entity_id) = (j.env.la_code.clone(), j.env.entity_id.clone());
-                stored.add(topic, la_code, entity_id, (partition, -1), v);
-            }
-        }
-        stored
-    }
-
-    /// Adds a prepared batch's accepted versions.
-    pub fn remember<'j, 'a: 'j>(&mut self, judged: impl IntoIterator<Item = &'j Judged<'a>>) {
-        for j in judged.into_iter().filter(|j| is_candidate(j)) {
-            let env = &j.env;
-            let (topic, partition) = (j.raw.topic.as_str(), j.raw.partition);
-            self.raise(
-                topic,
-                partition,
-                &env.la_code,
-                &env.entity_id,
-                env.entity_version,
-            );
-        }
-    }
-
     /// Entities remembered (memory bound, metrics).
     pub fn len(&self) -> usize {
         self.topics
@@ -266,6 +275,31 @@ impl VersionCache {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// Live ingest: what is before a record is what the memory holds for its entity (every partition
+/// of the batch seeded first, see the module's doc); an accepted record is remembered at once, so
+/// the batch's later records compare with it.
+impl<'a> Before<'a> for VersionCache {
+    fn before(&self, j: &Judged<'a>) -> Option<i64> {
+        self.get(
+            &j.raw.topic,
+            j.raw.partition,
+            &j.env.la_code,
+            &j.env.entity_id,
+        )
+    }
+
+    fn accepted(&mut self, j: &Judged<'a>) {
+        let env = &j.env;
+        self.raise(
+            &j.raw.topic,
+            j.raw.partition,
+            &env.la_code,
+            &env.entity_id,
+            env.entity_version,
+        );
     }
 }
 
