@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use apache_avro::Schema;
-use lgma_ingest::chain::{offline, Chain as ServiceChain, Mode, TopicPipeline};
+use lgma_ingest::chain::{offline, BatchInfo, Chain as ServiceChain, Mode, TopicPipeline};
 use lgma_ingest::config::Settings;
 use lgma_ingest::decode::{DecodeFailure, Scalar, WriterRef};
 use lgma_ingest::encode::reference::JsonRows;
@@ -183,15 +183,14 @@ impl Chain {
             Some(schema) => Ok(WriterRef::Shared(schema.clone())),
             None => Err(DecodeFailure::UnknownSchema(id)),
         };
-        let batch = self.service.process(
-            &records,
-            writer,
-            versions,
-            &Mode::live(),
-            &HashSet::new(),
-            self.ingested_ms,
-            "00000000-0000-0000-0000-000000000000",
-        );
+        let (mode, none) = (Mode::live(), HashSet::new());
+        let info = BatchInfo {
+            mode: &mode,
+            previously_quarantined: &none,
+            ingested_ms: self.ingested_ms,
+            batch_id: "00000000-0000-0000-0000-000000000000",
+        };
+        let batch = self.service.process(&records, writer, versions, info);
         clock.lap("build");
         live::write_metrics(&batch, clock);
         Ok(batch)

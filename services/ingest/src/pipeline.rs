@@ -10,7 +10,7 @@ use std::time::Instant;
 use apache_avro::Schema;
 use rustc_hash::FxHashMap;
 
-use crate::chain::{Chain, Mode, TopicPipeline};
+use crate::chain::{BatchInfo, Chain, Mode, TopicPipeline};
 use crate::config::Settings;
 use crate::decode;
 use crate::decode::registry::Registry;
@@ -232,6 +232,12 @@ impl Pipeline {
         } else {
             HashSet::new()
         };
+        let info = BatchInfo {
+            mode,
+            previously_quarantined: &previously_quarantined,
+            ingested_ms,
+            batch_id: &batch_id,
+        };
         let batch = if mode.remembers_versions {
             // Live: versions from memory, so each record is judged and built in one pass.
             self.seed_versions(records).await?;
@@ -240,15 +246,7 @@ impl Pipeline {
                 .versions
                 .lock()
                 .map_err(|_| Error::Config("version cache poisoned".into()))?;
-            self.chain.process(
-                records,
-                writer,
-                &mut *versions,
-                mode,
-                &previously_quarantined,
-                ingested_ms,
-                &batch_id,
-            )
+            self.chain.process(records, writer, &mut *versions, info)
         } else {
             // A replay: every record judged first, for the stored versions of the batch's
             // entities in ClickHouse.
@@ -263,13 +261,7 @@ impl Pipeline {
             let stored = self.stored_versions(&judged).await?;
             clock.lap("lookup");
             apply_version_safety(judged.iter_mut().map(|(_, j)| j), &stored);
-            self.chain.build(
-                &mut judged,
-                mode,
-                &previously_quarantined,
-                ingested_ms,
-                &batch_id,
-            )
+            self.chain.build(&mut judged, info)
         };
         clock.lap("build");
         Ok(Prepared {

@@ -255,30 +255,25 @@ impl Chain {
             Some(schema) => Ok(WriterRef::Borrowed(schema)),
             None => Err(DecodeFailure::UnknownSchema(id)),
         };
-        Ok(self.process(
-            records,
-            writer,
-            &mut InBatch::new(&stored),
-            &Mode::live(),
-            &HashSet::new(),
+        let (mode, none) = (Mode::live(), HashSet::new());
+        let info = BatchInfo {
+            mode: &mode,
+            previously_quarantined: &none,
             ingested_ms,
-            "00000000-0000-0000-0000-000000000000",
-        ))
+            batch_id: "00000000-0000-0000-0000-000000000000",
+        };
+        Ok(self.process(records, writer, &mut InBatch::new(&stored), info))
     }
 
     /// Judges and builds each record in turn, version safety from `versions` in record order,
     /// so a record is encoded while its cells are still in the core's cache: what live ingest
     /// runs (its versions from memory) and the offline chain (the batch's own).
-    #[allow(clippy::too_many_arguments)]
     pub fn process<'r, 's>(
         &'r self,
         records: &'r [RawRecord],
         writer: impl Fn(u32) -> std::result::Result<WriterRef<'s>, DecodeFailure>,
         versions: &mut impl Before<'r>,
-        mode: &'r Mode,
-        previously_quarantined: &'r HashSet<(String, i32, i64)>,
-        ingested_ms: i64,
-        batch_id: &str,
+        info: BatchInfo<'r>,
     ) -> Batch {
         let topics = &self.topics;
         let mut b = Builder::new(
@@ -286,10 +281,7 @@ impl Chain {
             records
                 .iter()
                 .filter_map(|raw| topics.get(raw.topic.as_str())),
-            mode,
-            previously_quarantined,
-            ingested_ms,
-            batch_id,
+            info,
         );
         for raw in records {
             // Not ours: cannot happen live (we consume configured topics only).
@@ -380,19 +372,9 @@ impl Chain {
     pub(crate) fn build<'r>(
         &'r self,
         judged: &mut [(&'r TopicPipeline, Judged<'r>)],
-        mode: &'r Mode,
-        previously_quarantined: &'r HashSet<(String, i32, i64)>,
-        ingested_ms: i64,
-        batch_id: &str,
+        info: BatchInfo<'r>,
     ) -> Batch {
-        let mut b = Builder::new(
-            self,
-            judged.iter().map(|(tp, _)| *tp),
-            mode,
-            previously_quarantined,
-            ingested_ms,
-            batch_id,
-        );
+        let mut b = Builder::new(self, judged.iter().map(|(tp, _)| *tp), info);
         for (tp, j) in judged.iter_mut() {
             b.add(tp, j);
         }
@@ -432,6 +414,16 @@ impl Chain {
     }
 }
 
+/// What a batch's records share: the mode, the records a replay finds quarantined now (whose
+/// release it marks; empty live), and the ingest time and id every row is stamped with.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchInfo<'r> {
+    pub mode: &'r Mode,
+    pub previously_quarantined: &'r HashSet<(String, i32, i64)>,
+    pub ingested_ms: i64,
+    pub batch_id: &'r str,
+}
+
 /// A batch being encoded one judged record at a time ([`Builder::add`]): live ingest builds each
 /// record right after judging it, while its cells are still in the core's cache (with 5,000
 /// records judged first, ~8 MB of cells had left the cache when the build read them again).
@@ -454,11 +446,14 @@ impl<'r> Builder<'r> {
     pub(crate) fn new(
         chain: &'r Chain,
         topics: impl Iterator<Item = &'r TopicPipeline>,
-        mode: &'r Mode,
-        previously_quarantined: &'r HashSet<(String, i32, i64)>,
-        ingested_ms: i64,
-        batch_id: &str,
+        info: BatchInfo<'r>,
     ) -> Self {
+        let BatchInfo {
+            mode,
+            previously_quarantined,
+            ingested_ms,
+            batch_id,
+        } = info;
         // Each table's buffer sized once for all its records, by the row size of earlier batches:
         // growing it row by row re-copied the whole buffer at every doubling (a sixth of the
         // chain's CPU, with the page faults of each new copy).
