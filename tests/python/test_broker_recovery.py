@@ -64,7 +64,7 @@ def private_stack():
         stack("down", check=False)
         # `down` stops the broker on file and the watcher with its recovery (step 4 checks it).
         # Should one outlive it anyway: stop anything on the private port or data folder.
-        left = subprocess.run(["pkill", "-f", f"tcp://127.0.0.1:{port}( |$)|{data}"], capture_output=True)
+        left = subprocess.run(["pkill", "-f", own_processes(stack)], capture_output=True)
         if left.returncode == 0:
             print(f"stopped a broker or watcher still running after `down` (port {port}, {data})")
         # What a failure needs (pytest shows it only then), before the folder goes.
@@ -76,10 +76,15 @@ def private_stack():
         shutil.rmtree(data, ignore_errors=True)
 
 
+def own_processes(stack) -> str:
+    """The pattern of this private stack's processes: its broker (by port), its watcher (by data
+    folder)."""
+    return f"tcp://127.0.0.1:{stack.port}( |$)|{stack.data}"
+
+
 def still_running(stack) -> list[str]:
-    """Processes of this private stack: its broker (by port), its watcher (by data folder)."""
-    r = subprocess.run(["pgrep", "-af", f"tcp://127.0.0.1:{stack.port}( |$)|{stack.data}"], capture_output=True,
-                       text=True)
+    """Processes of this private stack still running."""
+    r = subprocess.run(["pgrep", "-af", own_processes(stack)], capture_output=True, text=True)
     return [line for line in r.stdout.splitlines() if "pgrep" not in line]
 
 

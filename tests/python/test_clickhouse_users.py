@@ -259,16 +259,16 @@ def test_analyst_cannot_see_hidden_tables(table, hidden_rows):
 # --- reading current state while a stream lands -------------------------------------------------
 
 PARTS = 30
+MIGRATIONS = "infra/clickhouse/migrations"
 
 
 @pytest.fixture(scope="module")
-def unmerged_current_table():
+def unmerged_current_table(root):
     """A planning current table (migration 0115's definitions, suffixed names) in PARTS unmerged
     parts, as inserts leave it while a stream lands and merges lag: one part per INSERT, merges
     stopped. Dropped at the end."""
-    root = os.path.join(os.path.dirname(__file__), "..", "..", "infra", "clickhouse", "migrations")
     prefix = f"lgma.zz_parts_{uuid.uuid4().hex[:12]}"
-    ddl = open(os.path.join(root, "0115_planning_application.sql")).read()
+    ddl = (root / MIGRATIONS / "0115_planning_application.sql").read_text()
     ddl = "\n".join(line for line in ddl.splitlines() if not line.startswith("--"))
     ddl = ddl.replace("lgma.planning_application_", f"{prefix}_")
     for statement in ddl.split(";"):
@@ -295,7 +295,7 @@ def unmerged_current_table():
 
 
 @pytest.mark.parametrize("user", READONLY)
-def test_readers_read_current_state_over_many_unmerged_parts(user, unmerged_current_table):
+def test_readers_read_current_state_over_many_unmerged_parts(user, unmerged_current_table, root):
     """`FINAL` on 18.16 holds a read buffer per column stream per part: at the default 1 MiB, ten
     parts of a current table exceeded the readers' 1 GB and the API answered 502 while a stream
     landed (COMPATIBILITY.md, "Reading with FINAL"). The readonly profile's smaller buffer reads
@@ -305,8 +305,7 @@ def test_readers_read_current_state_over_many_unmerged_parts(user, unmerged_curr
     # Every column, as the API reads them (a count() over it would read only the key columns).
     api_sql = (f"SELECT * FROM (SELECT * FROM {t} FINAL WHERE 1 = 1 AND la_code = 'LM') "
                f"WHERE is_deleted = 0 ORDER BY la_code, entity_id, topic LIMIT 1000 OFFSET 0")
-    view = open(os.path.join(os.path.dirname(__file__), "..", "..", "infra", "clickhouse", "migrations",
-                             "0201_current_views.sql")).read()
+    view = (root / MIGRATIONS / "0201_current_views.sql").read_text()
     view_select = view.split("CREATE VIEW IF NOT EXISTS lgma.v_planning_application AS")[1].split(";")[0]
     view_sql = f"SELECT * FROM ({view_select.replace('lgma.planning_application_current', t)}) FORMAT Null"
     assert len(ok(user, api_sql).splitlines()) == 1000

@@ -16,8 +16,7 @@ use crate::decode;
 use crate::decode::registry::Registry;
 use crate::decode::{DecodeFailure, WriterRef};
 use crate::encode::{events, Batch, BatchOutcome};
-use crate::judge::validate::{verdict_of, Verdict};
-use crate::judge::versions::{apply_version_safety, Stored, VersionCache};
+use crate::judge::versions::{apply_version_safety, is_candidate, Stored, VersionCache};
 use crate::judge::Judged;
 use crate::metrics::{self, Phases};
 use crate::sink::order::Turn;
@@ -119,7 +118,7 @@ impl Pipeline {
     async fn stored_versions(&self, judged: &[(&TopicPipeline, Judged<'_>)]) -> Result<Stored> {
         let mut wanted: HashMap<&str, Vec<String>> = HashMap::new();
         for (tp, j) in judged {
-            if j.decoded && verdict_of(&j.findings) != Verdict::Quarantine {
+            if is_candidate(j) {
                 wanted
                     .entry(tp.source_topic.as_str())
                     .or_default()

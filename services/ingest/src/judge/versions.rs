@@ -153,26 +153,30 @@ impl<'s, 'a> InBatch<'s, 'a> {
             in_batch: WireMap::default(),
         }
     }
+
+    /// The batch's key of `j`'s entity: (topic, la_code, entity_id).
+    fn key(j: &Judged<'a>) -> (&'a str, Text, Text) {
+        (&j.raw.topic, j.env.la_code.clone(), j.env.entity_id.clone())
+    }
 }
 
 impl<'a> Before<'a> for InBatch<'_, 'a> {
     fn before(&self, j: &Judged<'a>) -> Option<i64> {
-        let topic: &'a str = &j.raw.topic;
         let before_stored = self
             .stored
-            .get(topic, &j.env.la_code, &j.env.entity_id)
+            .get(&j.raw.topic, &j.env.la_code, &j.env.entity_id)
             .iter()
             .filter(|(p, o, _)| *p != j.raw.partition || *o < j.raw.offset)
             .map(|(_, _, v)| *v)
             .max();
-        let key = (topic, j.env.la_code.clone(), j.env.entity_id.clone());
-        before_stored.max(self.in_batch.get(&key).copied())
+        before_stored.max(self.in_batch.get(&Self::key(j)).copied())
     }
 
     fn accepted(&mut self, j: &Judged<'a>) {
-        let topic: &'a str = &j.raw.topic;
-        let key = (topic, j.env.la_code.clone(), j.env.entity_id.clone());
-        let v = self.in_batch.entry(key).or_insert(j.env.entity_version);
+        let v = self
+            .in_batch
+            .entry(Self::key(j))
+            .or_insert(j.env.entity_version);
         *v = (*v).max(j.env.entity_version);
     }
 }
