@@ -282,11 +282,16 @@ pub fn stack_pid(service: &str) -> Result<u32> {
 
 /// SIGKILL a process by id (a crash, no shutdown path).
 pub fn kill9_pid(pid: u32) -> Result<()> {
+    signal_pid(pid, "KILL")
+}
+
+/// Sends signal `name` (`KILL`, `STOP`, `CONT`...) to a process by id.
+pub fn signal_pid(pid: u32, name: &str) -> Result<()> {
     let status = Command::new("kill")
-        .arg("-KILL")
+        .arg(format!("-{name}"))
         .arg(pid.to_string())
         .status()?;
-    ensure!(status.success(), "kill -9 {pid}: {status}");
+    ensure!(status.success(), "kill -{name} {pid}: {status}");
     Ok(())
 }
 
