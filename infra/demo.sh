@@ -38,9 +38,19 @@ bash "$STACK" down-one api >/dev/null 2>&1 || true
 LGMA_API_TOKENS_FILE="$DATA/api/demo-tokens.toml" bash "$STACK" up api
 DASHBOARD="http://127.0.0.1:${API_PORT}/#token=${TOKEN}"
 
+# Only the platform's own topics: tests and benchmarks on the same data folder use suffixed names.
+OWN="match(topic, '^lgma\\\\.[a-z]+\\\\.[a-z-]+\$')"
+# The dashboard's figures cover every stream in the database: say so when tests or benchmarks left
+# suffixed streams in this data folder (adults in EA, planning decisions... would include theirs).
+others="$(ch "SELECT count() FROM lgma.ingest_events WHERE NOT $OWN" 2>/dev/null || echo 0)"
+if [[ "$others" =~ ^[0-9]+$ ]] && ((others > 0)); then
+    say "warning: this data folder also holds ${others} events of test or benchmark streams (suffixed topics);"
+    say "         the dashboard's figures include them. For the demo's figures alone: infra/stack down; rm -rf ${DATA}; infra/stack demo"
+fi
+
 duration_args=()
 if [[ "$SECONDS_TO_RUN" != 0 ]]; then duration_args=(--duration "$SECONDS_TO_RUN"); fi
-say "publishing a simulated stream: ${RATE} events/s, ${INVALID} broken, 31 councils (Ctrl-C stops the publisher)"
+say "publishing a simulated stream: a simulated day per second, at most ${RATE} events/s, ${INVALID} broken, 31 councils (Ctrl-C stops the publisher)"
 say "dashboard: ${DASHBOARD}"
 say "metrics:   http://127.0.0.1:${LGMA_INGEST_OPS_PORT:-9181}/metrics (ingest), http://127.0.0.1:${API_PORT}/metrics (api)"
 # First a snapshot at full speed (the stock, the caseload and two years of history, at
@@ -52,8 +62,6 @@ say "metrics:   http://127.0.0.1:${LGMA_INGEST_OPS_PORT:-9181}/metrics (ingest),
     --invalid-ratio "$INVALID" "${duration_args[@]}" || true
 
 say "events recorded per topic and verdict (ACCEPT / WARN stored; QUARANTINE rejected with reason):"
-# Only the platform's own topics: tests and benchmarks on the same data folder use suffixed names.
-OWN="match(topic, '^lgma\\\\.[a-z]+\\\\.[a-z-]+\$')"
 # Every published event accounted for: the broker's offsets against the offset of record, once
 # ingest has read everything (up to LGMA_DEMO_DRAIN seconds).
 say "reconciling what the councils published with what the platform recorded (waiting for ingest to catch up)"

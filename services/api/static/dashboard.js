@@ -55,6 +55,7 @@
     return x === null || x === undefined ? "–" : "€" + Math.round(Number(x)).toLocaleString("en-IE");
   }
   function fixed1(x) { return x === null || x === undefined ? "–" : Number(x).toFixed(1); }
+  function fixed2(x) { return x === null || x === undefined ? "–" : Number(x).toFixed(2); }
   function fill(tbody, rows) {
     tbody.textContent = "";
     rows.forEach(function (r) { tbody.appendChild(r); });
@@ -143,7 +144,7 @@
       tr.appendChild(el("td", {}, region));
       tr.appendChild(el("td", { "data-test": "trend-month-" + region }, last.month.slice(0, 7)));
       tr.appendChild(el("td", { class: "num", "data-test": "trend-adults-" + region }, last.adults));
-      tr.appendChild(el("td", { class: "num" }, num(last.adults_per_1000)));
+      tr.appendChild(el("td", { class: "num" }, fixed2(last.adults_per_1000)));
       rows.push(tr);
     });
     fill(document.querySelector("#trend-latest tbody"), rows);
