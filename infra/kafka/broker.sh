@@ -48,10 +48,13 @@ broker_address() { if [[ $1 == tansu-2 ]]; then echo "127.0.0.1:$KAFKA_PORT2"; e
 # install
 # ---------------------------------------------------------------------------------------------
 
+# Is tansu $TANSU_VERSION installed under prefix $1?
+tansu_present() { [[ -x "$1/bin/tansu" ]] && "$1/bin/tansu" --version 2>/dev/null | grep -q "$TANSU_VERSION"; }
+
 # $1 = prefix, $2 = cargo features.
 build_tansu() {
     local prefix=$1 features=$2 bin="$1/bin/tansu"
-    if [[ -x "$bin" ]] && "$bin" --version 2>/dev/null | grep -q "$TANSU_VERSION"; then
+    if tansu_present "$prefix"; then
         log "tansu $TANSU_VERSION already at $bin; skipping"
         return
     fi
