@@ -54,6 +54,7 @@ impl Prepared {
             let tp = chain.topics.get(&gap.topic);
             events::write_gap_row(
                 &mut batch.events,
+                &self.mode.events_table,
                 &gap,
                 tp.map_or("", |t| t.table.as_str()),
                 tp.map_or("", |t| t.rules.version.as_str()),
@@ -289,7 +290,7 @@ impl Pipeline {
             &self.clickhouse,
             &self.publisher,
             batch,
-            events_table,
+            &events_table,
             &mut clock,
             turn,
         )

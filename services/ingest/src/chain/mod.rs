@@ -175,7 +175,7 @@ pub struct Mode {
     pub to_dlq: bool,
     /// Where the batch's verdicts go: the offset of record, or a replay's own table (a replay
     /// never rewrites the offset of record).
-    pub events_table: &'static str,
+    pub events_table: events::EventsTable,
     /// Version safety from the live memory (seeded from ClickHouse, remembered per batch); a
     /// replay asks ClickHouse for the stored versions instead.
     pub remembers_versions: bool,
@@ -191,7 +191,7 @@ impl Mode {
         Self {
             replay_id: String::new(),
             to_dlq: true,
-            events_table: "ingest_events",
+            events_table: events::EventsTable::OFFSET_OF_RECORD,
             remembers_versions: true,
             marks_released: false,
             records_gaps_and_latency: true,
@@ -203,7 +203,7 @@ impl Mode {
         Self {
             replay_id: replay_id.to_string(),
             to_dlq,
-            events_table: "ingest_replay_events",
+            events_table: events::EventsTable::REPLAY,
             remembers_versions: false,
             marks_released: true,
             records_gaps_and_latency: false,
@@ -329,6 +329,7 @@ impl Chain {
     }
 
     /// [`Chain::judge`] with writer schemas given by id (offline; a missing id is unknown).
+    #[cfg(any(test, feature = "reference"))]
     fn judge_offline<'a>(
         &self,
         tp: &TopicPipeline,
@@ -538,6 +539,7 @@ impl<'r> Builder<'r> {
             .insert((raw.topic.as_str(), raw.partition), raw.offset);
         events::write_event_row(
             &mut self.batch.events,
+            &self.mode.events_table,
             &events::EventRow {
                 raw: j.raw,
                 env: &j.env,

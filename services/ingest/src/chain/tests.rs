@@ -134,12 +134,10 @@ fn process_offline_runs_the_whole_chain_and_matches_the_generic_decoder() {
     assert_eq!(o.rows, records.len());
     assert_eq!(o.accepted + o.warned + o.quarantined, records.len());
     assert!(o.quarantined >= 1 && o.accepted > 400, "{o:?}");
-    let events: Vec<serde_json::Value> = batch
-        .events
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(|l| serde_json::from_slice(l).expect("json"))
-        .collect();
+    let events = crate::encode::events::tests::read_event_rows(
+        &batch.events,
+        &crate::encode::events::EventsTable::OFFSET_OF_RECORD,
+    );
     assert_eq!(events.len(), records.len());
     for (e, r) in events.iter().zip(&records) {
         assert_eq!(e["offset"], r.offset);

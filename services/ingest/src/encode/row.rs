@@ -228,7 +228,7 @@ fn write_avro_cell(ty: &ColType, cell: &Scalar, out: &mut Vec<u8>) {
 }
 
 /// RowBinary's unsigned LEB128 length (strings, arrays).
-fn write_uvarint(mut n: u64, out: &mut Vec<u8>) {
+pub(crate) fn write_uvarint(mut n: u64, out: &mut Vec<u8>) {
     while n >= 0x80 {
         out.push((n as u8) | 0x80);
         n >>= 7;

@@ -23,6 +23,7 @@ use bytes::Bytes;
 
 use super::order::Turn;
 use super::{ClickHouse, Publisher};
+use crate::encode::events::EventsTable;
 use crate::encode::Batch;
 use crate::metrics::{self, Phases};
 use crate::Result;
@@ -43,7 +44,7 @@ pub async fn write(
     clickhouse: &ClickHouse,
     kafka: &Publisher,
     batch: Batch,
-    events_table: &str,
+    events_table: &EventsTable,
     clock: &mut Phases,
     mut turn: Turn,
 ) -> Result<Written> {
@@ -94,16 +95,14 @@ pub async fn write(
     clock.lap("turn");
     // 3. Last: the offset of record as one INSERT into one partition (a replay records its
     //    verdicts in ingest_replay_events instead; the offset of record is never rewritten).
+    let events = Rows::Binary {
+        columns: Arc::from(events_table.columns),
+        body: batch.events.into(),
+    };
     if clickhouse.is_cluster() {
-        record_until_acknowledged(clickhouse, &db, events_table, batch.events.into()).await?;
+        record_until_acknowledged(clickhouse, &db, events_table.name, events).await?;
     } else {
-        insert_timed(
-            clickhouse,
-            &db,
-            events_table.to_string(),
-            Rows::Json(batch.events.into()),
-        )
-        .await?;
+        insert_timed(clickhouse, &db, events_table.name.to_string(), events).await?;
     }
     clock.lap("events");
     turn.recorded();
@@ -119,13 +118,13 @@ async fn record_until_acknowledged(
     clickhouse: &ClickHouse,
     db: &str,
     table: &str,
-    rows: Bytes,
+    rows: Rows,
 ) -> Result<()> {
     let started = Instant::now();
     let mut backoff = Duration::from_millis(250);
     let mut retries = 0u32;
     loop {
-        match insert_timed(clickhouse, db, table.to_string(), Rows::Json(rows.clone())).await {
+        match insert_timed(clickhouse, db, table.to_string(), rows.clone()).await {
             Ok(()) if retries > 0 => {
                 // A block whose quorum timed out was never pushed to the materialized views, and
                 // its de-duplicated copy is not either (ClickHouse 18.16).
@@ -151,8 +150,9 @@ async fn record_until_acknowledged(
     }
 }
 
-/// What one INSERT sends: JSONEachRow lines, or entity rows in RowBinary in the order of
-/// `columns` (see `encode::row`).
+/// What one INSERT sends: JSONEachRow lines, or rows in RowBinary in the order of `columns`
+/// (entity rows, see `encode::row`; the offset of record, see `encode::events`).
+#[derive(Clone)]
 enum Rows {
     Json(Bytes),
     Binary { columns: Arc<str>, body: Bytes },
@@ -279,7 +279,7 @@ mod tests {
                     &clickhouse,
                     &kafka,
                     batch(n),
-                    "ingest_events",
+                    &EventsTable::OFFSET_OF_RECORD,
                     &mut clock,
                     turn,
                 )
@@ -321,7 +321,7 @@ mod tests {
             &clickhouse,
             &kafka,
             batch(1),
-            "ingest_events",
+            &EventsTable::OFFSET_OF_RECORD,
             &mut clock,
             Turn::alone(),
         )

@@ -14,6 +14,7 @@ use lgma_bench::report::{
 use lgma_bench::scratch::ClickHouse;
 use lgma_bench::{Error, Result};
 use lgma_ingest::chain::TopicPipeline;
+use lgma_ingest::encode::events::EventsTable;
 use lgma_ingest::encode::reference::JsonRows;
 use lgma_ingest::metrics::Phases;
 use lgma_ingest::sink::order::Line;
@@ -80,7 +81,7 @@ pub(crate) async fn raw_write(
                 &clickhouse,
                 &publisher,
                 b,
-                "ingest_events",
+                &EventsTable::OFFSET_OF_RECORD,
                 &mut clock,
                 turn,
             )
