@@ -15,7 +15,8 @@ use crate::config::Settings;
 use crate::decode;
 use crate::decode::registry::Registry;
 use crate::decode::{DecodeFailure, WriterRef};
-use crate::encode::{events, Batch, BatchOutcome};
+use crate::encode::events::{self, EventsTable};
+use crate::encode::{Batch, BatchOutcome};
 use crate::judge::versions::{apply_version_safety, is_candidate, Stored, VersionCache};
 use crate::judge::Judged;
 use crate::metrics::{self, Phases};
@@ -32,6 +33,9 @@ pub struct Pipeline {
     publisher: Publisher,
     /// Live version safety's memory (see `versions`); replays ask ClickHouse instead.
     versions: std::sync::Mutex<VersionCache>,
+    /// The offset of record's and the replay events' columns, each checked once before its first
+    /// rows (see `check_events_table`).
+    events_checked: [(EventsTable, tokio::sync::OnceCell<()>); 2],
 }
 
 /// A batch judged and encoded, ready for [`Pipeline::write`].
@@ -86,6 +90,10 @@ impl Pipeline {
             clickhouse: ClickHouse::new(settings.clickhouse.clone())?,
             publisher,
             versions: std::sync::Mutex::default(),
+            events_checked: [
+                (EventsTable::OFFSET_OF_RECORD, Default::default()),
+                (EventsTable::REPLAY, Default::default()),
+            ],
         })
     }
 
@@ -286,6 +294,7 @@ impl Pipeline {
         let outcome = std::mem::take(&mut batch.outcome);
         let latencies = std::mem::take(&mut batch.latencies);
         let ingested_ms = batch.ingested_ms;
+        self.check_events_table(&events_table).await?;
         let written = protocol::write(
             &self.clickhouse,
             &self.publisher,
@@ -456,6 +465,34 @@ impl Pipeline {
                      the tables it expects)",
                     tp.source_topic,
                     self.clickhouse.database(),
+                    problems.join("; ")
+                )))
+            })
+            .await
+            .map(|_| ())
+    }
+
+    /// Checks once that the events table has every column the batch's RowBinary rows carry, with
+    /// its type (RowBinary carries none); a mismatch fails the batch with every difference named.
+    async fn check_events_table(&self, table: &EventsTable) -> Result<()> {
+        let Some((_, checked)) = self.events_checked.iter().find(|(t, _)| t == table) else {
+            return Ok(());
+        };
+        checked
+            .get_or_try_init(|| async {
+                let found = self
+                    .clickhouse
+                    .column_types(&[table.name.to_string()])
+                    .await?;
+                let problems = table.mismatches(found.get(table.name));
+                if problems.is_empty() {
+                    return Ok(());
+                }
+                Err(Error::ClickHouse(format!(
+                    "{}.{} does not match what lgma-ingest writes: {}; apply the migrations \
+                     (infra/clickhouse/migrations)",
+                    self.clickhouse.database(),
+                    table.name,
                     problems.join("; ")
                 )))
             })

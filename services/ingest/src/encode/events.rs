@@ -2,6 +2,8 @@
 //! (`ingest_events`, one per consumed record), the quarantine row, the DLQ record and the enriched
 //! event; and the `LOST` row of a gap.
 
+use std::collections::HashMap;
+
 use crate::decode::{ReaderSchema, Scalar, Text};
 use crate::encode::row::{write_int, write_json_str, write_uvarint, Cells};
 use crate::encode::{Headers, Key, Outgoing};
@@ -147,6 +149,28 @@ impl EventsTable {
         self.columns.trim_matches(['(', ')']).split(", ")
     }
 
+    /// How the table's columns (`found`: name -> type, from `system.columns`) differ from what
+    /// these rows write. RowBinary carries no types: a column of another width would shift every
+    /// value after it, so a difference refuses the write, as for the entity tables.
+    pub fn mismatches(&self, found: Option<&HashMap<String, String>>) -> Vec<String> {
+        let Some(found) = found else {
+            return vec![format!("table {} does not exist", self.name)];
+        };
+        self.column_names()
+            .filter_map(|name| {
+                let expected = column_type(name);
+                match found.get(name) {
+                    None => Some(format!("{}: no column `{name}` ({expected})", self.name)),
+                    Some(ty) if ty != expected => Some(format!(
+                        "{}: column `{name}` is {ty}, lgma-ingest writes {expected}",
+                        self.name
+                    )),
+                    Some(_) => None,
+                }
+            })
+            .collect()
+    }
+
     /// The table's own last columns: `lost` = (lost_first, lost_records), or the replay id.
     fn write_tail(&self, out: &mut Vec<u8>, lost: (i64, u64), replay_id: &str) {
         if self.ends_with_replay_id {
@@ -194,6 +218,19 @@ pub fn write_event_row(out: &mut Vec<u8>, events: &EventsTable, r: &EventRow<'_>
     binary_datetime(out, r.ingested_s);
     binary_str(out, r.batch_id);
     events.write_tail(out, (0, 0), r.replay_id);
+}
+
+/// The ClickHouse type each offset-of-record column is written as.
+fn column_type(column: &str) -> &'static str {
+    match column {
+        "partition" => "Int32",
+        "offset" | "entity_version" | "occurred_at" | "published_at" | "lost_first" => "Int64",
+        "rule_ids" => "Array(String)",
+        "schema_id" => "UInt32",
+        "ingested_at" => "DateTime",
+        "lost_records" => "UInt64",
+        _ => "String",
+    }
 }
 
 /// A RowBinary `String`: its length, then its bytes.
@@ -554,36 +591,44 @@ pub(crate) mod tests {
             let added = format!("ALTER TABLE lgma.{} ADD COLUMN ", table.name);
             let block = ddl.split(create.as_str()).nth(1).expect("CREATE TABLE");
             let block = block.split("\n)").next().unwrap_or_default();
-            let declared: Vec<(&str, &str)> = block
+            let declared: HashMap<String, String> = block
                 .lines()
                 .chain(ddl.lines().filter_map(|l| l.strip_prefix(added.as_str())))
                 .filter_map(|l| {
                     let (name, ty) = l.trim().split_once(' ')?;
                     let ty = ty.split(" DEFAULT").next().unwrap_or(ty);
-                    Some((name, ty.trim_end_matches([',', ';'])))
+                    Some((
+                        name.to_string(),
+                        ty.trim_end_matches([',', ';']).to_string(),
+                    ))
                 })
                 .collect();
-            for column in table.column_names() {
-                let ty = declared
-                    .iter()
-                    .find(|(name, _)| *name == column)
-                    .map(|(_, ty)| *ty);
-                assert_eq!(ty, Some(column_type(column)), "{}.{column}", table.name);
-            }
+            assert_eq!(table.mismatches(Some(&declared)), Vec::<String>::new());
         }
     }
 
-    /// The ClickHouse type each offset-of-record column is written as.
-    fn column_type(column: &str) -> &'static str {
-        match column {
-            "partition" => "Int32",
-            "offset" | "entity_version" | "occurred_at" | "published_at" | "lost_first" => "Int64",
-            "rule_ids" => "Array(String)",
-            "schema_id" => "UInt32",
-            "ingested_at" => "DateTime",
-            "lost_records" => "UInt64",
-            _ => "String",
-        }
+    #[test]
+    fn a_table_of_other_types_is_refused_with_each_difference_named() {
+        let table = EventsTable::OFFSET_OF_RECORD;
+        let mut found: HashMap<String, String> = table
+            .column_names()
+            .map(|c| (c.to_string(), column_type(c).to_string()))
+            .collect();
+        assert!(table.mismatches(Some(&found)).is_empty());
+        found.insert("schema_id".into(), "UInt64".into());
+        found.remove("lost_records");
+        assert_eq!(
+            table.mismatches(Some(&found)),
+            vec![
+                "ingest_events: column `schema_id` is UInt64, lgma-ingest writes UInt32"
+                    .to_string(),
+                "ingest_events: no column `lost_records` (UInt64)".to_string(),
+            ]
+        );
+        assert_eq!(
+            table.mismatches(None),
+            vec!["table ingest_events does not exist".to_string()]
+        );
     }
 
     /// Reads offset-of-record rows back from RowBinary, by `table.columns` and their types.
