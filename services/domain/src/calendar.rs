@@ -12,10 +12,96 @@ pub const STATUTORY_CALENDAR_TOML: &str =
 
 /// Statutory periods for planning decisions, with the Christmas exclusion.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(from = "CalendarFile")]
 pub struct StatutoryCalendar {
     pub version: String,
     pub excluded_period: ExcludedPeriod,
     pub periods: Periods,
+    /// Where the excluded period falls in a common year and in a leap year, worked out once
+    /// (counting days is per planning event: the ordinals were a dozen date constructions a count).
+    years: [YearBounds; 2],
+}
+
+/// The calendar file as written.
+#[derive(Deserialize)]
+struct CalendarFile {
+    version: String,
+    excluded_period: ExcludedPeriod,
+    periods: Periods,
+}
+
+impl From<CalendarFile> for StatutoryCalendar {
+    fn from(f: CalendarFile) -> Self {
+        let years = [2001, 2000].map(|year| YearBounds::of(&f.excluded_period, year));
+        Self {
+            version: f.version,
+            excluded_period: f.excluded_period,
+            periods: f.periods,
+            years,
+        }
+    }
+}
+
+/// The excluded period's ordinals in one kind of year (common or leap).
+#[derive(Debug, Clone, Copy)]
+struct YearBounds {
+    /// The first ordinal on or after the period's start (the year's length + 1 if none).
+    from: i64,
+    /// The last ordinal on or before the period's end (0 if none).
+    to: i64,
+    /// Excluded days in the whole year.
+    whole_year: i64,
+}
+
+impl YearBounds {
+    /// By chrono's dates for one representative year of the kind (2001 common, 2000 leap).
+    fn of(p: &ExcludedPeriod, year: i32) -> Self {
+        let year_len = if NaiveDate::from_ymd_opt(year, 2, 29).is_some() {
+            366
+        } else {
+            365
+        };
+        let days_in = |month: u32| -> u32 {
+            (28..=31)
+                .rev()
+                .find(|d| NaiveDate::from_ymd_opt(year, month, *d).is_some())
+                .unwrap_or(0)
+        };
+        // The first ordinal with (month, day) >= (m, d), and the last with (month, day) <= (m, d).
+        let first_on_or_after = |m: u32, d: u32| -> i64 {
+            match NaiveDate::from_ymd_opt(year, m, d) {
+                Some(date) => i64::from(date.ordinal()),
+                None if m >= 12 => year_len + 1,
+                None => NaiveDate::from_ymd_opt(year, m + 1, 1)
+                    .map_or(year_len + 1, |date| i64::from(date.ordinal())),
+            }
+        };
+        let last_on_or_before = |m: u32, d: u32| -> i64 {
+            if m == 0 {
+                return 0;
+            }
+            match NaiveDate::from_ymd_opt(year, m, d.min(days_in(m))) {
+                Some(date) if d > 0 => i64::from(date.ordinal()),
+                _ => first_on_or_after(m, 1) - 1,
+            }
+        };
+        let mut bounds = Self {
+            from: first_on_or_after(p.from_month, p.from_day),
+            to: last_on_or_before(p.to_month, p.to_day),
+            whole_year: 0,
+        };
+        bounds.whole_year = bounds.excluded_up_to(year_len);
+        bounds
+    }
+
+    /// Excluded days from 1 January up to and including day `ordinal`: those on or after the
+    /// period's start plus those on or before its end, less those counted twice.
+    fn excluded_up_to(&self, ordinal: i64) -> i64 {
+        let on_or_after_from = (ordinal - self.from + 1).max(0);
+        let on_or_before_to = ordinal.min(self.to).max(0);
+        let both = (ordinal.min(self.to) - self.from + 1).max(0);
+        on_or_after_from + on_or_before_to - both
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -74,8 +160,7 @@ impl StatutoryCalendar {
     /// year and in it so far, by arithmetic on ordinals.
     fn counted(&self, day: NaiveDate) -> i64 {
         let year = i64::from(day.year());
-        let common = self.excluded_in_year(2001, 365);
-        let leap = self.excluded_in_year(2000, 366);
+        let [common, leap] = self.years.map(|y| y.whole_year);
         // Leap years in any consistent prefix: f(n) - f(n - 1) = 1 exactly when n is a leap year.
         let f = |n: i64| n.div_euclid(4) - n.div_euclid(100) + n.div_euclid(400);
         let before_year = year * common + f(year - 1) * (leap - common);
@@ -83,47 +168,11 @@ impl StatutoryCalendar {
         i64::from(day.num_days_from_ce()) - excluded
     }
 
-    /// Excluded days of `year` from 1 January up to and including day `ordinal` of it: the days
-    /// on or after the period's start plus those on or before its end (as [`Self::is_excluded`]),
-    /// less those counted twice.
+    /// Excluded days of `year` from 1 January up to and including day `ordinal` of it (as
+    /// [`Self::is_excluded`] counts them).
     fn excluded_in_year(&self, year: i32, ordinal: u32) -> i64 {
-        let p = &self.excluded_period;
-        let ordinal = i64::from(ordinal);
-        let year_len = if NaiveDate::from_ymd_opt(year, 2, 29).is_some() {
-            366
-        } else {
-            365
-        };
-        let days_in = |month: u32| -> u32 {
-            (28..=31)
-                .rev()
-                .find(|d| NaiveDate::from_ymd_opt(year, month, *d).is_some())
-                .unwrap_or(0)
-        };
-        // The first ordinal with (month, day) >= (m, d), and the last with (month, day) <= (m, d).
-        let first_on_or_after = |m: u32, d: u32| -> i64 {
-            match NaiveDate::from_ymd_opt(year, m, d) {
-                Some(date) => i64::from(date.ordinal()),
-                None if m >= 12 => year_len + 1,
-                None => NaiveDate::from_ymd_opt(year, m + 1, 1)
-                    .map_or(year_len + 1, |date| i64::from(date.ordinal())),
-            }
-        };
-        let last_on_or_before = |m: u32, d: u32| -> i64 {
-            if m == 0 {
-                return 0;
-            }
-            match NaiveDate::from_ymd_opt(year, m, d.min(days_in(m))) {
-                Some(date) if d > 0 => i64::from(date.ordinal()),
-                _ => first_on_or_after(m, 1) - 1,
-            }
-        };
-        let from = first_on_or_after(p.from_month, p.from_day);
-        let to = last_on_or_before(p.to_month, p.to_day);
-        let on_or_after_from = (ordinal - from + 1).max(0);
-        let on_or_before_to = ordinal.min(to).max(0);
-        let both = (ordinal.min(to) - from + 1).max(0);
-        on_or_after_from + on_or_before_to - both
+        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+        self.years[usize::from(leap)].excluded_up_to(i64::from(ordinal))
     }
 
     /// Decision due date for an application validly received on `received`.
