@@ -236,7 +236,6 @@ async fn broker_stalled_under_two_instances_resumes_exactly_once() -> anyhow::Re
     let topic = Topic::PlanningApplication;
     let partitions = 4;
     let world = Arc::new(World::with_topics(&[topic], partitions, 200).await?);
-    world.write_config_full(200, 200, "", "group")?;
     let name = world.topic(topic);
     let events = events_of(topic, 73, 2400);
     let ids = event_ids(&events);
@@ -247,22 +246,7 @@ async fn broker_stalled_under_two_instances_resumes_exactly_once() -> anyhow::Re
         30,
         Duration::from_millis(250),
     );
-    let mut a = ChildGuard(world.spawn_ingest(0)?);
-    wait_for_count(&count_sql, 100, Duration::from_secs(40)).await?;
-    world.write_config_full(200, 200, "", "group")?; // B: same group, its own ops port
-    let mut b = ChildGuard(world.spawn_ingest(1)?);
-    let w = world.clone();
-    let joined = wait_until(Duration::from_secs(60), || {
-        let w = w.clone();
-        async move { w.log(1).contains("batch written") }
-    })
-    .await;
-    anyhow::ensure!(
-        joined.is_ok(),
-        "B never wrote a batch\nA:\n{}\nB:\n{}",
-        world.log(0),
-        world.log(1)
-    );
+    let (mut a, mut b, _) = two_writing_instances(&world, &count_sql).await?;
 
     let broker = stack_pid("tansu")?;
     let before = count(&count_sql).await?;

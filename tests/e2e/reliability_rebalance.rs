@@ -36,7 +36,6 @@ async fn two_instances_one_sigkilled_then_restarted_keep_exactly_once() -> anyho
     let topic = Topic::PlanningApplication;
     let partitions = 4;
     let world = Arc::new(World::with_topics(&[topic], partitions, 200).await?);
-    world.write_config_full(200, 200, "", "group")?;
     let name = world.topic(topic);
     let events = events_of(topic, 41, 3200);
     let ids = event_ids(&events);
@@ -48,16 +47,7 @@ async fn two_instances_one_sigkilled_then_restarted_keep_exactly_once() -> anyho
     );
     let count_sql = records_sql(&name);
 
-    let mut a = ChildGuard(world.spawn_ingest(0)?);
-    wait_for_count(&count_sql, 100, Duration::from_secs(40)).await?;
-    world.write_config_full(200, 200, "", "group")?; // B: same group, its own ops port
-    let mut b = ChildGuard(world.spawn_ingest(1)?);
-    let w = world.clone();
-    let joined = wait_until(Duration::from_secs(60), || {
-        let w = w.clone();
-        async move { w.log(1).contains("batch written") }
-    })
-    .await?;
+    let (mut a, mut b, joined) = two_writing_instances(&world, &count_sql).await?;
     println!("injected: B joined the group and wrote after {joined:?} (2 instances)");
 
     let at_kill = max_offsets(&name).await?;

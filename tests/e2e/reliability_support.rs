@@ -13,7 +13,7 @@ use lgma_sim::GeneratedEvent;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 
-use crate::ingest_support::{ch_query, quote, repo, World};
+use crate::ingest_support::{ch_query, quote, repo, wait_for_count, World};
 
 /// How many events `stream` had to send again after a failed delivery (process-wide).
 pub static RESENDS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -307,6 +307,34 @@ where
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     Ok(start.elapsed())
+}
+
+/// Two ingest instances in one consumer group, both writing: instance 0 first, until `count_sql`
+/// counts 100 records; then instance 1 with the same config (its own ops port), until it has
+/// written a batch. Returns both and how long instance 1 took to write.
+pub async fn two_writing_instances(
+    world: &Arc<World>,
+    count_sql: &str,
+) -> Result<(ChildGuard, ChildGuard, Duration)> {
+    world.write_config_full(200, 200, "", "group")?;
+    let a = ChildGuard(world.spawn_ingest(0)?);
+    wait_for_count(count_sql, 100, Duration::from_secs(40)).await?;
+    world.write_config_full(200, 200, "", "group")?;
+    let b = ChildGuard(world.spawn_ingest(1)?);
+    let w = world.clone();
+    let joined = wait_until(Duration::from_secs(60), || {
+        let w = w.clone();
+        async move { w.log(1).contains("batch written") }
+    })
+    .await
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "instance 1 never wrote a batch ({e})\nA:\n{}\nB:\n{}",
+            world.log(0),
+            world.log(1)
+        )
+    })?;
+    Ok((a, b, joined))
 }
 
 /// An ingest child process that is SIGKILLed when dropped, so a failing test (an early `?` or a
