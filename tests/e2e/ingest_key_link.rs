@@ -92,7 +92,7 @@ async fn transition_links_each_person_old_to_new_pseudonym_once() -> anyhow::Res
         &world,
         &homelessness_keys_file(&world, "keys-v1.toml", &v1, &hex1, "")?,
     )?;
-    let mut child = ChildGuard(world.spawn_ingest(0)?);
+    let mut child = world.spawn_ingest(0)?;
     let mut delivered =
         stream(world.clone(), before.clone(), 50, Duration::from_millis(50)).await??;
     let n = wait_for_count(&count_sql, delivered.len() as u64, Duration::from_secs(60)).await?;
@@ -115,7 +115,7 @@ async fn transition_links_each_person_old_to_new_pseudonym_once() -> anyhow::Res
     world.write_config_full(200, 200, "", "manual")?;
     set_keys_file(&world, &transition)?;
     println!("injected: restart with homelessness key {v1} → {v2}, previous key {v1} kept");
-    let mut child = ChildGuard(world.spawn_ingest(1)?);
+    let mut child = world.spawn_ingest(1)?;
     delivered.extend(stream(world.clone(), after.clone(), 50, Duration::from_millis(50)).await??);
     let n = wait_for_count(&count_sql, delivered.len() as u64, Duration::from_secs(60)).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;

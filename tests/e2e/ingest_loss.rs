@@ -81,7 +81,7 @@ fn config_path(world: &World) -> std::path::PathBuf {
     world.config.clone()
 }
 
-struct Stop(Child);
+struct Stop(ChildGuard);
 impl Drop for Stop {
     fn drop(&mut self) {
         terminate(&mut self.0, Duration::from_secs(10));

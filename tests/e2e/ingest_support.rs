@@ -259,7 +259,8 @@ url = "{ch}"
     }
 
     /// Starts `lgma-ingest run` with this world's config; its log goes to `<dir>/ingest-<n>.log`.
-    pub fn spawn_ingest(&self, n: usize) -> Result<Child> {
+    /// Starts instance `n` on the world's config; it is killed when the guard is dropped.
+    pub fn spawn_ingest(&self, n: usize) -> Result<ChildGuard> {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -278,7 +279,7 @@ url = "{ch}"
             .stderr(Stdio::from(log))
             .spawn()
             .context("spawning lgma-ingest")?;
-        Ok(child)
+        Ok(ChildGuard(child))
     }
 
     pub fn log(&self, n: usize) -> String {
@@ -448,6 +449,31 @@ pub fn quote(s: &str) -> String {
 }
 
 /// Stops a child with SIGKILL (what a crash looks like) and reaps it.
+/// An ingest child process that is SIGKILLed when dropped, so a failing test (an early `?` or a
+/// panic) leaves no instance running against the shared stack.
+pub struct ChildGuard(pub Child);
+
+impl std::ops::Deref for ChildGuard {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ChildGuard {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            kill9(&mut self.0);
+        }
+    }
+}
+
 pub fn kill9(child: &mut Child) {
     let _ = child.kill();
     let _ = child.wait();

@@ -70,7 +70,7 @@ async fn clickhouse_killed_twice_mid_insert_then_stopped_30s_loses_and_doubles_n
     let events = events_of(topic, 61, 4000);
     let ids = event_ids(&events);
     let count_sql = records_sql(&name);
-    let mut child = ChildGuard(world.spawn_ingest(0)?);
+    let mut child = world.spawn_ingest(0)?;
     let producing = stream(
         world.clone(),
         events.clone(),
@@ -170,7 +170,7 @@ async fn broker_restarted_while_streaming_loses_and_doubles_nothing() -> anyhow:
     let events = events_of(topic, 67, 1500);
     let ids = event_ids(&events);
     let count_sql = records_sql(&name);
-    let mut child = ChildGuard(world.spawn_ingest(0)?);
+    let mut child = world.spawn_ingest(0)?;
     let producing = stream(
         world.clone(),
         events.clone(),

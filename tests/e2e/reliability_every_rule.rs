@@ -6,7 +6,6 @@
 //! the verdict its severity says (QUARANTINE, or WARN for `severity = "warn"`), and a reason.
 
 use crate::ingest_support;
-use crate::reliability_support;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -16,7 +15,6 @@ use apache_avro::writer::datum::GenericDatumWriter;
 use apache_avro::Schema;
 use ingest_support::*;
 use lgma_sim::{GeneratedEvent, Topic};
-use reliability_support::*;
 
 #[derive(Debug, Default, Clone)]
 struct Rule {
@@ -287,7 +285,7 @@ async fn every_validation_rule_fires_with_its_severity() -> anyhow::Result<()> {
         expected.len()
     );
 
-    let mut child = ChildGuard(world.spawn_ingest(0)?);
+    let mut child = world.spawn_ingest(0)?;
     let topics = topics_in(&world);
     let n = wait_for_count(
         &format!("SELECT count() AS n FROM lgma.ingest_events WHERE topic IN ({topics})"),

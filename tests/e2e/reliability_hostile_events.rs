@@ -7,7 +7,6 @@
 //! publisher retry would do) is recorded but not accepted twice (`version.duplicate`).
 
 use crate::ingest_support;
-use crate::reliability_support;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -15,7 +14,6 @@ use std::time::Duration;
 use ingest_support::*;
 use lgma_sim::model::ChangeEvent;
 use lgma_sim::Topic;
-use reliability_support::*;
 
 #[derive(serde::Deserialize, Debug)]
 struct Verdict {
@@ -130,7 +128,7 @@ async fn hostile_records_quarantined_with_reason_and_partition_keeps_going() -> 
         valid_offsets.push(world.send(e).await?.1);
     }
 
-    let mut child = ChildGuard(world.spawn_ingest(0)?);
+    let mut child = world.spawn_ingest(0)?;
     let total = (valid_offsets.len() + bad_offsets.len() + 1) as u64;
     let n = wait_for_count(&records_sql(&name), total, Duration::from_secs(60)).await?;
     assert!(child.try_wait()?.is_none(), "ingest survived");
@@ -213,7 +211,7 @@ async fn duplicate_event_id_is_not_counted_twice() -> anyhow::Result<()> {
     sent += 1;
     let event_id = dup.event.meta().event_id;
     println!("injected: event {event_id} again at offset {offset}");
-    let mut child = ChildGuard(world.spawn_ingest(0)?);
+    let mut child = world.spawn_ingest(0)?;
     let n = wait_for_count(&records_sql(&name), sent, Duration::from_secs(60)).await?;
     terminate(&mut child, Duration::from_secs(10));
     assert_eq!(n, sent, "every record is recorded in the offset of record");

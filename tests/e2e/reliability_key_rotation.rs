@@ -65,7 +65,7 @@ async fn rotated_key_rows_stay_distinguishable_and_nothing_is_lost() -> anyhow::
     let count_sql = records_sql(&name);
 
     // Phase 1: the old key.
-    let mut child = ChildGuard(world.spawn_ingest(0)?);
+    let mut child = world.spawn_ingest(0)?;
     let mut delivered = stream(
         world.clone(),
         before.clone(),
@@ -85,7 +85,7 @@ async fn rotated_key_rows_stay_distinguishable_and_nothing_is_lost() -> anyhow::
     set_keys_file(&world, &keys)?;
     println!("injected: restart with homelessness key {OLD_VERSION} → {new_version}");
 
-    let mut child = ChildGuard(world.spawn_ingest(1)?);
+    let mut child = world.spawn_ingest(1)?;
     delivered.extend(stream(world.clone(), after.clone(), 50, Duration::from_millis(100)).await??);
     let n = wait_for_count(&count_sql, delivered.len() as u64, Duration::from_secs(60)).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;

@@ -77,7 +77,7 @@ async fn two_instances_one_sigkilled_then_restarted_keep_exactly_once() -> anyho
         !producing.is_finished()
     );
     world.write_config_full(200, 200, "", "group")?;
-    let mut b2 = ChildGuard(world.spawn_ingest(2)?);
+    let mut b2 = world.spawn_ingest(2)?;
     let at_restart = max_offsets(&name).await?;
     let stalled: Vec<i32> = (0..partitions).filter(|p| !advanced.contains(p)).collect();
     let healed = wait_until(Duration::from_secs(60), || {

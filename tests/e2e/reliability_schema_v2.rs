@@ -64,7 +64,7 @@ async fn v2_registered_and_published_while_ingest_runs_both_versions_land() -> a
     let v2_schema = Schema::parse_str(PLANNING_V2_JSON)?;
     let count_sql = records_sql(&name);
 
-    let mut child = ChildGuard(world.spawn_ingest(0)?);
+    let mut child = world.spawn_ingest(0)?;
     let mut delivered = Vec::with_capacity(events.len());
     let mut v2_id = None;
     let mut sent_v2 = 0u64;

@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 use std::path::PathBuf;
-use std::process::{Child, Command};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,7 +13,7 @@ use lgma_sim::GeneratedEvent;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 
-use crate::ingest_support::{ch_query, quote, repo, wait_for_count, World};
+use crate::ingest_support::{ch_query, quote, repo, wait_for_count, ChildGuard, World};
 
 /// How many events `stream` had to send again after a failed delivery (process-wide).
 pub static RESENDS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -317,10 +317,10 @@ pub async fn two_writing_instances(
     count_sql: &str,
 ) -> Result<(ChildGuard, ChildGuard, Duration)> {
     world.write_config_full(200, 200, "", "group")?;
-    let a = ChildGuard(world.spawn_ingest(0)?);
+    let a = world.spawn_ingest(0)?;
     wait_for_count(count_sql, 100, Duration::from_secs(40)).await?;
     world.write_config_full(200, 200, "", "group")?;
-    let b = ChildGuard(world.spawn_ingest(1)?);
+    let b = world.spawn_ingest(1)?;
     let w = world.clone();
     let joined = wait_until(Duration::from_secs(60), || {
         let w = w.clone();
@@ -335,31 +335,6 @@ pub async fn two_writing_instances(
         )
     })?;
     Ok((a, b, joined))
-}
-
-/// An ingest child process that is SIGKILLed when dropped, so a failing test (an early `?` or a
-/// panic) leaves no instance running against the shared stack.
-pub struct ChildGuard(pub Child);
-
-impl std::ops::Deref for ChildGuard {
-    type Target = Child;
-    fn deref(&self) -> &Child {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for ChildGuard {
-    fn deref_mut(&mut self) -> &mut Child {
-        &mut self.0
-    }
-}
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            crate::ingest_support::kill9(&mut self.0);
-        }
-    }
 }
 
 /// HMAC-SHA256 with the system `openssl` (keeps the e2e crate's dependencies unchanged): what a
