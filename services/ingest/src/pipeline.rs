@@ -445,31 +445,30 @@ impl Pipeline {
     /// table not migrated or changed by hand would take the bytes as something else. A mismatch
     /// fails the batch (retried like any failed write) with every difference named.
     async fn check_columns(&self, tp: &TopicPipeline) -> Result<()> {
-        tp.columns_checked
-            .get_or_try_init(|| async {
-                let tables = [
-                    format!("{}_history", tp.table),
-                    format!("{}_current", tp.table),
-                ];
-                let found = self.clickhouse.column_types(&tables).await?;
-                let problems: Vec<String> = tables
+        let tables = [
+            format!("{}_history", tp.table),
+            format!("{}_current", tp.table),
+        ];
+        self.check_tables_once(
+            &tp.columns_checked,
+            &tables,
+            |found| {
+                tables
                     .iter()
                     .flat_map(|t| tp.layout.mismatches(t, found.get(t)))
-                    .collect();
-                if problems.is_empty() {
-                    return Ok(());
-                }
-                Err(Error::ClickHouse(format!(
-                    "the tables of {} (database {}) do not match what lgma-ingest writes: {}; \
+                    .collect()
+            },
+            |problems| {
+                format!(
+                    "the tables of {} (database {}) do not match what lgma-ingest writes: {problems}; \
                      apply the migrations (infra/clickhouse/migrations; `lgma-ingest ddl` prints \
                      the tables it expects)",
                     tp.source_topic,
                     self.clickhouse.database(),
-                    problems.join("; ")
-                )))
-            })
-            .await
-            .map(|_| ())
+                )
+            },
+        )
+        .await
     }
 
     /// Checks once that the events table has every column the batch's RowBinary rows carry, with
@@ -478,23 +477,39 @@ impl Pipeline {
         let Some((_, checked)) = self.events_checked.iter().find(|(t, _)| t == table) else {
             return Ok(());
         };
+        self.check_tables_once(
+            checked,
+            &[table.name.to_string()],
+            |found| table.mismatches(found.get(table.name)),
+            |problems| {
+                format!(
+                    "{}.{} does not match what lgma-ingest writes: {problems}; apply the \
+                     migrations (infra/clickhouse/migrations)",
+                    self.clickhouse.database(),
+                    table.name,
+                )
+            },
+        )
+        .await
+    }
+
+    /// Reads `tables`' column types from `system.columns` once (`checked` holds the success) and
+    /// fails, with `refusal` of every problem `problems` finds, when they do not take our rows.
+    async fn check_tables_once(
+        &self,
+        checked: &tokio::sync::OnceCell<()>,
+        tables: &[String],
+        problems: impl Fn(&HashMap<String, HashMap<String, String>>) -> Vec<String>,
+        refusal: impl Fn(String) -> String,
+    ) -> Result<()> {
         checked
             .get_or_try_init(|| async {
-                let found = self
-                    .clickhouse
-                    .column_types(&[table.name.to_string()])
-                    .await?;
-                let problems = table.mismatches(found.get(table.name));
+                let found = self.clickhouse.column_types(tables).await?;
+                let problems = problems(&found);
                 if problems.is_empty() {
                     return Ok(());
                 }
-                Err(Error::ClickHouse(format!(
-                    "{}.{} does not match what lgma-ingest writes: {}; apply the migrations \
-                     (infra/clickhouse/migrations)",
-                    self.clickhouse.database(),
-                    table.name,
-                    problems.join("; ")
-                )))
+                Err(Error::ClickHouse(refusal(problems.join("; "))))
             })
             .await
             .map(|_| ())

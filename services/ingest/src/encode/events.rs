@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use crate::decode::{ReaderSchema, Scalar, Text};
-use crate::encode::row::{write_int, write_json_str, write_uvarint, Cells};
+use crate::encode::row::{column_mismatches, write_int, write_json_str, write_uvarint, Cells};
 use crate::encode::{Headers, Key, Outgoing};
 use crate::judge::validate::Envelope;
 use crate::judge::Judged;
@@ -25,25 +25,27 @@ pub fn write_gap_row(
     ingested_s: i64,
     batch_id: &str,
 ) {
-    binary_str(out, &gap.topic);
-    out.extend_from_slice(&gap.partition.to_le_bytes());
-    out.extend_from_slice(&gap.last.to_le_bytes());
-    binary_str(out, ""); // event_id
-    binary_str(out, table);
-    binary_str(out, ""); // entity_id
-    out.extend_from_slice(&0i64.to_le_bytes()); // entity_version
-    binary_str(out, ""); // operation
-    binary_str(out, ""); // la_code
-    binary_str(out, LOST);
-    binary_list(out, &["offset.gap"]);
-    out.extend_from_slice(&0u32.to_le_bytes()); // schema_id
-    binary_str(out, rules_version);
-    binary_str(out, ""); // key_version
-    out.extend_from_slice(&0i64.to_le_bytes()); // occurred_at
-    out.extend_from_slice(&0i64.to_le_bytes()); // published_at
-    binary_datetime(out, ingested_s);
-    binary_str(out, batch_id);
-    events.write_tail(out, (gap.first, gap.records()), "");
+    let raw = RawRecord {
+        topic: Text::new(&gap.topic),
+        partition: gap.partition,
+        offset: gap.last,
+        key: None,
+        value: None,
+    };
+    let row = EventRow {
+        raw: &raw,
+        env: &Envelope::default(),
+        table,
+        verdict: LOST,
+        rule_ids: &["offset.gap"],
+        schema_id: 0,
+        rules_version,
+        key_version: "",
+        ingested_s,
+        batch_id,
+        replay_id: "",
+    };
+    write_row(out, events, &row, (gap.first, gap.records()));
 }
 
 /// The DLQ record of a quarantined event: its raw key and value, the verdict in headers.
@@ -153,22 +155,8 @@ impl EventsTable {
     /// these rows write. RowBinary carries no types: a column of another width would shift every
     /// value after it, so a difference refuses the write, as for the entity tables.
     pub fn mismatches(&self, found: Option<&HashMap<String, String>>) -> Vec<String> {
-        let Some(found) = found else {
-            return vec![format!("table {} does not exist", self.name)];
-        };
-        self.column_names()
-            .filter_map(|name| {
-                let expected = column_type(name);
-                match found.get(name) {
-                    None => Some(format!("{}: no column `{name}` ({expected})", self.name)),
-                    Some(ty) if ty != expected => Some(format!(
-                        "{}: column `{name}` is {ty}, lgma-ingest writes {expected}",
-                        self.name
-                    )),
-                    Some(_) => None,
-                }
-            })
-            .collect()
+        let expected = self.column_names().map(|name| (name, column_type(name)));
+        column_mismatches(self.name, found, expected, "lgma-ingest")
     }
 
     /// The table's own last columns: `lost` = (lost_first, lost_records), or the replay id.
@@ -199,6 +187,11 @@ pub struct EventRow<'a> {
 
 /// Appends one offset-of-record row in RowBinary, in the order of `events.columns`.
 pub fn write_event_row(out: &mut Vec<u8>, events: &EventsTable, r: &EventRow<'_>) {
+    write_row(out, events, r, (0, 0));
+}
+
+/// A record's row or a gap's: `lost` = (lost_first, lost_records), zero for a record.
+fn write_row(out: &mut Vec<u8>, events: &EventsTable, r: &EventRow<'_>, lost: (i64, u64)) {
     binary_str(out, &r.raw.topic);
     out.extend_from_slice(&r.raw.partition.to_le_bytes());
     out.extend_from_slice(&r.raw.offset.to_le_bytes());
@@ -217,7 +210,7 @@ pub fn write_event_row(out: &mut Vec<u8>, events: &EventsTable, r: &EventRow<'_>
     out.extend_from_slice(&r.env.published_at.to_le_bytes());
     binary_datetime(out, r.ingested_s);
     binary_str(out, r.batch_id);
-    events.write_tail(out, (0, 0), r.replay_id);
+    events.write_tail(out, lost, r.replay_id);
 }
 
 /// The ClickHouse type each offset-of-record column is written as.

@@ -94,22 +94,11 @@ impl Layout {
         table: &str,
         found: Option<&std::collections::HashMap<String, String>>,
     ) -> Vec<String> {
-        let Some(found) = found else {
-            return vec![format!("table {table} does not exist")];
-        };
-        let mut out = Vec::new();
-        for col in &self.columns {
-            let expected = col.ty.clickhouse();
-            match found.get(&col.name) {
-                None => out.push(format!("{table}: no column `{}` ({expected})", col.name)),
-                Some(ty) if *ty != expected => out.push(format!(
-                    "{table}: column `{}` is {ty}, the layout writes {expected}",
-                    col.name
-                )),
-                Some(_) => {}
-            }
-        }
-        out
+        let expected = self
+            .columns
+            .iter()
+            .map(|col| (col.name.as_str(), col.ty.clickhouse()));
+        column_mismatches(table, found, expected, "the layout")
     }
 
     /// The enriched-topic Avro schema (same columns, same names).
@@ -225,6 +214,33 @@ fn write_avro_cell(ty: &ColType, cell: &Scalar, out: &mut Vec<u8>) {
         Base::Float64 => out.extend_from_slice(&0f64.to_le_bytes()),
         Base::String => out.push(0),
     }
+}
+
+/// What keeps `table` (its column types from `system.columns`; `None`: no such table) from
+/// taking RowBinary rows of the `expected` (name, type) columns, `writer` naming who writes them:
+/// a column missing or of another type. Extra columns in the table are fine (they take defaults).
+pub(crate) fn column_mismatches<'a>(
+    table: &str,
+    found: Option<&std::collections::HashMap<String, String>>,
+    expected: impl IntoIterator<Item = (&'a str, impl AsRef<str>)>,
+    writer: &str,
+) -> Vec<String> {
+    let Some(found) = found else {
+        return vec![format!("table {table} does not exist")];
+    };
+    expected
+        .into_iter()
+        .filter_map(|(name, expected)| {
+            let expected = expected.as_ref();
+            match found.get(name) {
+                None => Some(format!("{table}: no column `{name}` ({expected})")),
+                Some(ty) if ty != expected => Some(format!(
+                    "{table}: column `{name}` is {ty}, {writer} writes {expected}"
+                )),
+                Some(_) => None,
+            }
+        })
+        .collect()
 }
 
 /// RowBinary's unsigned LEB128 length (strings, arrays).
