@@ -10,11 +10,11 @@
 //! per record (the consumer's copy, the writer-schema pass, the version memory, the metrics;
 //! see [`crate::live`]).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use apache_avro::Schema;
-use lgma_ingest::chain::{offline, BatchInfo, Chain as ServiceChain, Mode, TopicPipeline};
+use lgma_ingest::chain::{offline, BatchInfo, Chain as ServiceChain, TopicPipeline};
 use lgma_ingest::config::Settings;
 use lgma_ingest::decode::{DecodeFailure, Scalar, WriterRef};
 use lgma_ingest::encode::reference::JsonRows;
@@ -183,13 +183,7 @@ impl Chain {
             Some(schema) => Ok(WriterRef::Shared(schema.clone())),
             None => Err(DecodeFailure::UnknownSchema(id)),
         };
-        let (mode, none) = (Mode::live(), HashSet::new());
-        let info = BatchInfo {
-            mode: &mode,
-            previously_quarantined: &none,
-            ingested_ms: self.ingested_ms,
-            batch_id: "00000000-0000-0000-0000-000000000000",
-        };
+        let info = BatchInfo::offline(self.ingested_ms);
         let batch = self.service.process(&records, writer, versions, info);
         clock.lap("build");
         live::write_metrics(&batch, clock);

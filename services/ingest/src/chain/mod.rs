@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use apache_avro::Schema;
 use lgma_domain::{LocalAuthorities, StatutoryCalendar};
@@ -255,13 +255,7 @@ impl Chain {
             Some(schema) => Ok(WriterRef::Borrowed(schema)),
             None => Err(DecodeFailure::UnknownSchema(id)),
         };
-        let (mode, none) = (Mode::live(), HashSet::new());
-        let info = BatchInfo {
-            mode: &mode,
-            previously_quarantined: &none,
-            ingested_ms,
-            batch_id: "00000000-0000-0000-0000-000000000000",
-        };
+        let info = BatchInfo::offline(ingested_ms);
         Ok(self.process(records, writer, &mut InBatch::new(&stored), info))
     }
 
@@ -423,6 +417,21 @@ pub struct BatchInfo<'r> {
     pub previously_quarantined: &'r HashSet<(String, i32, i64)>,
     pub ingested_ms: i64,
     pub batch_id: &'r str,
+}
+
+impl BatchInfo<'static> {
+    /// A live batch outside the service (the offline chain, the benchmark): nothing quarantined
+    /// before, the zero batch id.
+    pub fn offline(ingested_ms: i64) -> Self {
+        static LIVE: LazyLock<Mode> = LazyLock::new(Mode::live);
+        static NONE: LazyLock<HashSet<(String, i32, i64)>> = LazyLock::new(HashSet::new);
+        Self {
+            mode: &LIVE,
+            previously_quarantined: &NONE,
+            ingested_ms,
+            batch_id: "00000000-0000-0000-0000-000000000000",
+        }
+    }
 }
 
 /// A batch being encoded one judged record at a time ([`Builder::add`]): live ingest builds each
