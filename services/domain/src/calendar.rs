@@ -164,15 +164,14 @@ impl StatutoryCalendar {
         // Leap years in any consistent prefix: f(n) - f(n - 1) = 1 exactly when n is a leap year.
         let f = |n: i64| n.div_euclid(4) - n.div_euclid(100) + n.div_euclid(400);
         let before_year = year * common + f(year - 1) * (leap - common);
-        let excluded = before_year + self.excluded_in_year(day.year(), day.ordinal());
+        let excluded = before_year + self.excluded_in_year(day);
         i64::from(day.num_days_from_ce()) - excluded
     }
 
-    /// Excluded days of `year` from 1 January up to and including day `ordinal` of it (as
+    /// Excluded days of `day`'s year from 1 January up to and including `day` (as
     /// [`Self::is_excluded`] counts them).
-    fn excluded_in_year(&self, year: i32, ordinal: u32) -> i64 {
-        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-        self.years[usize::from(leap)].excluded_up_to(i64::from(ordinal))
+    fn excluded_in_year(&self, day: NaiveDate) -> i64 {
+        self.years[usize::from(day.leap_year())].excluded_up_to(i64::from(day.ordinal()))
     }
 
     /// Decision due date for an application validly received on `received`.
