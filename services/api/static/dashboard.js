@@ -54,8 +54,7 @@
   function eur(x) {
     return x === null || x === undefined ? "–" : "€" + Math.round(Number(x)).toLocaleString("en-IE");
   }
-  function fixed1(x) { return x === null || x === undefined ? "–" : Number(x).toFixed(1); }
-  function fixed2(x) { return x === null || x === undefined ? "–" : Number(x).toFixed(2); }
+  function fixed(x, digits) { return x === null || x === undefined ? "–" : Number(x).toFixed(digits); }
   function fill(tbody, rows) {
     tbody.textContent = "";
     rows.forEach(function (r) { tbody.appendChild(r); });
@@ -144,7 +143,7 @@
       tr.appendChild(el("td", {}, region));
       tr.appendChild(el("td", { "data-test": "trend-month-" + region }, last.month.slice(0, 7)));
       tr.appendChild(el("td", { class: "num", "data-test": "trend-adults-" + region }, last.adults));
-      tr.appendChild(el("td", { class: "num" }, fixed2(last.adults_per_1000)));
+      tr.appendChild(el("td", { class: "num" }, fixed(last.adults_per_1000, 2)));
       rows.push(tr);
     });
     fill(document.querySelector("#trend-latest tbody"), rows);
@@ -184,7 +183,7 @@
       tr.appendChild(el("td", { class: "num", "data-test": "voids-stock-" + r.la_code }, r.stock));
       tr.appendChild(el("td", { class: "num", "data-test": "voids-voids-" + r.la_code }, r.voids));
       tr.appendChild(el("td", { class: "num", "data-test": "voids-rate-" + r.la_code }, pct(r.void_rate)));
-      tr.appendChild(el("td", { class: "num" }, fixed1(r.avg_void_days)));
+      tr.appendChild(el("td", { class: "num" }, fixed(r.avg_void_days, 1)));
       tr.appendChild(el("td", { class: "num" }, eur(r.avg_relet_cost_eur)));
       return tr;
     }));
