@@ -54,9 +54,12 @@ pub struct World {
 /// A TCP proxy in front of a shared service (ClickHouse, the registry) that can be switched off
 /// and on, to simulate an outage without touching the shared server. Switching it off refuses new
 /// connections AND cuts the open ones (kept-alive HTTP connections must not outlive the outage).
+/// Stalling it cuts the open ones and then accepts connections that never answer (a server that
+/// hangs rather than refuses: requests wait for their client's timeout).
 pub struct FaultProxy {
     pub url: String,
     up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    stalled: std::sync::Arc<std::sync::atomic::AtomicBool>,
     cut: std::sync::Arc<tokio::sync::Notify>,
 }
 
@@ -65,8 +68,10 @@ impl FaultProxy {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}", listener.local_addr()?);
         let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let stalled = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let cut = std::sync::Arc::new(tokio::sync::Notify::new());
         let flag = up.clone();
+        let stall = stalled.clone();
         let cut_all = cut.clone();
         let target = target
             .trim_start_matches("http://")
@@ -80,6 +85,13 @@ impl FaultProxy {
                 }
                 let target = target.clone();
                 let cut = cut_all.clone();
+                if stall.load(std::sync::atomic::Ordering::SeqCst) {
+                    tokio::spawn(async move {
+                        cut.notified().await;
+                        drop(inbound);
+                    });
+                    continue;
+                }
                 tokio::spawn(async move {
                     if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
                         tokio::select! {
@@ -90,7 +102,18 @@ impl FaultProxy {
                 });
             }
         });
-        Ok(Self { url, up, cut })
+        Ok(Self {
+            url,
+            up,
+            stalled,
+            cut,
+        })
+    }
+
+    pub fn set_stalled(&self, stalled: bool) {
+        self.stalled
+            .store(stalled, std::sync::atomic::Ordering::SeqCst);
+        self.cut.notify_waiters();
     }
 
     pub fn set_up(&self, up: bool) {

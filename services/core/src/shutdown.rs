@@ -1,8 +1,15 @@
-//! Graceful shutdown: SIGINT or SIGTERM cancel one token that every task watches.
+//! Graceful shutdown: SIGINT or SIGTERM cancel one token that every task watches; a second signal
+//! exits at once (as Vector and most daemons do), for an operator who will not wait for the drain.
+//! Every service may be stopped at any moment without loss (exactly-once rests on the offset of
+//! record, not on a clean exit), so a forced exit costs re-reading, never data.
 
 use tokio_util::sync::CancellationToken;
 
 pub use tokio_util::sync::CancellationToken as Shutdown;
+
+/// The exit code of a shutdown forced by a second signal or cut short by a service's limit
+/// (128 + SIGINT, what a shell reports for an interrupted program).
+pub const FORCED_EXIT_CODE: i32 = 130;
 
 /// Returns a token cancelled on the first SIGINT / SIGTERM.
 pub fn on_signal() -> CancellationToken {
@@ -10,8 +17,13 @@ pub fn on_signal() -> CancellationToken {
     let trigger = token.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
-        tracing::info!("shutdown signal received; finishing in-flight work");
+        tracing::info!(
+            "shutdown signal received; finishing in-flight work (a second signal exits now)"
+        );
         trigger.cancel();
+        wait_for_signal().await;
+        tracing::warn!("second shutdown signal: exiting without finishing in-flight work");
+        std::process::exit(FORCED_EXIT_CODE);
     });
     token
 }

@@ -54,6 +54,11 @@ pub struct Settings {
     pub keys_file: PathBuf,
     pub metrics_listen: String,
     pub log_json: bool,
+    /// How long a shutdown (SIGTERM, SIGINT) may spend writing the last batch and waiting for
+    /// those in flight before the service exits anyway (code 130), as Vector's
+    /// `--graceful-shutdown-limit-secs`. Nothing is lost either way: what was not recorded is
+    /// re-read from the offsets of record on restart. A second signal exits at once.
+    pub shutdown_limit_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -237,6 +242,7 @@ impl Default for Settings {
             keys_file: "infra/config/keys.example.toml".into(),
             metrics_listen: "127.0.0.1:9181".into(),
             log_json: false,
+            shutdown_limit_secs: 30,
         }
     }
 }

@@ -43,4 +43,8 @@ pub enum Error {
     /// (`sink::order`); both are re-read.
     #[error("not recorded: the batch before it failed")]
     OutOfTurn,
+    /// Graceful shutdown did not finish within `shutdown_limit_secs`; the batches still being
+    /// written are abandoned and re-read from the offsets of record on restart.
+    #[error("shutdown cut short after {secs} s: in-flight batches abandoned (re-read from the offsets of record on restart)")]
+    ShutdownLimit { secs: u64 },
 }

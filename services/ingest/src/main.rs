@@ -252,7 +252,16 @@ fn main() -> anyhow::Result<()> {
                 .worker_threads(workers)
                 .enable_all()
                 .build()?;
-            runtime.block_on(run(settings))
+            let result = runtime.block_on(run(settings));
+            // Batches still being written after a shutdown cut short are abandoned, not awaited.
+            runtime.shutdown_background();
+            if let Some(e @ lgma_ingest::Error::ShutdownLimit { .. }) =
+                result.as_ref().err().and_then(|e| e.downcast_ref())
+            {
+                tracing::error!(error = %e, "exiting");
+                std::process::exit(lgma_core::shutdown::FORCED_EXIT_CODE);
+            }
+            result
         }
     }
 }

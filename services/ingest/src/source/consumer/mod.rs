@@ -253,7 +253,22 @@ impl Ingest {
         })
     }
 
-    pub async fn run(mut self, shutdown: CancellationToken, readiness: Readiness) -> Result<()> {
+    /// Consumes until `shutdown`, then writes what it holds, for at most `shutdown_limit_secs`
+    /// from the signal: with ClickHouse or the broker hanging, the batch being prepared or written
+    /// would wait for its clients' timeouts and retries. What is cut short is re-read on restart.
+    pub async fn run(self, shutdown: CancellationToken, readiness: Readiness) -> Result<()> {
+        let secs = self.settings.shutdown_limit_secs;
+        let deadline = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(Duration::from_secs(secs)).await;
+        };
+        tokio::select! {
+            result = self.consume(shutdown.clone(), readiness) => result,
+            () = deadline => Err(crate::Error::ShutdownLimit { secs }),
+        }
+    }
+
+    async fn consume(mut self, shutdown: CancellationToken, readiness: Readiness) -> Result<()> {
         readiness.set(true);
         self.readiness = readiness;
         let max_wait = Duration::from_millis(self.settings.batch.max_wait_ms);
