@@ -47,7 +47,16 @@ pub struct Chain {
 /// The corpus as the consumer hands it to the pipeline: one partition per topic (named with
 /// `suffix`, as the chain's settings name it), offsets in order.
 pub fn raw_records(events: &[Encoded], suffix: &str) -> Vec<RawRecord> {
-    let mut next: HashMap<Topic, i64> = HashMap::new();
+    raw_records_from(events, suffix, &mut HashMap::new())
+}
+
+/// [`raw_records`] of a slice of the corpus that follows the slices before it: each topic's
+/// offsets go on from `next`.
+pub fn raw_records_from(
+    events: &[Encoded],
+    suffix: &str,
+    next: &mut HashMap<Topic, i64>,
+) -> Vec<RawRecord> {
     events
         .iter()
         .map(|e| {

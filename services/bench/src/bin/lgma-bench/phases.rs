@@ -26,9 +26,8 @@ use crate::{say, Ctx};
 /// The raw write limit: the service's own write of a batch (`sink::protocol::write`: its
 /// ClickHouse client, RowBinary entity rows over uncompressed HTTP, every table of a batch at
 /// once, then the offset of record; `batch.max_in_flight` batches overlapped, as the consumer
-/// writes them), on distinct rows: the
-/// whole corpus is run through the chain first, in the service's batch shape, and every batch is
-/// written once. `publish`: the batch's enriched events and DLQ records are sent to the broker
+/// writes them), on distinct rows: the corpus is run through the chain first, in the service's
+/// batch shape, [`WRITE_WINDOW_BATCHES`] batches at a time, and every batch is written once. `publish`: the batch's enriched events and DLQ records are sent to the broker
 /// too (acks=all, concurrently with the inserts), as the pipeline does when it publishes.
 /// `label` names its scratch database (one per call).
 pub(crate) async fn raw_write(
@@ -43,55 +42,61 @@ pub(crate) async fn raw_write(
     let settings = ingest::settings(&ctx.repo, &ctx.target(set, &db, label))?;
     let chain = Chain::for_settings(&settings, encoder)?;
     let batch = settings.batch.max_rows.max(1);
-    let mut batches = Vec::new();
-    for chunk in chain::raw_records(corpus, &set.suffix).chunks(batch) {
-        let mut out = chain.process(chunk)?;
-        if !publish {
-            out.outgoing.clear();
-        }
-        batches.push(out);
-    }
-    let clickhouse = ClickHouseSink::new(settings.clickhouse.clone())?;
-    let publisher = Publisher::for_settings(&settings)?;
+    let clickhouse = Arc::new(ClickHouseSink::new(settings.clickhouse.clone())?);
+    let publisher = Arc::new(Publisher::for_settings(&settings)?);
     let lines = |b: &[u8]| b.iter().filter(|c| **c == b'\n').count() as u64;
-    let (mut rows, mut messages) = (0u64, 0u64);
-    for b in &batches {
-        rows += b.tables.values().map(|t| 2 * t.rows as u64).sum::<u64>();
-        rows += lines(&b.events) + lines(&b.quarantine) + lines(&b.links.rows);
-        messages += b.outgoing.len() as u64;
+    let (mut rows, mut messages, mut secs) = (0u64, 0u64, 0f64);
+    let mut next = std::collections::HashMap::new();
+    let mut line = Line::default();
+    // Window by window: a 1M corpus's rows and enriched events held at once took ~2 GB (and the
+    // host's memory with it, next to a broker on tmpfs). Each window is run through the chain off
+    // the clock, then written on it, and drained before the next: one batch's wait per window
+    // more than one long stream of writes, which makes this limit slower, never faster.
+    for window in corpus.chunks(batch * WRITE_WINDOW_BATCHES) {
+        let mut batches = Vec::new();
+        for chunk in chain::raw_records_from(window, &set.suffix, &mut next).chunks(batch) {
+            let mut out = chain.process(chunk)?;
+            if !publish {
+                out.outgoing.clear();
+            }
+            batches.push(out);
+        }
+        for b in &batches {
+            rows += b.tables.values().map(|t| 2 * t.rows as u64).sum::<u64>();
+            rows += lines(&b.events) + lines(&b.quarantine) + lines(&b.links.rows);
+            messages += b.outgoing.len() as u64;
+        }
+        // As the consumer writes: up to `batch.max_in_flight` batches at once, offsets of record
+        // in batch order.
+        let mut in_flight = std::collections::VecDeque::new();
+        let started = Instant::now();
+        for b in batches {
+            if in_flight.len() >= settings.max_in_flight() {
+                if let Some(oldest) = in_flight.pop_front() {
+                    joined(oldest).await?;
+                }
+            }
+            let (clickhouse, publisher, turn) =
+                (clickhouse.clone(), publisher.clone(), line.take_turn());
+            in_flight.push_back(tokio::spawn(async move {
+                let mut clock = Phases::start();
+                protocol::write(
+                    &clickhouse,
+                    &publisher,
+                    b,
+                    &EventsTable::OFFSET_OF_RECORD,
+                    &mut clock,
+                    turn,
+                )
+                .await
+            }));
+        }
+        while let Some(write) = in_flight.pop_front() {
+            joined(write).await?;
+        }
+        secs += started.elapsed().as_secs_f64();
     }
     let events = corpus.len() as u64;
-    // As the consumer writes: up to `batch.max_in_flight` batches at once, offsets of record in
-    // batch order.
-    let (clickhouse, publisher) = (Arc::new(clickhouse), Arc::new(publisher));
-    let mut line = Line::default();
-    let mut in_flight = std::collections::VecDeque::new();
-    let started = Instant::now();
-    for b in batches {
-        if in_flight.len() >= settings.max_in_flight() {
-            if let Some(oldest) = in_flight.pop_front() {
-                joined(oldest).await?;
-            }
-        }
-        let (clickhouse, publisher, turn) =
-            (clickhouse.clone(), publisher.clone(), line.take_turn());
-        in_flight.push_back(tokio::spawn(async move {
-            let mut clock = Phases::start();
-            protocol::write(
-                &clickhouse,
-                &publisher,
-                b,
-                &EventsTable::OFFSET_OF_RECORD,
-                &mut clock,
-                turn,
-            )
-            .await
-        }));
-    }
-    while let Some(write) = in_flight.pop_front() {
-        joined(write).await?;
-    }
-    let secs = started.elapsed().as_secs_f64();
     let stored = ctx
         .ch
         .count(&format!("SELECT count() FROM {db}.ingest_events"))
@@ -109,6 +114,10 @@ pub(crate) async fn raw_write(
         batch,
     })
 }
+
+/// Batches the raw write runs through the chain before writing them (200,000 events at the
+/// service's 5,000-row batches).
+const WRITE_WINDOW_BATCHES: usize = 40;
 
 /// One INSERT's rows of one table, both ways.
 struct Bodies {
