@@ -188,7 +188,13 @@ fn main() -> ExitCode {
         ctx.cleanup().await;
         let table = figures.render();
         println!("{table}");
-        say(format!("run took {:.0} s", started.elapsed().as_secs_f64()));
+        // The bench's own memory: it holds the corpus beside a broker and ClickHouse on tmpfs.
+        let own = lgma_bench::procfs::peak_rss_bytes(std::process::id()).unwrap_or(0);
+        say(format!(
+            "run took {:.0} s; lgma-bench peak RSS {:.0} MB",
+            started.elapsed().as_secs_f64(),
+            own as f64 / 1e6
+        ));
         if let Some(path) = &ctx.cli.out {
             if let Err(e) = std::fs::write(path, &table) {
                 eprintln!("error: writing {}: {e}", path.display());
