@@ -187,6 +187,11 @@ def test_dashboard_shows_the_api_numbers(api, tmp_path):
     # The planning chart: one bar per council with a median, and the 8-week target line.
     assert dom.stdout.count('<rect') >= 1 and "8-week target (56 days)" in dom.stdout
     assert 'data-la="LM"' in dom.stdout
+    # The trend chart: a line per region of the table, drawn as rates (regions of 10x different
+    # size on one axis), with its axis labelled.
+    regions = sum(1 for k in page.values if k.startswith("trend-adults-"))
+    assert dom.stdout.count('<polyline') == regions >= 2, (dom.stdout.count('<polyline'), regions)
+    assert "adults per 1,000 residents" in dom.stdout
     artifacts = ROOT / "tests" / "artifacts"
     artifacts.mkdir(exist_ok=True)
     shot = artifacts / "dashboard.png"

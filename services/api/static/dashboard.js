@@ -96,7 +96,8 @@
       var a = byTopic[t];
       var state = a.doubled || a.unaccounted ? "mismatch" : a.lost ? "loss" : a.unread ? "catching up" : "ok";
       var tr = el("tr", { class: state === "ok" ? "ok" : state === "catching up" ? "late" : "failing", "data-topic": t });
-      tr.appendChild(el("td", { title: t }, t.replace(/^lgma\./, "")));
+      // A line may break after the domain (a zero-width space), never inside a name.
+      tr.appendChild(el("td", { title: t }, t.replace(/^lgma\./, "").replace(".", ".\u200b").replace(/-/g, "\u2011")));
       tr.appendChild(el("td", { class: "num", "data-test": "rec-published-" + t }, a.published));
       tr.appendChild(el("td", { class: "num" }, a.stored));
       tr.appendChild(el("td", { class: "num" }, a.quarantined));
@@ -123,19 +124,32 @@
     var series = {};
     data.data.forEach(function (r) { (series[r.homeless_region] = series[r.homeless_region] || []).push(r); });
     var months = Array.from(new Set(data.data.map(function (r) { return r.month; }))).sort();
-    var max = Math.max.apply(null, [1].concat(data.data.map(function (r) { return r.adults; })));
+    // Rates, not head counts: Dublin's adults are ~10x any other region's, which flattened every
+    // other line onto the axis; per 1,000 residents the regions are comparable.
+    var rate = function (r) { return r.adults_per_1000 === null ? 0 : Number(r.adults_per_1000); };
+    var max = Math.max.apply(null, [0.01].concat(data.data.map(rate)));
     var W = 640, H = 260, L = 40, B = 20;
     var x = function (m) { return L + (months.length < 2 ? 0 : months.indexOf(m) * (W - L - 120) / (months.length - 1)); };
     var y = function (v) { return H - B - v * (H - B - 10) / max; };
     chart.appendChild(svg("line", { x1: L, y1: H - B, x2: W - 120, y2: H - B, stroke: "#999" }));
-    var label = svg("text", { x: 2, y: 14, "font-size": 10 }); label.textContent = String(max); chart.appendChild(label);
+    chart.appendChild(svg("line", { x1: L, y1: 10, x2: L, y2: H - B, stroke: "#999" }));
+    var text = function (x0, y0, value, anchor) {
+      var t = svg("text", { x: x0, y: y0, "font-size": 10, "text-anchor": anchor || "start" });
+      t.textContent = value; chart.appendChild(t);
+    };
+    text(L - 4, 14, fixed(max, 2), "end");
+    text(L - 4, H - B, "0", "end");
+    text(L, H - 4, "adults per 1,000 residents", "start");
+    if (months.length) {
+      text(W - 120, H - 4, months[0].slice(0, 7) + " – " + months[months.length - 1].slice(0, 7), "end");
+    }
     var rows = [];
     Object.keys(series).sort().forEach(function (region, i) {
       var pts = series[region].sort(function (a, b) { return a.month < b.month ? -1 : 1; });
       var colour = REGION_COLOURS[i % REGION_COLOURS.length];
       chart.appendChild(svg("polyline", {
         fill: "none", stroke: colour, "stroke-width": 2, "data-region": region,
-        points: pts.map(function (p) { return x(p.month) + "," + y(p.adults); }).join(" ")
+        points: pts.map(function (p) { return x(p.month) + "," + y(rate(p)); }).join(" ")
       }));
       var t = svg("text", { x: W - 115, y: 14 + i * 13, fill: colour, "font-size": 11 }); t.textContent = region; chart.appendChild(t);
       var last = pts[pts.length - 1];
@@ -155,7 +169,8 @@
     var ordered = inCouncilOrder(data.data);
     var rows = ordered.filter(function (r) { return r.median_decision_days !== null; });
     var max = Math.max.apply(null, [84].concat(rows.map(function (r) { return r.median_decision_days; })));
-    var L = 150, W = 640, BAR = 14;
+    // L: room for the longest council name (Dún Laoghaire-Rathdown County Council) left of its bar.
+    var L = 215, W = 640, BAR = 14;
     chart.setAttribute("height", rows.length * (BAR + 2) + 24);
     var scale = function (d) { return d * (W - L - 10) / max; };
     rows.forEach(function (r, i) {
