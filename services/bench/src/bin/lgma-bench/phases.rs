@@ -27,8 +27,9 @@ use crate::{say, Ctx};
 /// ClickHouse client, RowBinary entity rows over uncompressed HTTP, every table of a batch at
 /// once, then the offset of record; `batch.max_in_flight` batches overlapped, as the consumer
 /// writes them), on distinct rows: the corpus is run through the chain first, in the service's
-/// batch shape, [`WRITE_WINDOW_BATCHES`] batches at a time, and every batch is written once. `publish`: the batch's enriched events and DLQ records are sent to the broker
-/// too (acks=all, concurrently with the inserts), as the pipeline does when it publishes.
+/// batch shape, [`WRITE_WINDOW_BATCHES`] batches at a time, and every batch is written once.
+/// `publish`: the batch's enriched events and DLQ records are sent to the broker too (acks=all,
+/// concurrently with the inserts), as the pipeline does when it publishes.
 /// `label` names its scratch database (one per call).
 pub(crate) async fn raw_write(
     ctx: &mut Ctx,
@@ -50,8 +51,9 @@ pub(crate) async fn raw_write(
     let mut line = Line::default();
     // Window by window: a 1M corpus's rows and enriched events held at once took ~2 GB (and the
     // host's memory with it, next to a broker on tmpfs). Each window is run through the chain off
-    // the clock, then written on it, and drained before the next: one batch's wait per window
-    // more than one long stream of writes, which makes this limit slower, never faster.
+    // the clock, then written on it, and drained before the next. The drain costs one batch's
+    // overlap per window against one unbroken stream of writes: this limit can only come out
+    // slower, never faster.
     for window in corpus.chunks(batch * WRITE_WINDOW_BATCHES) {
         let mut batches = Vec::new();
         for chunk in chain::raw_records_from(window, &set.suffix, &mut next).chunks(batch) {
