@@ -106,16 +106,23 @@ impl Publisher {
             if deliveries.failed() {
                 break; // the answer is an error already: send no more
             }
-            let mut headers = OwnedHeaders::new_with_capacity(m.headers.len());
-            m.headers.for_each(|key, value| {
-                let header = Header {
-                    key,
-                    value: Some(value.as_bytes()),
-                };
-                headers = std::mem::take(&mut headers).insert(header);
-            });
             let mut record: BaseRecord<'_, [u8], [u8], _> =
-                BaseRecord::with_opaque_to(&m.topic, deliveries.clone()).headers(headers);
+                BaseRecord::with_opaque_to(&m.topic, deliveries.clone());
+            // No header list at all when there are no headers (`enriched_headers = false`):
+            // librdkafka would allocate and free an empty one per message.
+            if !m.headers.is_empty() {
+                let mut headers = Some(OwnedHeaders::new_with_capacity(m.headers.len()));
+                m.headers.for_each(|key, value| {
+                    let header = Header {
+                        key,
+                        value: Some(value.as_bytes()),
+                    };
+                    headers = headers.take().map(|h| h.insert(header));
+                });
+                if let Some(headers) = headers {
+                    record = record.headers(headers);
+                }
+            }
             if let Some(key) = &m.key {
                 record = record.key(key.as_bytes());
             }
