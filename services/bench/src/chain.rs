@@ -415,3 +415,32 @@ fn thread_cpu_ns() -> u64 {
     }
     (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
 }
+
+#[cfg(test)]
+mod tests {
+    use lgma_sim::encode::Encoder;
+
+    use super::*;
+    use crate::corpus;
+
+    /// The raw write runs the corpus window by window: the windows' records must be the whole
+    /// corpus's, offsets included (a window restarting at 0 would write every offset of record
+    /// twice under the same provenance).
+    #[test]
+    fn windows_continue_each_topics_offsets() -> Result<()> {
+        let encoder = Encoder::offline()?;
+        let events = corpus::generate(1_000, 3, 0.0, &encoder)?;
+        let whole = raw_records(&events, "-x");
+        let mut next = HashMap::new();
+        let windows: Vec<RawRecord> = events
+            .chunks(130)
+            .flat_map(|w| raw_records_from(w, "-x", &mut next))
+            .collect();
+        let key = |r: &RawRecord| (r.topic.to_string(), r.partition, r.offset, r.value.clone());
+        assert_eq!(
+            windows.iter().map(key).collect::<Vec<_>>(),
+            whole.iter().map(key).collect::<Vec<_>>()
+        );
+        Ok(())
+    }
+}
