@@ -12,7 +12,7 @@
 use crate::ingest_support;
 
 use std::collections::HashMap;
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -191,17 +191,6 @@ async fn age_records_until_deleted(topic: &str, first: i64, last: i64) -> Result
     }
 }
 
-fn signal(child: &Child, sig: &str) -> Result<()> {
-    let status = Command::new("kill")
-        .arg(format!("-{sig}"))
-        .arg(child.id().to_string())
-        .status()?;
-    if !status.success() {
-        bail!("kill -{sig} failed");
-    }
-    Ok(())
-}
-
 #[derive(serde::Deserialize, Debug, PartialEq)]
 struct LostRow {
     offset: i64,
@@ -235,7 +224,7 @@ async fn records_the_broker_deletes_before_ingest_reads_them_are_recorded_as_los
 
     // Ingest stands still while ten more records are published and then deleted by the broker's
     // retention (with the ten it had already recorded), then carries on with ten more.
-    signal(&ingest.0, "STOP")?;
+    signal_pid(ingest.0.id(), "STOP")?;
     // A fetch sent before the stop is answered (empty) within fetch.wait.max.ms; after that no
     // answer with records can sit in the socket while they are deleted.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -246,7 +235,7 @@ async fn records_the_broker_deletes_before_ingest_reads_them_are_recorded_as_los
         age_records_until_deleted(&name, 0, 19).await
     }
     .await;
-    signal(&ingest.0, "CONT")?;
+    signal_pid(ingest.0.id(), "CONT")?;
     resumed?;
     for e in &events[30..] {
         world.send(e).await?;

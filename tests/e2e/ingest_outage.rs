@@ -114,22 +114,16 @@ async fn shutdown_while_clickhouse_hangs_is_bounded_then_resumes_exactly_once() 
         "still running before the signal"
     );
     let signalled = std::time::Instant::now();
-    std::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status()?;
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        anyhow::ensure!(
-            signalled.elapsed() < Duration::from_secs(limit + 10),
-            "no exit {} s after SIGTERM with a {limit} s limit; log:\n{}",
-            signalled.elapsed().as_secs(),
-            world.log(0)
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    signal_pid(child.id(), "TERM")?;
+    let status = exit_within(&mut child, signalled, Duration::from_secs(limit + 10))
+        .await?
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "no exit {} s after SIGTERM with a {limit} s limit; log:\n{}",
+                signalled.elapsed().as_secs(),
+                world.log(0)
+            )
+        })?;
     let took = signalled.elapsed();
     let log = world.log(0);
     assert_eq!(status.code(), Some(130), "log:\n{log}");
@@ -159,24 +153,18 @@ async fn shutdown_while_clickhouse_hangs_is_bounded_then_resumes_exactly_once() 
     tokio::time::sleep(Duration::from_secs(2)).await;
     let signalled = std::time::Instant::now();
     for _ in 0..2 {
-        std::process::Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .status()?;
+        signal_pid(child.id(), "TERM")?;
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        anyhow::ensure!(
-            signalled.elapsed() < Duration::from_secs(limit - 1),
-            "still running {:?} after two signals; log:\n{}",
-            signalled.elapsed(),
-            world.log(1)
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let status = exit_within(&mut child, signalled, Duration::from_secs(limit - 1))
+        .await?
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "still running {:?} after two signals; log:\n{}",
+                signalled.elapsed(),
+                world.log(1)
+            )
+        })?;
     assert_eq!(status.code(), Some(130), "log:\n{}", world.log(1));
     assert!(world.log(1).contains("second shutdown signal"));
 
@@ -194,4 +182,19 @@ async fn shutdown_while_clickhouse_hangs_is_bounded_then_resumes_exactly_once() 
     .await?;
     assert_eq!((totals[0].rows, totals[0].offsets), (250, 250));
     Ok(())
+}
+
+/// The child's exit status once it exits, or `None` if it is still running `within` after `since`.
+async fn exit_within(
+    child: &mut ChildGuard,
+    since: std::time::Instant,
+    within: Duration,
+) -> anyhow::Result<Option<std::process::ExitStatus>> {
+    while since.elapsed() < within {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(child.try_wait()?)
 }

@@ -502,6 +502,18 @@ pub fn kill9(child: &mut Child) {
     let _ = child.wait();
 }
 
+/// Sends signal `name` (`KILL`, `STOP`, `CONT`...) to a process by id.
+pub fn signal_pid(pid: u32, name: &str) -> Result<()> {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status()?;
+    if !status.success() {
+        bail!("kill -{name} {pid}: {status}");
+    }
+    Ok(())
+}
+
 /// Stops a child with SIGTERM and waits up to `timeout` for a clean exit.
 pub fn terminate(child: &mut Child, timeout: Duration) {
     let _ = Command::new("kill")

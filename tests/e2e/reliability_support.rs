@@ -13,7 +13,7 @@ use lgma_sim::GeneratedEvent;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 
-use crate::ingest_support::{ch_query, quote, repo, wait_for_count, ChildGuard, World};
+use crate::ingest_support::{ch_query, quote, repo, signal_pid, wait_for_count, ChildGuard, World};
 
 /// How many events `stream` had to send again after a failed delivery (process-wide).
 pub static RESENDS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -283,16 +283,6 @@ pub fn stack_pid(service: &str) -> Result<u32> {
 /// SIGKILL a process by id (a crash, no shutdown path).
 pub fn kill9_pid(pid: u32) -> Result<()> {
     signal_pid(pid, "KILL")
-}
-
-/// Sends signal `name` (`KILL`, `STOP`, `CONT`...) to a process by id.
-pub fn signal_pid(pid: u32, name: &str) -> Result<()> {
-    let status = Command::new("kill")
-        .arg(format!("-{name}"))
-        .arg(pid.to_string())
-        .status()?;
-    ensure!(status.success(), "kill -{name} {pid}: {status}");
-    Ok(())
 }
 
 /// Polls `f` until it returns true or `timeout` passes; returns how long it took.

@@ -56,11 +56,8 @@ struct YearBounds {
 impl YearBounds {
     /// By chrono's dates for one representative year of the kind (2001 common, 2000 leap).
     fn of(p: &ExcludedPeriod, year: i32) -> Self {
-        let year_len = if NaiveDate::from_ymd_opt(year, 2, 29).is_some() {
-            366
-        } else {
-            365
-        };
+        let leap = NaiveDate::from_ymd_opt(year, 1, 1).is_some_and(|d| d.leap_year());
+        let year_len = if leap { 366 } else { 365 };
         let days_in = |month: u32| -> u32 {
             (28..=31)
                 .rev()

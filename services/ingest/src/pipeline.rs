@@ -33,9 +33,9 @@ pub struct Pipeline {
     publisher: Publisher,
     /// Live version safety's memory (see `versions`); replays ask ClickHouse instead.
     versions: std::sync::Mutex<VersionCache>,
-    /// The offset of record's and the replay events' columns, each checked once before its first
-    /// rows (see `check_events_table`).
-    events_checked: [(EventsTable, tokio::sync::OnceCell<()>); 2],
+    /// Whether the offset of record's and the replay events' columns were checked (in that
+    /// order; see `check_events_table`), each once before its first rows.
+    events_checked: [tokio::sync::OnceCell<()>; 2],
 }
 
 /// A batch judged and encoded, ready for [`Pipeline::write`].
@@ -90,10 +90,7 @@ impl Pipeline {
             clickhouse: ClickHouse::new(settings.clickhouse.clone())?,
             publisher,
             versions: std::sync::Mutex::default(),
-            events_checked: [
-                (EventsTable::OFFSET_OF_RECORD, Default::default()),
-                (EventsTable::REPLAY, Default::default()),
-            ],
+            events_checked: Default::default(),
         })
     }
 
@@ -474,11 +471,8 @@ impl Pipeline {
     /// Checks once that the events table has every column the batch's RowBinary rows carry, with
     /// its type (RowBinary carries none); a mismatch fails the batch with every difference named.
     async fn check_events_table(&self, table: &EventsTable) -> Result<()> {
-        let Some((_, checked)) = self.events_checked.iter().find(|(t, _)| t == table) else {
-            return Ok(());
-        };
         self.check_tables_once(
-            checked,
+            &self.events_checked[usize::from(table.is_replay())],
             &[table.name.to_string()],
             |found| table.mismatches(found.get(table.name)),
             |problems| {

@@ -159,6 +159,11 @@ impl EventsTable {
         column_mismatches(self.name, found, expected, "lgma-ingest")
     }
 
+    /// Whether these are a replay's rows (`REPLAY`) rather than the offset of record.
+    pub(crate) fn is_replay(&self) -> bool {
+        self.ends_with_replay_id
+    }
+
     /// The table's own last columns: `lost` = (lost_first, lost_records), or the replay id.
     fn write_tail(&self, out: &mut Vec<u8>, lost: (i64, u64), replay_id: &str) {
         if self.ends_with_replay_id {
