@@ -16,10 +16,16 @@ storage), in a private data folder on a free port so the shared stack is not dis
 
 After each recovery the broker serves a fresh round trip and every record it acknowledged before
 is still there (read back from offset 0).
+
+A broker the stack starts also has the indexes `infra/kafka/tansu-indexes.sql` adds to tansu's
+schema, and sqlite uses them for the two reads they exist for: a fetched record's headers, and the
+maintenance pass's read of every record's age (BENCHMARKS.md, session 24).
 """
 import os
 import pathlib
+import re
 import shutil
+import sqlite3
 import signal
 import subprocess
 import sys
@@ -278,3 +284,30 @@ def test_a_dead_or_hung_broker_is_never_ready_and_is_restarted(private_stack):
     time.sleep(25)  # longer than the recovery's kill and start, had it gone on
     left = still_running(stack)
     assert not left, f"running after `down`: {left}"
+
+
+def test_the_broker_has_the_stacks_indexes_and_uses_them(private_stack):
+    stack = private_stack
+    stack("up", "tansu")
+    declared = re.findall(r"(?m)^create index if not exists (\w+) on (\w+)",
+                          (ROOT / "infra/kafka/tansu-indexes.sql").read_text())
+    assert len(declared) == 2, declared
+    db = sqlite3.connect(f"file:{stack.data / 'tansu' / 'tansu.db'}?mode=ro", uri=True)
+    try:
+        for name, table in declared:
+            present = [row[1] for row in db.execute(f"pragma index_list({table})")]
+            assert name in present, f"{table} lacks {name}: {present}"
+
+        def plan(sql: str) -> str:
+            return " | ".join(row[3] for row in db.execute(f"explain query plan {sql}"))
+
+        # tansu 0.6's header_fetch.sql: one record's headers.
+        headers = plan("select k, v from header where topition = 1 and offset_id = 7")
+        assert "INDEX lgma_header_record" in headers, headers
+        # The read of lite/policy_delete.sql's `ancient` CTE (every record of a delete-policy topic,
+        # by an age test no index can range over): from the index alone, not the records' rows.
+        ages = plan("select r.topition, r.offset_id from record r join topition tp on tp.id = r.topition "
+                    "where 1000 - r.timestamp > 5")
+        assert "COVERING INDEX lgma_record_age" in ages, ages
+    finally:
+        db.close()
