@@ -11,6 +11,15 @@ writes to it. Prints one Markdown table row; never asserts a time (the numbers a
 3. tail: --tailers consumers follow a second fresh topic while one producer writes --messages / 2
    records at --tail-rate records/s; a stall is a gap of more than --stall-ms between two records a
    tailer receives while the producer is still writing. Prints the longest gap and the count.
+
+--ack-latency instead: the acknowledgement delays a council's publisher sees at a steady rate
+(--tail-rate for --secs seconds, --headers headers per record as our publisher sends, over --topics
+fresh topics of --partitions partitions), optionally with one consumer reading them (--readers 1)
+that re-produces each record to an enriched twin (--echo), as ingest does. Prints p50/p99/max and the
+largest delay of each second: tansu's maintenance pass shows as a stall every 5 s (BENCHMARKS.md,
+session 24). Run it against a broker that already holds a store to see the stall grow with it, and
+against one `infra/stack up` started: a bare tansu lacks tansu-indexes.sql's header index, and its
+fetches of records with headers then take seconds.
 """
 import argparse
 import os
@@ -120,6 +129,64 @@ def tail(c: dict, partitions: int, n: int, size: int, tailers: int, rate: float,
             "stalls": sum(1 for g in flat if g * 1000 > stall_ms), "read": min(counts), "expected": n}
 
 
+def ack_latency(c: dict, topics: int, partitions: int, rate: float, secs: float, size: int, headers: int,
+                readers: int, echo: bool) -> tuple[list[tuple[float, float]], int]:
+    """(send second, ack delay ms) per record, and the records the readers read."""
+    names = [new_topic(c, partitions) for _ in range(topics)]
+    if echo:
+        admin = AdminClient(c)
+        twins = [NewTopic(f"{n}.enriched", partitions, 1,
+                          config={"cleanup.policy": "delete", "retention.ms": "86400000"}) for n in names]
+        for f in admin.create_topics(twins).values():
+            f.result(30)
+    stop, read = threading.Event(), [0]
+
+    def reader():
+        cons = Consumer({**c, "group.id": f"_lgma.storage-bench.{uuid.uuid4().hex[:8]}", "enable.auto.commit": False,
+                         "auto.offset.reset": "earliest", "fetch.wait.max.ms": 100})
+        cons.subscribe(names)
+        # As ingest's enriched producer: acks=all, not idempotent, one request in flight, linger 20 ms.
+        twin = Producer({**c, "acks": "all", "linger.ms": 20, "enable.idempotence": False,
+                         "max.in.flight.requests.per.connection": 1}) if echo else None
+        while not stop.is_set():
+            for m in cons.consume(2000, 0.1):
+                if m.error() is None:
+                    read[0] += 1
+                    if twin:
+                        twin.produce(f"{m.topic()}.enriched", key=m.key(), value=m.value())
+            if twin:
+                twin.poll(0)
+        if twin:
+            twin.flush(60)
+        cons.close()
+
+    threads = [threading.Thread(target=reader, daemon=True) for _ in range(readers)]
+    for t in threads:
+        t.start()
+    if readers:
+        time.sleep(3)  # the readers join before the stream starts
+    delays: list[tuple[float, float]] = []
+    p = Producer({**c, "enable.idempotence": True, "acks": "all", "linger.ms": 5, "compression.type": "lz4"})
+    value = os.urandom(size // 2).hex().encode()[:size]
+    hdrs = [(f"h{i}", b"header-value") for i in range(headers)]
+    start = time.monotonic()
+    for i in range(int(rate * secs)):
+        ahead = start + i / rate - time.monotonic()
+        if ahead > 0:
+            time.sleep(ahead)
+        sent = time.monotonic()
+        p.produce(names[i % topics], key=str(i % 997).encode(), value=value, headers=hdrs,
+                  on_delivery=lambda err, _m, sent=sent: delays.append((sent - start, 1000 * (time.monotonic() - sent)))
+                  if err is None else None)
+        p.poll(0)
+    p.flush(120)
+    time.sleep(2 if readers else 0)
+    stop.set()
+    for t in threads:
+        t.join(90)
+    return delays, read[0]
+
+
 def main() -> int:
     a = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     a.add_argument("--bootstrap", default=os.environ.get("LGMA_KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
@@ -130,8 +197,29 @@ def main() -> int:
     a.add_argument("--tailers", type=int, default=3)
     a.add_argument("--tail-rate", type=float, default=2000.0)
     a.add_argument("--stall-ms", type=float, default=1000.0)
+    a.add_argument("--ack-latency", action="store_true", help="measure the publisher's acknowledgement delays only")
+    a.add_argument("--secs", type=float, default=30.0)
+    a.add_argument("--topics", type=int, default=7)
+    a.add_argument("--headers", type=int, default=4)
+    a.add_argument("--readers", type=int, default=1, choices=(0, 1))
+    a.add_argument("--echo", action="store_true")
     args = a.parse_args()
     c = conf(args.bootstrap)
+    if args.ack_latency:
+        delays, read = ack_latency(c, args.topics, args.partitions, args.tail_rate, args.secs, args.size,
+                                   args.headers, args.readers, args.echo)
+        d = sorted(ms for _, ms in delays)
+        if not d:
+            print("no record was acknowledged", file=sys.stderr)
+            return 1
+        q = lambda f: d[min(len(d) - 1, int(f * len(d)))]  # noqa: E731
+        worst: dict[int, float] = {}
+        for at, ms in delays:
+            worst[int(at)] = max(worst.get(int(at), 0.0), ms)
+        print(f"| {args.label} | {len(d)} acknowledged of {int(args.tail_rate * args.secs)}, {read} read | "
+              f"p50 {q(0.5):,.0f} ms | p99 {q(0.99):,.0f} ms | max {d[-1]:,.0f} ms |")
+        print("largest delay per second (ms): " + " ".join(f"{worst[k]:.0f}" for k in sorted(worst)))
+        return 0
     topic = new_topic(c, args.partitions)
     p_s, p_failed = produce(c, topic, args.messages, args.size)
     c_s, c_got = consume(c, topic, args.partitions, args.messages)
