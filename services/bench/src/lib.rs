@@ -34,6 +34,22 @@ pub fn broker_dir() -> std::path::PathBuf {
     stack_data().join(std::env::var("LGMA_BENCH_BROKER_DIR").unwrap_or_else(|_| "tansu".into()))
 }
 
+/// Bytes the broker's folder holds (its sqlite store, with its write-ahead log): tansu's
+/// maintenance pass, every 5 s on the stack, reads every stored record, so its stalls grow with this
+/// (BENCHMARKS.md, session 24). 0 for a broker without files (`tansu-memory`).
+pub fn broker_store_bytes() -> u64 {
+    fn size(path: &std::path::Path) -> u64 {
+        match std::fs::symlink_metadata(path) {
+            Ok(m) if m.is_dir() => std::fs::read_dir(path)
+                .map(|dir| dir.flatten().map(|e| size(&e.path())).sum())
+                .unwrap_or(0),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        }
+    }
+    size(&broker_dir())
+}
+
 /// The repository root: `LGMA_REPO` if set, else the folder holding this crate's workspace.
 pub fn repo_root() -> std::path::PathBuf {
     std::env::var_os("LGMA_REPO")

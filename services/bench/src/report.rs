@@ -78,6 +78,8 @@ pub struct LatencyStats {
     /// record's creation time.
     pub acked: Option<Spread>,
     pub peak_rss: u64,
+    /// The broker's store when the steady stream began ([`crate::broker_store_bytes`]).
+    pub broker_store_bytes: u64,
 }
 
 /// The p50, p99 and maximum of a series of latencies, in ms.
@@ -553,10 +555,11 @@ impl Figures {
         if let Some(l) = self.latency {
             row(
                 &format!(
-                    "latency publish -> queryable (row in its entity table) at {} events/s (achieved {}), {} events",
+                    "latency publish -> queryable (row in its entity table) at {} events/s (achieved {}), {} events, on a broker store of {:.2} GB",
                     n(l.rate),
                     n(l.achieved_rate),
-                    n(l.events as f64)
+                    n(l.events as f64),
+                    l.broker_store_bytes as f64 / 1e9
                 ),
                 l.queryable.to_string(),
             );

@@ -517,20 +517,10 @@ fn host_during(figures: &mut Figures, phase: &str, mark: Reading) {
 /// grows with every run (its DeleteTopics drops every topic, so runs never delete theirs), so a
 /// figure is only comparable with runs on a similar size.
 fn broker_storage() -> String {
-    fn size(path: &std::path::Path) -> u64 {
-        match std::fs::symlink_metadata(path) {
-            Ok(m) if m.is_dir() => std::fs::read_dir(path)
-                .map(|dir| dir.flatten().map(|e| size(&e.path())).sum())
-                .unwrap_or(0),
-            Ok(m) => m.len(),
-            Err(_) => 0,
-        }
-    }
-    let dir = lgma_bench::broker_dir();
     format!(
         "local broker storage at start {:.2} GB ({}; in memory if `tansu-memory`)",
-        size(&dir) as f64 / 1e9,
-        dir.display()
+        lgma_bench::broker_store_bytes() as f64 / 1e9,
+        lgma_bench::broker_dir().display()
     )
 }
 

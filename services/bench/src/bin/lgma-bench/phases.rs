@@ -341,6 +341,7 @@ pub(crate) async fn latency(ctx: &mut Ctx) -> Result<LatencyStats> {
     producer.take_ack_ms(); // the warm-up's
 
     let steady_start = now_ms();
+    let broker_store_bytes = lgma_bench::broker_store_bytes();
     // Two clocks stop for each event: when its row is in its entity table (queryable: the
     // target's figure) and when its batch's offset of record is written (after the enriched
     // events are acknowledged: an upper bound).
@@ -457,6 +458,7 @@ pub(crate) async fn latency(ctx: &mut Ctx) -> Result<LatencyStats> {
         recorded: Spread::of(l),
         acked: (!acked.is_empty()).then(|| Spread::of(acked)),
         peak_rss: rss,
+        broker_store_bytes,
     })
 }
 
