@@ -28,6 +28,27 @@ pub fn stack_data() -> std::path::PathBuf {
         .unwrap_or_else(|| repo_root().join(".data"))
 }
 
+/// Whether [`stack_data`] is on tmpfs (`LGMA_DATA=/dev/shm/...`): the stack's files then hold the
+/// host's memory.
+pub fn stack_data_in_memory() -> bool {
+    std::fs::read_to_string("/proc/mounts").is_ok_and(|mounts| on_tmpfs(&stack_data(), &mounts))
+}
+
+/// Whether `path` lies on a tmpfs in `mounts` (`/proc/mounts`' format): the longest mount point
+/// that holds it is its file system.
+fn on_tmpfs(path: &std::path::Path, mounts: &str) -> bool {
+    mounts
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let (_, point, kind) = (fields.next()?, fields.next()?, fields.next()?);
+            path.starts_with(point)
+                .then_some((point.len(), kind == "tmpfs"))
+        })
+        .max_by_key(|(len, _)| *len)
+        .is_some_and(|(_, tmpfs)| tmpfs)
+}
+
 /// The broker's folder in [`stack_data`] (its PID file `tansu.pid` and its storage):
 /// `LGMA_BENCH_BROKER_DIR`, else the stack's `tansu` (`infra/bench.sh --memory-broker` sets it).
 pub fn broker_dir() -> std::path::PathBuf {
@@ -55,4 +76,25 @@ pub fn repo_root() -> std::path::PathBuf {
     std::env::var_os("LGMA_REPO")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::on_tmpfs;
+    use std::path::Path;
+
+    const MOUNTS: &str = "overlay / overlay rw 0 0\n\
+                          tmpfs /dev/shm tmpfs rw,nosuid 0 0\n\
+                          /dev/vda1 /work ext4 rw 0 0\n";
+
+    #[test]
+    fn the_longest_mount_point_decides() {
+        assert!(on_tmpfs(Path::new("/dev/shm/lgma-bench"), MOUNTS));
+        assert!(!on_tmpfs(Path::new("/work/main/.data"), MOUNTS));
+        assert!(
+            !on_tmpfs(Path::new("/dev/shmx/data"), MOUNTS),
+            "a prefix of a name is not a parent"
+        );
+        assert!(!on_tmpfs(Path::new("/tmp/x"), MOUNTS));
+    }
 }

@@ -124,6 +124,8 @@ struct Ctx {
     bin: PathBuf,
     ch: ClickHouse,
     scratch: Vec<String>,
+    /// Scratch databases already dropped during the run (`release_finished`).
+    released: Vec<String>,
 }
 
 fn say(msg: impl AsRef<str>) {
@@ -255,6 +257,7 @@ impl Ctx {
             bin,
             ch,
             scratch: Vec::new(),
+            released: Vec::new(),
         })
     }
 
@@ -268,6 +271,7 @@ impl Ctx {
     }
 
     async fn scratch_db(&mut self, label: &str) -> Result<String> {
+        self.release_finished().await;
         let db = format!("lgma_bench_{}_{label}", self.run_id);
         self.scratch.push(db.clone());
         self.ch
@@ -312,6 +316,26 @@ impl Ctx {
             .collect()
     }
 
+    /// Phases run one after the other and each makes its scratch database when it starts, so the
+    /// ones made before are finished. When the stack's data is in memory (tmpfs) they are dropped
+    /// now: a 1M run's phases kept 15 GB there until the end, and the host ran out of memory in
+    /// the latency phase (BENCHMARKS.md, session 24). On disk they stay until the end: there a
+    /// drop slows ClickHouse for minutes after it (session 15), which would slow the next phase.
+    async fn release_finished(&mut self) {
+        if self.cli.keep || !lgma_bench::stack_data_in_memory() {
+            return;
+        }
+        for db in std::mem::take(&mut self.scratch) {
+            match self.ch.drop_database(&db).await {
+                Ok(()) => self.released.push(db),
+                Err(e) => {
+                    say(format!("could not drop {db}: {e}"));
+                    self.scratch.push(db);
+                }
+            }
+        }
+    }
+
     async fn cleanup(&self) {
         if self.cli.keep {
             say(format!(
@@ -325,7 +349,7 @@ impl Ctx {
                 say(format!("could not drop {db}: {e}"));
             }
         }
-        if !self.scratch.is_empty() {
+        if !self.scratch.is_empty() || !self.released.is_empty() {
             // Its mtime tells the next run when these deletions happened (see `after_drops`).
             let marker = dropped_marker();
             if let Some(dir) = marker.parent() {
