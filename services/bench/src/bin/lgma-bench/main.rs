@@ -38,7 +38,7 @@ allocations per event), the raw consume limit, the raw write limit through the s
 (tables only, and with the enriched topics when the pipeline publishes), the real lgma-ingest with 1 and 2 \
 instances (rate, CPU, peak RSS), publish -> queryable latency, a Python baseline (the table says what it \
 skips) and a back-fill; then ratios and issue 17's targets, met or missed. Writes only to unique topics \
-and scratch databases (dropped at the end). --chain-only needs no stack."
+and scratch databases (dropped at the end; on a tmpfs stack as the next phase starts). --chain-only needs no stack."
 )]
 struct Cli {
     /// Events for the raw limits and the pipeline runs.
@@ -81,7 +81,8 @@ struct Cli {
     /// Python interpreter with confluent-kafka, fastavro and requests.
     #[arg(long, default_value = "/opt/lgma/venv/bin/python")]
     python: PathBuf,
-    /// Keep the scratch databases (default: dropped at the end).
+    /// Keep the scratch databases (default: dropped at the end; on a tmpfs stack as the next phase
+    /// starts).
     #[arg(long)]
     keep: bool,
     /// Also write the table to this file.
