@@ -516,10 +516,7 @@ pub fn signal_pid(pid: u32, name: &str) -> Result<()> {
 
 /// Stops a child with SIGTERM and waits up to `timeout` for a clean exit.
 pub fn terminate(child: &mut Child, timeout: Duration) {
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
+    let _ = signal_pid(child.id(), "TERM");
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
         if let Ok(Some(_)) = child.try_wait() {
