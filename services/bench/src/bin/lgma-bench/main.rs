@@ -125,8 +125,8 @@ struct Ctx {
     bin: PathBuf,
     ch: ClickHouse,
     scratch: Vec<String>,
-    /// Scratch databases already dropped during the run (`release_finished`).
-    released: Vec<String>,
+    /// Whether `release_finished` dropped scratch databases during the run.
+    dropped_during_run: bool,
 }
 
 fn say(msg: impl AsRef<str>) {
@@ -258,7 +258,7 @@ impl Ctx {
             bin,
             ch,
             scratch: Vec::new(),
-            released: Vec::new(),
+            dropped_during_run: false,
         })
     }
 
@@ -328,7 +328,7 @@ impl Ctx {
         }
         for db in std::mem::take(&mut self.scratch) {
             match self.ch.drop_database(&db).await {
-                Ok(()) => self.released.push(db),
+                Ok(()) => self.dropped_during_run = true,
                 Err(e) => {
                     say(format!("could not drop {db}: {e}"));
                     self.scratch.push(db);
@@ -350,7 +350,7 @@ impl Ctx {
                 say(format!("could not drop {db}: {e}"));
             }
         }
-        if !self.scratch.is_empty() || !self.released.is_empty() {
+        if !self.scratch.is_empty() || self.dropped_during_run {
             // Its mtime tells the next run when these deletions happened (see `after_drops`).
             let marker = dropped_marker();
             if let Some(dir) = marker.parent() {
