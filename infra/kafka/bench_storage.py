@@ -51,25 +51,35 @@ def new_topic(c: dict, partitions: int) -> str:
     return name
 
 
-def produce(c: dict, topic: str, n: int, size: int, rate: float = 0.0) -> tuple[float, int]:
-    """Sends n records (at most `rate` per second when > 0); returns (seconds, failed deliveries)."""
+def produce(c: dict, topics: str | list[str], n: int, size: int, rate: float = 0.0, headers: int = 0,
+            compression: str | None = None, delays: list[tuple[float, float]] | None = None) -> tuple[float, int]:
+    """Sends n records round-robin over `topics` (at most `rate` per second when > 0), with `headers`
+    headers each; returns (seconds, failed deliveries). `delays`, if given, gets (second sent, ms to
+    the acknowledgement) of every acknowledged record."""
+    names = [topics] if isinstance(topics, str) else topics
     failed = [0]
 
-    def report(err, _msg):
+    def report(err, sent):
         if err is not None:
             failed[0] += 1
+        elif delays is not None:
+            delays.append((sent - start, 1000 * (time.monotonic() - sent)))
 
-    p = Producer({**c, "enable.idempotence": True, "acks": "all", "linger.ms": 5})
+    p = Producer({**c, "enable.idempotence": True, "acks": "all", "linger.ms": 5,
+                  **({"compression.type": compression} if compression else {})})
     value = os.urandom(size // 2).hex().encode()[:size]
+    hdrs = [(f"h{k}", b"header-value") for k in range(headers)] or None
     start = time.monotonic()
     for i in range(n):
         if rate > 0:
             ahead = start + i / rate - time.monotonic()
             if ahead > 0:
                 time.sleep(ahead)
+        sent = time.monotonic()
         while True:
             try:
-                p.produce(topic, key=str(i % 1000).encode(), value=value, on_delivery=report)
+                p.produce(names[i % len(names)], key=str(i % 1000).encode(), value=value, headers=hdrs,
+                          on_delivery=lambda err, _m, sent=sent: report(err, sent))
                 break
             except BufferError:
                 p.poll(0.05)
@@ -166,20 +176,8 @@ def ack_latency(c: dict, topics: int, partitions: int, rate: float, secs: float,
     if readers:
         time.sleep(3)  # the readers join before the stream starts
     delays: list[tuple[float, float]] = []
-    p = Producer({**c, "enable.idempotence": True, "acks": "all", "linger.ms": 5, "compression.type": "lz4"})
-    value = os.urandom(size // 2).hex().encode()[:size]
-    hdrs = [(f"h{i}", b"header-value") for i in range(headers)]
-    start = time.monotonic()
-    for i in range(int(rate * secs)):
-        ahead = start + i / rate - time.monotonic()
-        if ahead > 0:
-            time.sleep(ahead)
-        sent = time.monotonic()
-        p.produce(names[i % topics], key=str(i % 997).encode(), value=value, headers=hdrs,
-                  on_delivery=lambda err, _m, sent=sent: delays.append((sent - start, 1000 * (time.monotonic() - sent)))
-                  if err is None else None)
-        p.poll(0)
-    p.flush(120)
+    # As a council's publisher (our publisher library): LZ4, idempotent, acks=all, linger 5 ms.
+    produce(c, names, int(rate * secs), size, rate, headers, "lz4", delays)
     time.sleep(2 if readers else 0)
     stop.set()
     for t in threads:
